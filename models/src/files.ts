@@ -1,0 +1,352 @@
+// Which workspace files a model may learn from, and their text. Owns the walk (.gitignore files,
+// user excludes, always-skipped folders), the skip reasons and their counts, and secret
+// scrubbing. It does not tokenize or split files (dataset.ts).
+//
+// Order of the checks, cheapest and most private first: by path (ignored, excluded, secret,
+// notSource, generated), by size (tooLarge, empty), then by content (unreadable, binary,
+// minified, generated markers). A secret file is never opened.
+import { promises as fs, type Dirent } from 'node:fs';
+import * as path from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+
+export type SkipReason =
+  | 'ignored'
+  | 'excluded'
+  | 'binary'
+  | 'minified'
+  | 'generated'
+  | 'tooLarge'
+  | 'secret'
+  | 'notSource'
+  | 'unreadable'
+  | 'empty';
+
+export const SKIP_REASONS: readonly SkipReason[] = [
+  'ignored', 'excluded', 'binary', 'minified', 'generated', 'tooLarge', 'secret', 'notSource', 'unreadable', 'empty',
+];
+
+export interface ScanOptions {
+  exclude?: string[]; // gitignore-style globs relative to the root, on top of .gitignore files
+  maxFileBytes?: number; // larger files are skipped as tooLarge; default 1 MiB
+}
+
+export interface SourceFile {
+  relPath: string; // posix separators, relative to the scanned root
+  absPath: string;
+  bytes: number;
+}
+
+export interface ScanResult {
+  files: SourceFile[]; // sorted by relPath, so every later step is deterministic
+  skipped: Record<SkipReason, number>; // files (or whole folders, counted once) left out, by reason
+  totalBytes: number; // of the files kept
+}
+
+export const DEFAULT_MAX_FILE_BYTES = 1 << 20;
+
+// ---------------------------------------------------------------------------------------------
+// Decisions by path. Folders are pruned whole: their files are never listed.
+
+/** Never descended into: version control and dependencies (not the user's code). */
+const ALWAYS_IGNORED_DIRS = new Set(['.git', 'node_modules', '.hg', '.svn', 'bower_components', '.venv', 'venv', '.tox']);
+/** Build outputs and caches: generated, so learning them teaches the model the compiler's style. */
+const GENERATED_DIRS = new Set(['dist', 'build', 'out', 'coverage', '.next', '.nuxt', '__pycache__', '.pytest_cache', '.mypy_cache', '.parcel-cache', '.turbo']);
+
+const LOCKFILES = new Set([
+  'package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml', 'bun.lockb', 'Cargo.lock',
+  'poetry.lock', 'Pipfile.lock', 'composer.lock', 'Gemfile.lock', 'go.sum', 'packages.lock.json', 'uv.lock',
+]);
+const GENERATED_NAME = /\.min\.(js|mjs|cjs|css)$|\.(js|css)\.map$|\.bundle\.js$|\.d\.ts\.map$|\.pb\.go$|_pb2\.py$|\.g\.dart$/i;
+
+const SECRET_NAME = new RegExp(
+  [
+    '^\\.env($|\\.)', // .env, .env.local, .env.production ...
+    '\\.(pem|key|p12|pfx|jks|keystore|kdbx|gpg|asc|ppk|der|crt|cer)$',
+    '^id_(rsa|dsa|ecdsa|ed25519)', // ssh keys and their .pub siblings
+    '^credentials', // credentials, credentials.json, ...
+    '^\\.(npmrc|pypirc|netrc|pgpass|htpasswd|git-credentials|dockercfg)$',
+    '^secrets?\\.(json|ya?ml|toml|ini)$',
+    'service[-_]?account.*\\.json$',
+  ].join('|'),
+  'i',
+);
+
+const NOT_SOURCE_EXTENSIONS = new Set([
+  // images and design files
+  'png', 'jpg', 'jpeg', 'gif', 'bmp', 'ico', 'icns', 'webp', 'tif', 'tiff', 'psd', 'ai', 'sketch', 'fig', 'svg', 'heic', 'avif',
+  // fonts
+  'woff', 'woff2', 'ttf', 'otf', 'eot',
+  // audio and video
+  'mp3', 'wav', 'ogg', 'flac', 'aac', 'm4a', 'mp4', 'mov', 'avi', 'mkv', 'webm',
+  // archives and packages
+  'zip', 'tar', 'gz', 'tgz', 'bz2', 'xz', '7z', 'rar', 'jar', 'war', 'ear', 'vsix', 'whl', 'deb', 'rpm', 'dmg', 'iso', 'nupkg',
+  // compiled code and native libraries
+  'exe', 'dll', 'so', 'dylib', 'a', 'lib', 'o', 'obj', 'class', 'pyc', 'pyo', 'wasm', 'node', 'bin',
+  // documents
+  'pdf', 'doc', 'docx', 'xls', 'xlsx', 'ppt', 'pptx', 'odt', 'ods', 'epub',
+  // data, databases and model weights
+  'csv', 'tsv', 'parquet', 'arrow', 'avro', 'npy', 'npz', 'pkl', 'pickle', 'h5', 'hdf5', 'onnx', 'pt', 'pth', 'ckpt',
+  'safetensors', 'tflite', 'db', 'sqlite', 'sqlite3', 'mdb', 'dat', 'log',
+]);
+
+function extensionOf(name: string): string {
+  const dot = name.lastIndexOf('.');
+  return dot > 0 ? name.slice(dot + 1).toLowerCase() : '';
+}
+
+export function isSecretFileName(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
+
+function reasonByName(name: string): SkipReason | null {
+  if (isSecretFileName(name)) return 'secret';
+  if (NOT_SOURCE_EXTENSIONS.has(extensionOf(name))) return 'notSource';
+  if (LOCKFILES.has(name) || GENERATED_NAME.test(name)) return 'generated';
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decisions by content.
+
+const SNIFF_BYTES = 8000; // as git does: a NUL in the first 8000 bytes means binary
+const MAX_REPLACEMENT_SHARE = 0.01; // more broken UTF-8 than this: not text worth learning
+const MINIFIED_LONGEST_LINE = 4000;
+const MINIFIED_MEAN_LINE = 300;
+const GENERATED_MARKER = /@generated\b|\bDO NOT EDIT\b|<auto-generated|\bautogenerated by\b/i;
+const MARKER_SEARCH_CHARS = 2048; // markers sit in the file header
+
+/** Why decoded file content is not worth learning, or null if it is. */
+export function classifyContent(buffer: Uint8Array, text: string): SkipReason | null {
+  if (buffer.length === 0 || text.trim().length === 0) return 'empty';
+  if (buffer.subarray(0, SNIFF_BYTES).includes(0)) return 'binary';
+  let replacements = 0;
+  for (let i = text.indexOf('\uFFFD'); i >= 0; i = text.indexOf('\uFFFD', i + 1)) replacements++;
+  if (replacements > 8 && replacements > text.length * MAX_REPLACEMENT_SHARE) return 'binary';
+  let lines = 1;
+  let longest = 0;
+  let lineStart = 0;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) {
+    longest = Math.max(longest, i - lineStart);
+    lineStart = i + 1;
+    lines++;
+  }
+  longest = Math.max(longest, text.length - lineStart);
+  if (longest > MINIFIED_LONGEST_LINE || text.length / lines > MINIFIED_MEAN_LINE) return 'minified';
+  if (GENERATED_MARKER.test(text.slice(0, MARKER_SEARCH_CHARS))) return 'generated';
+  return null;
+}
+
+const utf8 = new TextDecoder('utf-8'); // not fatal: broken sequences become U+FFFD
+
+interface ReadOutcome {
+  text: string | null;
+  reason?: SkipReason;
+}
+
+async function readAndClassify(absPath: string): Promise<ReadOutcome & { buffer?: Uint8Array }> {
+  let buffer: Uint8Array;
+  try {
+    buffer = await fs.readFile(absPath);
+  } catch {
+    return { text: null, reason: 'unreadable' };
+  }
+  const text = utf8.decode(buffer);
+  const reason = classifyContent(buffer, text);
+  return reason ? { text: null, reason } : { text, buffer };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The walk.
+
+interface IgnoreLevel {
+  dir: string; // relative to the root, posix, '' for the root
+  rules: Ignore;
+}
+
+/** Deepest .gitignore first: a nested file overrides its parents, as in git. */
+function ignoredByGitignore(levels: IgnoreLevel[], relPath: string, isDir: boolean): boolean {
+  for (let i = levels.length - 1; i >= 0; i--) {
+    const { dir, rules } = levels[i];
+    const local = (dir ? relPath.slice(dir.length + 1) : relPath) + (isDir ? '/' : '');
+    const result = rules.test(local);
+    if (result.ignored) return true;
+    if (result.unignored) return false;
+  }
+  return false;
+}
+
+async function readGitignore(absDir: string): Promise<Ignore | null> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(absDir, '.gitignore'), 'utf8');
+  } catch {
+    return null;
+  }
+  return ignore().add(text);
+}
+
+function emptyCounts(): Record<SkipReason, number> {
+  return Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
+}
+
+export async function scanFolder(root: string, opts: ScanOptions = {}): Promise<ScanResult> {
+  const absRoot = path.resolve(root);
+  let rootStat;
+  try {
+    rootStat = await fs.stat(absRoot);
+  } catch {
+    throw new Error(`folder not found: ${absRoot}; hint: open a folder with source code, or pass its path`);
+  }
+  if (!rootStat.isDirectory()) throw new Error(`not a folder: ${absRoot}; hint: pass the folder that holds the file`);
+  const maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+  if (!(Number.isFinite(maxFileBytes) && maxFileBytes > 0)) {
+    throw new Error(`maxFileBytes must be a positive number, got ${opts.maxFileBytes}`);
+  }
+  const excluded = ignore().add(opts.exclude ?? []);
+
+  const files: SourceFile[] = [];
+  const skipped = emptyCounts();
+
+  const walk = async (relDir: string, levels: IgnoreLevel[]): Promise<void> => {
+    const absDir = relDir ? path.join(absRoot, relDir) : absRoot;
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(absDir, { withFileTypes: true });
+    } catch {
+      skipped.unreadable++;
+      return;
+    }
+    const own = await readGitignore(absDir);
+    const here = own ? [...levels, { dir: relDir, rules: own }] : levels;
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
+    for (const entry of entries) {
+      const relPath = relDir ? `${relDir}/${entry.name}` : entry.name;
+      if (entry.isSymbolicLink()) {
+        // Never followed: a link can leave the workspace or loop.
+        skipped.ignored++;
+        continue;
+      }
+      if (entry.isDirectory()) {
+        if (ALWAYS_IGNORED_DIRS.has(entry.name) || ignoredByGitignore(here, relPath, true)) skipped.ignored++;
+        else if (excluded.ignores(relPath + '/')) skipped.excluded++;
+        else if (GENERATED_DIRS.has(entry.name)) skipped.generated++;
+        else await walk(relPath, here);
+        continue;
+      }
+      if (!entry.isFile()) continue; // sockets, fifos, devices
+      if (entry.name === '.gitignore' || ignoredByGitignore(here, relPath, false)) {
+        skipped.ignored++;
+        continue;
+      }
+      if (excluded.ignores(relPath)) {
+        skipped.excluded++;
+        continue;
+      }
+      const byName = reasonByName(entry.name);
+      if (byName) {
+        skipped[byName]++;
+        continue;
+      }
+      const absPath = path.join(absDir, entry.name);
+      let bytes: number;
+      try {
+        bytes = (await fs.stat(absPath)).size;
+      } catch {
+        skipped.unreadable++;
+        continue;
+      }
+      if (bytes > maxFileBytes) {
+        skipped.tooLarge++;
+        continue;
+      }
+      if (bytes === 0) {
+        skipped.empty++;
+        continue;
+      }
+      const outcome = await readAndClassify(absPath);
+      if (outcome.reason) {
+        skipped[outcome.reason]++;
+        continue;
+      }
+      files.push({ relPath, absPath, bytes });
+    }
+  };
+
+  await walk('', []);
+  files.sort((a, b) => (a.relPath < b.relPath ? -1 : a.relPath > b.relPath ? 1 : 0));
+  return { files, skipped, totalBytes: files.reduce((n, f) => n + f.bytes, 0) };
+}
+
+/**
+ * The text of a scanned file, secrets scrubbed, ready to learn from; null with the reason when
+ * it turns out not to be (changed since the scan, binary, minified, generated, unreadable).
+ */
+export async function readSourceTextWithReason(file: SourceFile): Promise<ReadOutcome> {
+  const byName = reasonByName(path.basename(file.absPath));
+  if (byName) return { text: null, reason: byName }; // never open a secret file, whoever asks
+  const outcome = await readAndClassify(file.absPath);
+  return outcome.text === null ? { text: null, reason: outcome.reason } : { text: scrubSecrets(outcome.text) };
+}
+
+export async function readSourceText(file: SourceFile): Promise<string | null> {
+  return (await readSourceTextWithReason(file)).text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secret scrubbing: strings that look like credentials are replaced before any model sees them.
+
+export const SECRET_PLACEHOLDER = '<redacted>';
+
+/** Credentials recognisable by their shape alone. */
+const SECRET_SHAPES: RegExp[] = [
+  /-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----/g,
+  /\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b/g, // AWS access key ids
+  /\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,}\b/g, // GitHub tokens
+  /\bgithub_pat_[A-Za-z0-9_]{22,}\b/g,
+  /\bglpat-[A-Za-z0-9_-]{20,}\b/g, // GitLab
+  /\bxox[abprs]-[A-Za-z0-9-]{10,}\b/g, // Slack
+  /\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b/g, // Stripe
+  /\bAIza[0-9A-Za-z_-]{35}\b/g, // Google API keys
+  /\bnpm_[A-Za-z0-9]{36}\b/g,
+  /\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{32,}\b/g, // OpenAI, Anthropic
+  /\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b/g, // JWTs
+];
+
+/** A name that says its value is a secret: apiKey, DB_PASSWORD, "client_secret", authToken ... */
+const SECRET_NAME_PART = '(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key|auth[_-]?key|private[_-]?key|credential)s?';
+const QUOTED_ASSIGNMENT = new RegExp(
+  `([A-Za-z0-9_$.-]*${SECRET_NAME_PART}[A-Za-z0-9_$-]*["']?\\s*(?:=|:=|:|=>)\\s*)(["'\`])([^"'\`\\s]{8,})\\2`,
+  'gi',
+);
+const PASSWORD_NAME = /passw(?:or)?d|pwd|secret/i;
+const BARE_ASSIGNMENT = new RegExp(`([A-Za-z0-9_.-]*${SECRET_NAME_PART}[A-Za-z0-9_-]*\\s*=\\s*)([^\\s"'\`;,)]{16,})`, 'gi');
+
+/** Shannon entropy in bits per character: random keys score high, words and identifiers low. */
+export function entropyBitsPerChar(s: string): number {
+  const counts = new Map<string, number>();
+  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let bits = 0;
+  const n = [...s].length;
+  for (const count of counts.values()) bits -= (count / n) * Math.log2(count / n);
+  return bits;
+}
+
+function looksRandom(value: string, minBits: number): boolean {
+  return entropyBitsPerChar(value) >= minBits && /[0-9]/.test(value) && /[A-Za-z]/.test(value);
+}
+
+export function scrubSecrets(text: string): string {
+  let out = text;
+  for (const shape of SECRET_SHAPES) out = out.replace(shape, SECRET_PLACEHOLDER);
+  out = out.replace(QUOTED_ASSIGNMENT, (match, lhs: string, quote: string, value: string) => {
+    // A password is a secret whatever it looks like; a "token" or "key" only when it looks random
+    // (tokenizer = 'byte-level' is not a credential).
+    const secret = value !== SECRET_PLACEHOLDER && (PASSWORD_NAME.test(lhs) || looksRandom(value, 3.0));
+    return secret ? `${lhs}${quote}${SECRET_PLACEHOLDER}${quote}` : match;
+  });
+  out = out.replace(BARE_ASSIGNMENT, (match, lhs: string, value: string) =>
+    looksRandom(value, 3.5) ? `${lhs}${SECRET_PLACEHOLDER}` : match,
+  );
+  return out;
+}
