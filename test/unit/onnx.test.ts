@@ -32,7 +32,7 @@ export function randomWeights(c: GPTConfig, seed = 1): Map<string, WeightTensor>
 
 /** Reference logits (T, V) for one sequence, straight from the architecture's definition. */
 function referenceLogits(c: GPTConfig, w: Map<string, WeightTensor>, ids: number[]): Float64Array[] {
-  const d = c.nEmbd, hs = d / c.nHead, T = ids.length;
+  const d = c.nEmbd, hs = d / c.nHead;
   const W = (n: string): Float32Array => w.get(n)!.data;
   const matVec = (x: ArrayLike<number>, m: Float32Array, rows: number, cols: number, bias?: Float32Array): Float64Array => {
     const out = new Float64Array(cols);

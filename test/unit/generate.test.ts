@@ -1,0 +1,219 @@
+// Decoding rules without a model: a toy tokenizer (GPT-2 pre-tokens, greedy longest match) and
+// fake "next-token logits" functions — a script that emits fixed tokens, and an oracle that
+// only knows the canonical tokenization of one text — exercise prompts, stops and healing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  buildPrompt,
+  findStop,
+  finishCompletion,
+  generate,
+  pickToken,
+  seededRandom,
+  type DecodingTokenizer,
+  type NextTokenLogits,
+  type Prompt,
+  type StopContext,
+} from '../../models/src/generate';
+
+const PRETOKEN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+const MULTI = ['function', ' hello', ' hel', 'hel', 'lo', '()', ' {', '\n  ', '  ', '    ', ' return', 'return', ' world', 'const', ' x', ' =', 'console', '.log', '(x', ');'];
+const SPECIALS = ['<|endoftext|>', '<|fim_prefix|>', '<|fim_middle|>', '<|fim_suffix|>', '<|code|>', '<|summary|>', '<|pad|>'];
+
+class ToyTokenizer implements DecodingTokenizer {
+  readonly pieces: string[];
+  readonly vocabSize: number;
+  readonly special;
+  private readonly ids = new Map<string, number>();
+  constructor() {
+    const singles = ['\n', '\t', ...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i))];
+    this.pieces = [...singles, ...MULTI];
+    this.pieces.forEach((p, i) => this.ids.set(p, i));
+    const first = this.pieces.length;
+    this.vocabSize = first + SPECIALS.length;
+    this.special = { endOfText: first, fimPrefix: first + 1, fimMiddle: first + 2, fimSuffix: first + 3 };
+  }
+  id(piece: string): number {
+    const id = this.ids.get(piece);
+    if (id === undefined) throw new Error(`toy vocabulary has no "${piece}"`);
+    return id;
+  }
+  encode(text: string): number[] {
+    const out: number[] = [];
+    for (const pre of text.match(PRETOKEN) ?? []) {
+      for (let i = 0; i < pre.length; ) {
+        let len = Math.min(10, pre.length - i);
+        while (!this.ids.has(pre.slice(i, i + len))) len--;
+        out.push(this.id(pre.slice(i, i + len)));
+        i += len;
+      }
+    }
+    return out;
+  }
+  tokenBytes(id: number): Uint8Array {
+    return id < this.pieces.length ? new TextEncoder().encode(this.pieces[id]) : new Uint8Array(0);
+  }
+  decode(ids: number[]): string {
+    return ids.map((id) => (id < this.pieces.length ? this.pieces[id] : '')).join('');
+  }
+}
+
+const tok = new ToyTokenizer();
+const plainPrompt: Prompt = { ids: [tok.special.endOfText], healBytes: new Uint8Array(0), fim: false };
+
+/** Emits `script[k]` as the k-th generated token, whatever the context. */
+function scripted(script: number[], promptLength: number): NextTokenLogits {
+  return (tokens) => {
+    const logits = new Float32Array(tok.vocabSize);
+    logits[script[tokens.length - promptLength] ?? tok.id('#')] = 10;
+    return logits;
+  };
+}
+
+/** Knows only the canonical tokens of `target`: continues it from a canonical prefix, else says '#'. */
+function oracle(target: string): NextTokenLogits {
+  const canonical = tok.encode(target);
+  return (tokens) => {
+    const context = tokens[0] === tok.special.endOfText ? tokens.slice(1) : [...tokens];
+    const onTrack = context.length <= canonical.length && context.every((id, i) => id === canonical[i]);
+    const logits = new Float32Array(tok.vocabSize);
+    logits[tok.id('#')] = 5;
+    if (onTrack) logits[context.length < canonical.length ? canonical[context.length] : tok.special.endOfText] = 10;
+    return logits;
+  };
+}
+
+async function run(script: string[], ctx: StopContext, maxTokens = 32) {
+  const ids = script.map((p) => (p === '<|endoftext|>' ? tok.special.endOfText : tok.id(p)));
+  return generate({ next: scripted(ids, 1), tokenizer: tok, prompt: plainPrompt, maxTokens, blockSize: 256, ...ctx });
+}
+
+test('line mode stops at the end of the line', async () => {
+  const r = await run(['return', ' world', ';', '\n', '  ', 'x'], { mode: 'line', linePrefix: '  ', suffix: '' });
+  assert.deepEqual(r, { text: 'return world;', tokens: 4, stopReason: 'endOfLine' });
+});
+
+test('block mode stops before a blank line', async () => {
+  const r = await run(['\n', '  ', 'return', ' world', ';', '\n', '\n', 'x'], { mode: 'block', linePrefix: 'function f() {', suffix: '' });
+  assert.deepEqual(r, { text: '\n  return world;', tokens: 7, stopReason: 'blankLine' });
+});
+
+test('block mode stops when the indentation drops below the starting level', async () => {
+  const r = await run(['return', ' world', ';', '\n', '  ', '}', '\n'], { mode: 'block', linePrefix: '    ', suffix: '' });
+  assert.deepEqual(r, { text: 'return world;', tokens: 6, stopReason: 'blockEnd' });
+});
+
+test('a bracket closing past balance ends the completion; left out when the suffix has it', async () => {
+  const script = ['a', ',', ' ', 'b', ')', ';', '\n'];
+  const withSuffix = await run(script, { mode: 'line', linePrefix: 'foo(', suffix: ')\n' });
+  assert.deepEqual(withSuffix, { text: 'a, b', tokens: 5, stopReason: 'blockEnd' });
+  const noSuffix = await run(script, { mode: 'line', linePrefix: 'foo(', suffix: '' });
+  assert.deepEqual(noSuffix, { text: 'a, b)', tokens: 5, stopReason: 'blockEnd' });
+  // brackets opened inside the completion, or inside its strings, do not count
+  assert.equal(findStop('f(a)[0] + ")"', { mode: 'line', linePrefix: '', suffix: '' }), null);
+});
+
+test('the token budget, <|endoftext|> and the context window end generation', async () => {
+  const budget = await run(['a', 'b', 'c', 'd', 'e'], { mode: 'line', linePrefix: '', suffix: '' }, 3);
+  assert.deepEqual(budget, { text: 'abc', tokens: 3, stopReason: 'budget' });
+  const eot = await run(['a', 'b', '<|endoftext|>', 'c'], { mode: 'line', linePrefix: '', suffix: '' });
+  assert.deepEqual(eot, { text: 'ab', tokens: 2, stopReason: 'endOfText' });
+  const ids = ['a', 'b', 'c', 'd'].map((p) => tok.id(p));
+  const context = await generate({ next: scripted(ids, 1), tokenizer: tok, prompt: plainPrompt, maxTokens: 10, blockSize: 3, mode: 'line', linePrefix: '', suffix: '' });
+  assert.deepEqual(context, { text: 'ab', tokens: 2, stopReason: 'context' });
+});
+
+test('specials other than <|endoftext|> are never emitted', async () => {
+  const next: NextTokenLogits = () => {
+    const logits = new Float32Array(tok.vocabSize);
+    logits[tok.special.fimMiddle] = 20;
+    logits[tok.id('z')] = 1;
+    return logits;
+  };
+  const r = await generate({ next, tokenizer: tok, prompt: plainPrompt, maxTokens: 2, blockSize: 64, mode: 'line', linePrefix: '', suffix: '' });
+  assert.equal(r.text, 'zz');
+});
+
+test('blank completions and completions that only repeat the suffix are dropped', () => {
+  assert.equal(finishCompletion('  \n\t', ''), '');
+  assert.equal(finishCompletion(');', ');\n}'), '');
+  assert.equal(finishCompletion('x);  ', ');'), 'x);');
+  assert.equal(finishCompletion('ok\uFFFD', ''), 'ok');
+});
+
+test('FIM prompt: <|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>, only when the model knows FIM', () => {
+  const prefix = 'const x = ';
+  const suffix = ';\nconsole.log(x);';
+  const p = buildPrompt(tok, prefix, suffix, { blockSize: 64, maxTokens: 8, fim: true });
+  assert.equal(p.fim, true);
+  assert.equal(p.ids[0], tok.special.fimPrefix);
+  assert.equal(p.ids[p.ids.length - 1], tok.special.fimMiddle);
+  const s = p.ids.indexOf(tok.special.fimSuffix);
+  assert.deepEqual(p.ids.slice(s + 1, -1), tok.encode(suffix));
+  assert.equal(tok.decode(p.ids.slice(1, s)) + new TextDecoder().decode(p.healBytes), prefix);
+
+  const plain = buildPrompt(tok, prefix, suffix, { blockSize: 64, maxTokens: 8, fim: false });
+  assert.equal(plain.fim, false);
+  assert.ok(!plain.ids.includes(tok.special.fimSuffix));
+  assert.equal(buildPrompt(tok, prefix, '  \n', { blockSize: 64, maxTokens: 8, fim: true }).fim, false);
+});
+
+test('the prompt fits the context minus the budget, and its start holds still while typing', () => {
+  const line = 'console.log(x);\n';
+  const prefix = line.repeat(120) + 'const x = hel';
+  const opts = { blockSize: 64, maxTokens: 16, fim: false };
+  const a = buildPrompt(tok, prefix, '', opts);
+  const b = buildPrompt(tok, prefix + 'l', '', opts);
+  assert.ok(a.ids.length <= 48 && a.ids.length >= 40, `prompt of ${a.ids.length} tokens`);
+  assert.ok(b.ids.length <= 48);
+  assert.deepEqual(b.ids.slice(0, a.ids.length - 1), a.ids.slice(0, -1));
+  assert.throws(() => buildPrompt(tok, prefix, '', { blockSize: 64, maxTokens: 62, fim: false }), /leaves 2 of the 64-token context/);
+});
+
+test('token healing: a prompt cut mid-token completes as the uncut prompt would', async () => {
+  const target = 'function hello() {\n  return world;\n}\n';
+  const next = oracle(target);
+  const complete = async (prefix: string, heal: boolean) => {
+    const prompt = buildPrompt(tok, prefix, '', { blockSize: 128, maxTokens: 32, fim: false, heal });
+    return (await generate({ next, tokenizer: tok, prompt, maxTokens: 32, blockSize: 128, mode: 'block', linePrefix: prefix.slice(prefix.lastIndexOf('\n') + 1), suffix: '' })).text;
+  };
+  const uncut = await complete('function hello', false);
+  assert.equal(uncut, '() {\n  return world;\n}');
+  assert.equal(await complete('function hel', true), 'lo' + uncut);
+  assert.equal(await complete('function hello', true), uncut);
+  // without healing the cut prompt is off the model's track ("hel" is never followed by "lo")
+  assert.notEqual(await complete('function hel', false), 'lo' + uncut);
+  // after indentation: the whitespace token is healed too, and the block ends at the dedent
+  assert.equal(await complete('function hello() {\n  ', true), 'return world;');
+});
+
+test('sampling: greedy by default, seeded and reproducible with a temperature, top-p keeps the head', () => {
+  const logits = Float32Array.from([0, 2, 1.5, -Infinity]);
+  assert.equal(pickToken(logits, 0, 0.9, Math.random), 1);
+  const counts = [0, 0, 0, 0];
+  const random = seededRandom(42);
+  for (let i = 0; i < 2000; i++) counts[pickToken(logits, 1, 1, random)]++;
+  assert.equal(counts[3], 0);
+  // softmax of [0, 2, 1.5]: 0.078, 0.574, 0.348
+  assert.ok(Math.abs(counts[1] / 2000 - 0.574) < 0.04 && Math.abs(counts[0] / 2000 - 0.078) < 0.03, `counts ${counts}`);
+  const r1 = seededRandom(7), r2 = seededRandom(7);
+  assert.deepEqual(Array.from({ length: 20 }, () => pickToken(logits, 1, 1, r1)), Array.from({ length: 20 }, () => pickToken(logits, 1, 1, r2)));
+  const narrow = seededRandom(1);
+  for (let i = 0; i < 200; i++) assert.equal(pickToken(logits, 1, 0.5, narrow), 1);
+});
+
+test('an aborted signal stops generation between tokens', async () => {
+  const controller = new AbortController();
+  let calls = 0;
+  const next: NextTokenLogits = () => {
+    if (++calls === 3) controller.abort();
+    const logits = new Float32Array(tok.vocabSize);
+    logits[tok.id('a')] = 1;
+    return logits;
+  };
+  await assert.rejects(
+    generate({ next, tokenizer: tok, prompt: plainPrompt, maxTokens: 10, blockSize: 64, mode: 'line', linePrefix: '', suffix: '', signal: controller.signal }),
+    { name: 'AbortError' },
+  );
+  assert.equal(calls, 3);
+});
