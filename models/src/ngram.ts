@@ -1,0 +1,416 @@
+// A token n-gram language model with interpolated modified Kneser-Ney smoothing: the baseline every
+// figure of the GPT is set against. Owns counting, smoothing, next-token distributions and greedy
+// line completion over token ids. It does not tokenize or read files: callers pass token ids and a
+// codec (the CodeTokenizer fits the TokenCodec interface below).
+//
+// Counts live in a trie of n-grams whose edges sit in one open-addressing hash table keyed by
+// (parent node, token), with typed arrays per node: about 45 bytes per distinct n-gram, so 1M
+// tokens of code (≈1.5M distinct 1..4-grams) take well under 100 MB and train in about a second.
+import { topK as topKOfScores } from './metrics';
+
+/** Token ids on disk or in memory; dataset.ts's TokenStream fits. */
+export interface TokenSource {
+  readonly length: number;
+  read(start: number, count: number): Int32Array;
+}
+
+/** What generation needs from a tokenizer; CodeTokenizer fits. Special tokens have no bytes. */
+export interface TokenCodec {
+  readonly vocabSize: number;
+  encode(text: string): number[];
+  tokenBytes(id: number): Uint8Array;
+}
+
+export interface NGramOptions {
+  vocabSize: number; // ids are 0..vocabSize-1; unseen ids still get probability (uniform floor)
+  order?: number; // n: the longest n-gram counted, so order-1 tokens of context. Default 4
+}
+
+export const DEFAULT_NGRAM_ORDER = 4;
+const MAX_ORDER = 12; // depth is stored in a byte and contexts are looked up in O(order²)
+const ROOT = 0;
+const NO_NODE = -1;
+
+/**
+ * Modified Kneser-Ney discounts D1, D2, D3+ for one order, from how many n-grams were seen exactly
+ * 1, 2, 3 and 4 times (Chen & Goodman 1998). Thin statistics (a tiny corpus) fall back to a single
+ * absolute discount, so every discount stays in (0, count] and the distribution still sums to 1.
+ */
+export function kneserNeyDiscounts(n1: number, n2: number, n3: number, n4: number): [number, number, number] {
+  const y = n1 / (n1 + 2 * n2);
+  const d: [number, number, number] = [1 - (2 * y * n2) / n1, 2 - (3 * y * n3) / n2, 3 - (4 * y * n4) / n3];
+  if (d.every((x, j) => Number.isFinite(x) && x > 0 && x <= j + 1)) return d;
+  const single = Number.isFinite(y) && y > 0 && y < 1 ? y : 0.5;
+  return [single, single, single];
+}
+
+export class NGramModel {
+  readonly order: number;
+  readonly vocabSize: number;
+  /** Tokens the model was trained on. */
+  readonly trainedTokens: number;
+  /** discounts[k] = [D1, D2, D3+] for n-grams of length k (index 0 unused). */
+  readonly discounts: [number, number, number][];
+
+  // Per trie node (node 0 is the empty sequence). value: raw count at the top order, continuation
+  // count N1+(• s) below it — the number of distinct tokens seen before s, which is what Kneser-Ney
+  // uses for lower orders so that a token seen often but in one context only gets little mass.
+  private readonly parent: Int32Array;
+  private readonly token: Int32Array;
+  private readonly value: Int32Array;
+  private readonly table: Int32Array; // hash slots holding node ids, NO_NODE when empty
+  private readonly mask: number;
+  // Per node as a context: the sum of its children's values, and how many children have value
+  // 1, 2, and 3 or more (the discounted mass that goes to the lower order).
+  private readonly total: Int32Array;
+  private readonly n1: Int32Array;
+  private readonly n2: Int32Array;
+  private readonly n3: Int32Array;
+  // Children of each node, grouped by parent: children[childStart[p] .. childStart[p+1]).
+  private readonly childStart: Int32Array;
+  private readonly children: Int32Array;
+
+  /** Counts every n-gram of length 1..order in one pass over the tokens. */
+  static train(tokens: Int32Array | TokenSource, opts: NGramOptions): NGramModel {
+    const order = opts.order ?? DEFAULT_NGRAM_ORDER;
+    if (!Number.isInteger(order) || order < 1 || order > MAX_ORDER) {
+      throw new Error(`n-gram: order must be an integer in [1, ${MAX_ORDER}], got ${opts.order}`);
+    }
+    if (!Number.isInteger(opts.vocabSize) || opts.vocabSize < 1) {
+      throw new Error(`n-gram: vocabSize must be a positive integer, got ${opts.vocabSize}`);
+    }
+    const source: TokenSource = tokens instanceof Int32Array ? { length: tokens.length, read: (s, n) => tokens.subarray(s, s + n) } : tokens;
+    if (source.length === 0) throw new Error('n-gram: no tokens to train on (the training split is empty)');
+    const counter = new NGramCounter(order, opts.vocabSize, Math.min(source.length * 2 + 16, 1 << 22));
+    const chunk = 1 << 20;
+    for (let start = 0; start < source.length; start += chunk) {
+      counter.add(source.read(start, Math.min(chunk, source.length - start)), start);
+    }
+    return new NGramModel(counter, source.length);
+  }
+
+  private constructor(counter: NGramCounter, trainedTokens: number) {
+    this.order = counter.order;
+    this.vocabSize = counter.vocabSize;
+    this.trainedTokens = trainedTokens;
+    const size = counter.size;
+    this.parent = counter.parent.subarray(0, size);
+    this.token = counter.token.subarray(0, size);
+    this.value = counter.value.subarray(0, size);
+    this.table = counter.table;
+    this.mask = counter.table.length - 1;
+
+    this.total = new Int32Array(size);
+    this.n1 = new Int32Array(size);
+    this.n2 = new Int32Array(size);
+    this.n3 = new Int32Array(size);
+    this.childStart = new Int32Array(size + 1);
+    const countOfCounts = Array.from({ length: this.order + 1 }, () => [0, 0, 0, 0, 0]);
+    for (let node = 1; node < size; node++) {
+      const p = this.parent[node];
+      const v = this.value[node];
+      this.childStart[p + 1]++;
+      if (v <= 0) continue; // an n-gram at the very start of the data: no left context to count
+      this.total[p] += v;
+      if (v === 1) this.n1[p]++;
+      else if (v === 2) this.n2[p]++;
+      else this.n3[p]++;
+      if (v <= 4) countOfCounts[counter.depth[node]][v]++;
+    }
+    for (let p = 0; p < size; p++) this.childStart[p + 1] += this.childStart[p];
+    this.children = new Int32Array(Math.max(size - 1, 0));
+    const fill = this.childStart.slice(0, size);
+    for (let node = 1; node < size; node++) this.children[fill[this.parent[node]]++] = node;
+
+    this.discounts = countOfCounts.map(([, c1, c2, c3, c4]) => kneserNeyDiscounts(c1, c2, c3, c4));
+  }
+
+  /** Distinct n-grams of all lengths (trie nodes, the empty context included). */
+  get nodeCount(): number {
+    return this.parent.length;
+  }
+
+  /** P(next | context). Only the last order-1 tokens of the context matter. */
+  prob(context: ArrayLike<number>, next: number): number {
+    this.checkToken(next);
+    let p = 1 / this.vocabSize;
+    const chain = this.contextChain(context);
+    for (let k = 1; k <= chain.length; k++) {
+      const c = chain[k - 1];
+      const child = this.find(c, next);
+      const v = child === NO_NODE ? 0 : this.value[child];
+      p = this.discounted(k, v) / this.total[c] + this.backoffWeight(k, c) * p;
+    }
+    return p;
+  }
+
+  /** The full next-token distribution over the vocabulary; sums to 1. */
+  distribution(context: ArrayLike<number>, out: Float64Array = new Float64Array(this.vocabSize)): Float64Array {
+    if (out.length !== this.vocabSize) throw new Error(`n-gram: output has ${out.length} entries, vocabulary has ${this.vocabSize}`);
+    out.fill(1 / this.vocabSize);
+    const chain = this.contextChain(context);
+    for (let k = 1; k <= chain.length; k++) {
+      const c = chain[k - 1];
+      const gamma = this.backoffWeight(k, c);
+      for (let w = 0; w < out.length; w++) out[w] *= gamma;
+      const total = this.total[c];
+      for (let e = this.childStart[c]; e < this.childStart[c + 1]; e++) {
+        const child = this.children[e];
+        out[this.token[child]] += this.discounted(k, this.value[child]) / total;
+      }
+    }
+    return out;
+  }
+
+  /** Natural-log probabilities of every next token, for scorers that expect log-probs. */
+  logProbs(context: ArrayLike<number>, out: Float32Array = new Float32Array(this.vocabSize)): Float32Array {
+    const dist = this.distribution(context);
+    for (let w = 0; w < dist.length; w++) out[w] = Math.log(dist[w]);
+    return out;
+  }
+
+  /** The k most likely next tokens, best first. */
+  topK(context: ArrayLike<number>, k: number): { id: number; prob: number }[] {
+    const dist = this.distribution(context);
+    return topKOfScores(dist, k).map((id) => ({ id, prob: dist[id] }));
+  }
+
+  /** Greedy completion of the current line after the prompt; see greedyLine for the stop rules. */
+  completeLine(prompt: readonly number[], codec: TokenCodec, opts?: LineOptions): LineCompletion {
+    if (codec.vocabSize !== this.vocabSize) {
+      throw new Error(`n-gram: tokenizer has ${codec.vocabSize} tokens but the n-gram was trained with ${this.vocabSize}`);
+    }
+    const scratch = new Float64Array(this.vocabSize);
+    return greedyLine((context) => this.distribution(context.slice(-(this.order - 1)), scratch), prompt, codec, opts);
+  }
+
+  // Count minus its discount: what an n-gram keeps of its own mass.
+  private discounted(k: number, v: number): number {
+    if (v <= 0) return 0;
+    const [d1, d2, d3] = this.discounts[k];
+    return v - (v === 1 ? d1 : v === 2 ? d2 : d3);
+  }
+
+  // The share of a context's mass handed to the next lower order: exactly what the discounts took.
+  private backoffWeight(k: number, context: number): number {
+    const [d1, d2, d3] = this.discounts[k];
+    return (d1 * this.n1[context] + d2 * this.n2[context] + d3 * this.n3[context]) / this.total[context];
+  }
+
+  /**
+   * chain[k-1] = the node of the last k-1 context tokens, for k = 1, 2, ... as long as that context
+   * was seen followed by something. An unseen context backs off entirely to the shorter one.
+   */
+  private contextChain(context: ArrayLike<number>): number[] {
+    const chain: number[] = [];
+    if (this.total[ROOT] === 0) return chain;
+    chain.push(ROOT);
+    const longest = Math.min(this.order - 1, context.length);
+    for (let length = 1; length <= longest; length++) {
+      let node = ROOT;
+      for (let j = context.length - length; j < context.length && node !== NO_NODE; j++) node = this.find(node, context[j]);
+      if (node === NO_NODE || this.total[node] === 0) break;
+      chain.push(node);
+    }
+    return chain;
+  }
+
+  private find(parent: number, token: number): number {
+    for (let slot = hashSlot(parent, token, this.mask); ; slot = (slot + 1) & this.mask) {
+      const node = this.table[slot];
+      if (node === NO_NODE || (this.parent[node] === parent && this.token[node] === token)) return node;
+    }
+  }
+
+  private checkToken(id: number): void {
+    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+      throw new Error(`n-gram: token ${id} is outside the vocabulary [0, ${this.vocabSize})`);
+    }
+  }
+}
+
+function hashSlot(parent: number, token: number, mask: number): number {
+  let h = Math.imul(parent, 0x9e3779b1) ^ Math.imul(token + 0x7f4a7c15, 0x85ebca77);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  return h & mask;
+}
+
+/** The growing trie while counting; NGramModel freezes it and adds the context statistics. */
+class NGramCounter {
+  size = 1; // node 0 is the empty sequence
+  parent: Int32Array;
+  token: Int32Array;
+  value: Int32Array;
+  depth: Uint8Array;
+  table: Int32Array;
+  // The node of the n-gram of each length ending at the previous token; carries across chunks.
+  private previous: Int32Array;
+  private current: Int32Array;
+
+  constructor(readonly order: number, readonly vocabSize: number, initialNodes: number) {
+    this.parent = new Int32Array(initialNodes);
+    this.token = new Int32Array(initialNodes);
+    this.value = new Int32Array(initialNodes);
+    this.depth = new Uint8Array(initialNodes);
+    this.table = new Int32Array(nextPowerOfTwo(initialNodes * 2)).fill(NO_NODE);
+    this.previous = new Int32Array(order + 1).fill(NO_NODE);
+    this.current = new Int32Array(order + 1).fill(NO_NODE);
+    this.previous[0] = ROOT;
+    this.current[0] = ROOT;
+  }
+
+  add(tokens: Int32Array, offset: number): void {
+    const { order, vocabSize } = this;
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i];
+      if (!(t >= 0 && t < vocabSize)) {
+        throw new Error(`n-gram: token ${t} at position ${offset + i} is outside the vocabulary [0, ${vocabSize}); was the data tokenized with another tokenizer?`);
+      }
+      for (let k = 1; k <= order; k++) {
+        const shorter = this.previous[k - 1]; // t[i-k+1 .. i-1]
+        if (shorter === NO_NODE) {
+          this.current[k] = NO_NODE; // not enough tokens yet for an n-gram this long
+          continue;
+        }
+        const before = this.size;
+        const node = this.findOrAdd(shorter, t, k); // t[i-k+1 .. i]
+        this.current[k] = node;
+        if (k === order) this.value[node]++;
+        // A new n-gram is a new left context for its suffix t[i-k+2 .. i]: one more continuation.
+        if (this.size > before && k >= 2) this.value[this.current[k - 1]]++;
+      }
+      [this.previous, this.current] = [this.current, this.previous];
+      this.current[0] = ROOT;
+    }
+  }
+
+  private findOrAdd(parent: number, token: number, depth: number): number {
+    const mask = this.table.length - 1;
+    let slot = hashSlot(parent, token, mask);
+    for (; ; slot = (slot + 1) & mask) {
+      const node = this.table[slot];
+      if (node === NO_NODE) break;
+      if (this.parent[node] === parent && this.token[node] === token) return node;
+    }
+    if (this.size === this.parent.length) this.growNodes();
+    const node = this.size++;
+    this.parent[node] = parent;
+    this.token[node] = token;
+    this.depth[node] = depth;
+    this.table[slot] = node;
+    if (this.size * 2 > this.table.length) this.growTable();
+    return node;
+  }
+
+  private growNodes(): void {
+    const capacity = this.parent.length * 2;
+    const grow = <T extends Int32Array | Uint8Array>(old: T, fresh: T): T => {
+      fresh.set(old);
+      return fresh;
+    };
+    this.parent = grow(this.parent, new Int32Array(capacity));
+    this.token = grow(this.token, new Int32Array(capacity));
+    this.value = grow(this.value, new Int32Array(capacity));
+    this.depth = grow(this.depth, new Uint8Array(capacity));
+  }
+
+  private growTable(): void {
+    const table = new Int32Array(this.table.length * 2).fill(NO_NODE);
+    const mask = table.length - 1;
+    for (let node = 1; node < this.size; node++) {
+      let slot = hashSlot(this.parent[node], this.token[node], mask);
+      while (table[slot] !== NO_NODE) slot = (slot + 1) & mask;
+      table[slot] = node;
+    }
+    this.table = table;
+  }
+}
+
+function nextPowerOfTwo(n: number): number {
+  let p = 16;
+  while (p < n) p *= 2;
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Greedy line completion, for any next-token function (the n-gram here; a GPT adapted the same way)
+// ---------------------------------------------------------------------------------------------
+
+/** Scores for the next token after the context: logits, log-probs or probs (greedy needs argmax only). */
+export type NextTokenScores = (context: readonly number[]) => ArrayLike<number>;
+
+export interface LineOptions {
+  maxTokens?: number; // generated tokens at most. Default 64
+  heal?: boolean; // token healing: regenerate the prompt's last token so the completion may extend it. Default true
+}
+
+export interface LineCompletion {
+  text: string; // the completion, without the newline that ended it
+  tokens: number; // tokens generated (the healed token included)
+}
+
+const tokenBytesCache = new WeakMap<TokenCodec, Uint8Array[]>();
+
+function allTokenBytes(codec: TokenCodec): Uint8Array[] {
+  let bytes = tokenBytesCache.get(codec);
+  if (!bytes) {
+    bytes = Array.from({ length: codec.vocabSize }, (_, id) => codec.tokenBytes(id));
+    tokenBytesCache.set(codec, bytes);
+  }
+  return bytes;
+}
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
+/**
+ * Greedy decoding of the rest of the line. Stops at the first newline (which is not returned), at a
+ * special token (end of text, FIM markers: tokens with no bytes) or after maxTokens.
+ * Token healing: a prompt cut mid-line usually ends in a token the full line would not contain
+ * ("retu" for "return"), so the last prompt token is taken back and the first generated token must
+ * start with its bytes; the returned text excludes those bytes.
+ */
+export function greedyLine(next: NextTokenScores, prompt: readonly number[], codec: TokenCodec, opts: LineOptions = {}): LineCompletion {
+  const maxTokens = opts.maxTokens ?? 64;
+  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new Error(`greedyLine: maxTokens must be a positive integer, got ${maxTokens}`);
+  const tokenBytes = allTokenBytes(codec);
+  const context = [...prompt];
+  let healed = new Uint8Array(0);
+  if ((opts.heal ?? true) && context.length > 1) {
+    const bytes = tokenBytes[context[context.length - 1]];
+    if (bytes && bytes.length > 0) {
+      context.pop();
+      healed = bytes;
+    }
+  }
+
+  const out: number[] = [];
+  let generated = 0;
+  while (generated < maxTokens) {
+    const scores = next(context);
+    const vocab = Math.min(scores.length, tokenBytes.length);
+    let best = -1;
+    for (let id = 0; id < vocab; id++) {
+      if (generated === 0 && healed.length > 0 && !startsWith(tokenBytes[id], healed)) continue;
+      if (best < 0 || scores[id] > scores[best]) best = id;
+    }
+    if (best < 0 || tokenBytes[best].length === 0) break;
+    const bytes = tokenBytes[best];
+    context.push(best);
+    const fresh = generated === 0 ? bytes.subarray(healed.length) : bytes;
+    generated++;
+    const newline = fresh.indexOf(0x0a);
+    if (newline >= 0) {
+      for (let i = 0; i < newline; i++) out.push(fresh[i]);
+      break;
+    }
+    for (const b of fresh) out.push(b);
+  }
+  const text = new TextDecoder('utf-8').decode(Uint8Array.from(out)).replace(/\r$/, '');
+  return { text, tokens: generated };
+}

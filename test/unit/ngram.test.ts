@@ -1,0 +1,235 @@
+// The n-gram baseline: agreement with a direct (slow, map-based) modified Kneser-Ney, normalisation,
+// that it learns, and greedy line completion with its stop rules and token healing.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { greedyLine, kneserNeyDiscounts, NGramModel, type TokenCodec } from '../../models/src/ngram';
+
+/** Deterministic PRNG (mulberry32) so every corpus here is the same on every run. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A byte-level codec with a few multi-byte tokens (greedy longest match) and 2 special tokens. */
+class TestCodec implements TokenCodec {
+  private readonly pieces: Uint8Array[];
+  readonly vocabSize: number;
+  readonly endOfText: number;
+  constructor(merges: string[]) {
+    const encoder = new TextEncoder();
+    this.pieces = [...Array.from({ length: 256 }, (_, b) => Uint8Array.of(b)), ...merges.map((m) => encoder.encode(m))];
+    this.endOfText = this.pieces.length;
+    this.vocabSize = this.pieces.length + 2;
+  }
+  encode(text: string): number[] {
+    const bytes = new TextEncoder().encode(text);
+    const ids: number[] = [];
+    for (let i = 0; i < bytes.length; ) {
+      let best = bytes[i];
+      for (let id = 256; id < this.pieces.length; id++) {
+        const p = this.pieces[id];
+        if (p.length > this.pieces[best].length && p.every((b, j) => bytes[i + j] === b)) best = id;
+      }
+      ids.push(best);
+      i += this.pieces[best].length;
+    }
+    return ids;
+  }
+  tokenBytes(id: number): Uint8Array {
+    return id < this.pieces.length ? this.pieces[id] : new Uint8Array(0);
+  }
+}
+
+/** Modified Kneser-Ney written directly from its definition with string-keyed maps. */
+function referenceProb(tokens: number[], order: number, vocabSize: number) {
+  const raw = new Map<string, number>();
+  const leftContexts = new Map<string, Set<number>>();
+  for (let i = 0; i < tokens.length; i++) {
+    for (let k = 1; k <= order && i - k + 1 >= 0; k++) {
+      const key = tokens.slice(i - k + 1, i + 1).join(',');
+      raw.set(key, (raw.get(key) ?? 0) + 1);
+      if (i - k >= 0) {
+        if (!leftContexts.has(key)) leftContexts.set(key, new Set());
+        leftContexts.get(key)!.add(tokens[i - k]);
+      }
+    }
+  }
+  const value = (key: string) => (key.split(',').length === order ? raw.get(key) ?? 0 : leftContexts.get(key)?.size ?? 0);
+  const countOfCounts = Array.from({ length: order + 1 }, () => [0, 0, 0, 0, 0]);
+  for (const key of raw.keys()) {
+    const v = value(key);
+    if (v >= 1 && v <= 4) countOfCounts[key.split(',').length][v]++;
+  }
+  const discounts = countOfCounts.map(([, a, b, c, d]) => kneserNeyDiscounts(a, b, c, d));
+  const prob = (context: number[], w: number): number => {
+    const lower = context.length === 0 ? 1 / vocabSize : prob(context.slice(1), w);
+    const k = context.length + 1;
+    const [d1, d2, d3] = discounts[k];
+    const discount = (v: number) => (v === 1 ? d1 : v === 2 ? d2 : d3);
+    let total = 0;
+    let lowerMass = 0;
+    for (const key of raw.keys()) {
+      const parts = key.split(',').map(Number);
+      if (parts.length !== k || parts.slice(0, -1).join(',') !== context.join(',')) continue;
+      const v = value(key);
+      if (v === 0) continue;
+      total += v;
+      lowerMass += discount(v);
+    }
+    if (total === 0) return lower;
+    const v = value([...context, w].join(','));
+    return (v > 0 ? v - discount(v) : 0) / total + (lowerMass / total) * lower;
+  };
+  return (context: number[], w: number) => prob(context.slice(Math.max(0, context.length - (order - 1))), w);
+}
+
+test('probabilities equal a direct implementation of modified Kneser-Ney', () => {
+  const rand = random(7);
+  // Skewed tokens over a small vocabulary so that counts of 1, 2, 3 and 4+ all occur.
+  const tokens = Array.from({ length: 1500 }, () => Math.floor(rand() ** 2 * 12));
+  for (const order of [1, 2, 3, 4]) {
+    const model = NGramModel.train(Int32Array.from(tokens), { vocabSize: 14, order });
+    const reference = referenceProb(tokens, order, 14);
+    for (let trial = 0; trial < 40; trial++) {
+      const at = 3 + Math.floor(rand() * (tokens.length - 3));
+      const context = trial % 5 === 0 ? [13, 12, tokens[at - 1]] : tokens.slice(at - 3, at); // some unseen contexts
+      for (const w of [tokens[at], 13, Math.floor(rand() * 14)]) {
+        const expected = reference(context, w);
+        const actual = model.prob(context, w);
+        assert.ok(Math.abs(actual - expected) < 1e-12, `order ${order}, context ${context}, next ${w}: ${actual} vs ${expected}`);
+      }
+    }
+  }
+});
+
+test('the next-token distribution sums to 1 for seen, unseen and empty contexts', () => {
+  const rand = random(3);
+  const tokens = Int32Array.from({ length: 3000 }, () => Math.floor(rand() * rand() * 200));
+  const model = NGramModel.train(tokens, { vocabSize: 256 });
+  const contexts = [[], [tokens[10]], Array.from(tokens.subarray(100, 103)), Array.from(tokens.subarray(0, 50)), [255, 254, 253], [5000, -1]];
+  for (const context of contexts) {
+    const dist = model.distribution(context);
+    const sum = dist.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-12, `context ${context.slice(-3)}: sum ${sum}`);
+    assert.ok(dist.every((p) => p > 0), 'every token keeps some probability');
+    for (const w of [0, 1, 17, 255]) assert.ok(Math.abs(dist[w] - model.prob(context, w)) < 1e-15);
+  }
+  const logProbs = model.logProbs(Array.from(tokens.subarray(100, 103)));
+  assert.ok(Math.abs(Math.exp(logProbs[tokens[103]]) - model.prob(Array.from(tokens.subarray(100, 103)), tokens[103])) < 1e-6);
+});
+
+/** Code-like synthetic text: a few line templates with random names and numbers. */
+function syntheticCode(seed: number, lines: number): string {
+  const rand = random(seed);
+  const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
+  const names = ['count', 'total', 'index', 'value', 'result', 'item'];
+  const out: string[] = [];
+  for (let i = 0; i < lines; i++) {
+    const a = pick(names);
+    const b = pick(names);
+    out.push(
+      pick([
+        `  const ${a} = ${b} + ${Math.floor(rand() * 10)};`,
+        `  if (${a} > ${b}) return ${a};`,
+        `  for (let i = 0; i < ${a}.length; i++) ${b}.push(${a}[i]);`,
+        `  console.log(${a});`,
+      ]),
+    );
+  }
+  return out.join('\n') + '\n';
+}
+
+function heldOutCrossEntropy(model: NGramModel, tokens: number[]): number {
+  let sum = 0;
+  for (let i = 1; i < tokens.length; i++) sum -= Math.log(model.prob(tokens.slice(Math.max(0, i - 3), i), tokens[i]));
+  return sum / (tokens.length - 1);
+}
+
+test('the 4-gram learns: it beats a unigram on held-out text and reproduces a memorised sequence', () => {
+  const codec = new TestCodec([]);
+  const train = Int32Array.from(codec.encode(syntheticCode(1, 400)));
+  const heldOut = codec.encode(syntheticCode(2, 60));
+  const fourGram = NGramModel.train(train, { vocabSize: codec.vocabSize, order: 4 });
+  const unigram = NGramModel.train(train, { vocabSize: codec.vocabSize, order: 1 });
+  const ce4 = heldOutCrossEntropy(fourGram, heldOut);
+  const ce1 = heldOutCrossEntropy(unigram, heldOut);
+  // Characters of this text carry ~3 nats each alone; with 3 characters of context most are certain.
+  assert.ok(ce1 > 2.5, `unigram cross-entropy ${ce1}`);
+  assert.ok(ce4 < 0.8, `4-gram cross-entropy ${ce4}`);
+
+  // A random sequence over 1000 ids seen twice: every 3-token context continues one way only.
+  const rand = random(11);
+  const sequence = Array.from({ length: 400 }, () => Math.floor(rand() * 1000));
+  const memorised = NGramModel.train(Int32Array.from([...sequence, ...sequence]), { vocabSize: 1000 });
+  for (let i = 3; i < sequence.length; i++) {
+    const [best] = memorised.topK(sequence.slice(i - 3, i), 1);
+    assert.equal(best.id, sequence[i], `position ${i}`);
+    assert.ok(best.prob > 0.5, `position ${i}: p = ${best.prob}`);
+  }
+});
+
+test('completeLine stops at the newline and heals a prompt cut inside a token', () => {
+  const codec = new TestCodec(['return', 'result', 're', ' =', '  ']);
+  const text = '  const result = compute(input);\n  return result;\n'.repeat(20);
+  const model = NGramModel.train(Int32Array.from(codec.encode(text)), { vocabSize: codec.vocabSize });
+
+  const fromLineStart = model.completeLine(codec.encode('  const result = compute(input);\n  '), codec);
+  assert.equal(fromLineStart.text, 'return result;');
+
+  // "  return re" ends in the token "re", which training never saw: there "re" was always inside
+  // "return" or "result". Healing takes "re" back and asks for a token that starts with it.
+  const prompt = codec.encode('  return re');
+  assert.equal(prompt[prompt.length - 1], codec.encode('re')[0]);
+  assert.equal(model.completeLine(prompt, codec).text, 'sult;');
+  assert.notEqual(model.completeLine(prompt, codec, { heal: false }).text, 'sult;');
+
+  const limited = model.completeLine(codec.encode('  const result = '), codec, { maxTokens: 3 });
+  assert.deepEqual(limited, { text: 'co', tokens: 3 }); // the healed " ", then "c", "o"
+});
+
+test('token healing lets the first token extend the prompt and the output skips the healed bytes', () => {
+  const codec = new TestCodec(['foo', 'foobar', '(']);
+  // Scores that prefer "foobar" everywhere and newline after it: a stand-in for a trained model.
+  const foobar = codec.encode('foobar')[0];
+  const scores = (context: readonly number[]) => {
+    const s = new Float64Array(codec.vocabSize);
+    s[context[context.length - 1] === foobar ? 10 : foobar] = 1; // 10 is "\n"
+    return s;
+  };
+  const prompt = codec.encode('x = foo'); // ..., "foo"
+  assert.equal(codec.tokenBytes(prompt[prompt.length - 1]).length, 3);
+  assert.deepEqual(greedyLine(scores, prompt, codec), { text: 'bar', tokens: 2 });
+  // Without healing the same model appends a whole "foobar" after "foo".
+  assert.deepEqual(greedyLine(scores, prompt, codec, { heal: false }), { text: 'foobar', tokens: 2 });
+  // A special token ends the completion.
+  const stop = () => {
+    const s = new Float64Array(codec.vocabSize);
+    s[codec.endOfText] = 1;
+    return s;
+  };
+  assert.deepEqual(greedyLine(stop, prompt, codec, { heal: false }), { text: '', tokens: 0 });
+});
+
+test('bad input gets clear errors', () => {
+  assert.throws(() => NGramModel.train(new Int32Array(0), { vocabSize: 10 }), /no tokens to train on/);
+  assert.throws(() => NGramModel.train(Int32Array.of(1, 2, 12), { vocabSize: 10 }), /token 12 at position 2 is outside the vocabulary \[0, 10\)/);
+  assert.throws(() => NGramModel.train(Int32Array.of(1), { vocabSize: 10, order: 0 }), /order must be an integer in \[1, 12\], got 0/);
+  const model = NGramModel.train(Int32Array.of(1, 2, 3), { vocabSize: 10 });
+  assert.throws(() => model.prob([1], 10), /token 10 is outside the vocabulary/);
+  assert.throws(() => model.completeLine([1], new TestCodec([])), /tokenizer has 258 tokens but the n-gram was trained with 10/);
+});
+
+test('modified Kneser-Ney discounts follow Chen & Goodman, and fall back on thin counts', () => {
+  const [d1, d2, d3] = kneserNeyDiscounts(100, 40, 20, 10);
+  const y = 100 / 180;
+  assert.ok(Math.abs(d1 - (1 - 2 * y * 0.4)) < 1e-12);
+  assert.ok(Math.abs(d2 - (2 - 3 * y * 0.5)) < 1e-12);
+  assert.ok(Math.abs(d3 - (3 - 4 * y * 0.5)) < 1e-12);
+  assert.deepEqual(kneserNeyDiscounts(5, 0, 0, 0), [0.5, 0.5, 0.5]); // y = 1 is no discount estimate
+  assert.deepEqual(kneserNeyDiscounts(4, 1, 0, 0), [4 / 6, 4 / 6, 4 / 6]); // D2 would be 2 - 3y·0 = 2 but D3 is undefined: one D = y
+});
