@@ -1,0 +1,299 @@
+// Files → token stream on disk → batches. Owns the train/val split (by file), the token file
+// format, fill-in-the-middle rewriting, and the sampling of training and validation windows. It
+// does not choose files (files.ts), learn the vocabulary (tokenizer.ts) or touch tensors (train.ts).
+import { promises as fs, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readSourceText, type SourceFile } from './files';
+import type { CodeTokenizer } from './tokenizer';
+
+export interface Batch {
+  x: Int32Array; // (batchSize, blockSize) row-major: the inputs
+  y: Int32Array; // (batchSize, blockSize): the targets, x shifted left by one token
+  batchSize: number;
+  blockSize: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic randomness: every random choice here is a pure function of a seed and a few
+// integers, so a resumed run or a rebuilt dataset makes exactly the same choices.
+
+/** murmur3's finaliser: spreads every input bit over the 32-bit output. */
+function mix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** A 32-bit hash of integers (any safe integer, negative included). */
+function hashInts(...values: number[]): number {
+  let h = 0x9e3779b9;
+  for (const v of values) {
+    h = mix32(h ^ (v >>> 0));
+    h = mix32(h ^ Math.floor(v / 0x100000000) >>> 0);
+  }
+  return h;
+}
+
+/** FNV-1a over the UTF-16 code units of a string: stable across runs and platforms. */
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** mulberry32: a small, fast generator of uniform 32-bit integers. */
+function generator(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+/** A uniform integer in [0, n) from a 32-bit draw (n well below 2^32, so the bias is negligible). */
+function below(draw: number, n: number): number {
+  return Math.floor((draw / 0x100000000) * n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Train/validation split by file: a file's tokens never appear on both sides.
+
+export function splitFiles(files: SourceFile[], valFraction: number, seed: number): { train: SourceFile[]; val: SourceFile[] } {
+  if (!(valFraction >= 0 && valFraction < 1)) throw new Error(`valFraction must be in [0, 1), got ${valFraction}`);
+  // Where a file lands depends on its path and the seed only, not on which other files exist:
+  // adding a file to the workspace does not reshuffle the rest.
+  const scored = files
+    .map((file) => ({ file, u: hashInts(seed, hashString(file.relPath)) / 0x100000000 }))
+    .sort((a, b) => a.u - b.u || (a.file.relPath < b.file.relPath ? -1 : 1));
+  let valCount = scored.filter((s) => s.u < valFraction).length;
+  if (scored.length >= 2) valCount = Math.min(Math.max(valCount, 1), scored.length - 1);
+  const byPath = (a: SourceFile, b: SourceFile) => (a.relPath < b.relPath ? -1 : a.relPath > b.relPath ? 1 : 0);
+  return {
+    val: scored.slice(0, valCount).map((s) => s.file).sort(byPath),
+    train: scored.slice(valCount).map((s) => s.file).sort(byPath),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fill-in-the-middle (prefix-suffix-middle order, as in StarCoder): the model learns to write the
+// middle of a document given what comes before and after it, which is what an editor asks for.
+
+/** Ids of one FIM example: <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle. */
+export function fimIds(tokenizer: CodeTokenizer, prefix: number[], middle: number[], suffix: number[]): number[] {
+  const s = tokenizer.special;
+  return [s.fimPrefix].concat(prefix, [s.fimSuffix], suffix, [s.fimMiddle], middle);
+}
+
+/** Two cut points on code-point boundaries, uniform over the document: prefix | middle | suffix. */
+export function fimCuts(text: string, draw: () => number): [number, number] {
+  let a = below(draw(), text.length + 1);
+  let b = below(draw(), text.length + 1);
+  if (a > b) [a, b] = [b, a];
+  // Never split a surrogate pair: the halves would not be valid text.
+  const onBoundary = (i: number) => (i > 0 && i < text.length && /[\uDC00-\uDFFF]/.test(text[i]) ? i - 1 : i);
+  return [onBoundary(a), onBoundary(b)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The token file: a 16-byte header (magic "WLMT", format version, bytes per token, vocabulary
+// size; little-endian uint32s) followed by the tokens, uint16 when every id fits, else uint32.
+
+const TOKEN_FILE_MAGIC = 0x544d4c57; // "WLMT" read as a little-endian uint32
+const TOKEN_FILE_VERSION = 1;
+const HEADER_BYTES = 16;
+
+function assertLittleEndian(): void {
+  if (os.endianness() !== 'LE') throw new Error('token files are little-endian; this machine is big-endian');
+}
+
+export interface TokenizeOptions {
+  fimRate?: number; // share of documents rewritten as FIM examples; default 0
+  seed?: number; // which documents, and where they are cut; default 0
+  signal?: AbortSignal;
+  onProgress?(progress: { files: number; totalFiles: number; tokens: number }): void;
+}
+
+/** How much text is handed to the native encoder at once: big enough to use its threads. */
+const ENCODE_BATCH_CHARS = 1 << 20;
+
+/**
+ * Tokenizes files one batch at a time into `outFile`, each document preceded by <|endoftext|>
+ * (so every document, the first included, starts the way a completion at the top of a file
+ * does). Memory holds one batch, whatever the size of the workspace. The file appears atomically
+ * when done; a cancelled run leaves no file behind. Files that turn out unreadable are left out.
+ */
+export async function tokenizeFiles(
+  files: SourceFile[],
+  tokenizer: CodeTokenizer,
+  outFile: string,
+  opts: TokenizeOptions = {},
+): Promise<{ tokens: number; files: number }> {
+  assertLittleEndian();
+  const fimRate = opts.fimRate ?? 0;
+  const seed = opts.seed ?? 0;
+  if (!(fimRate >= 0 && fimRate <= 1)) throw new Error(`fimRate must be in [0, 1], got ${fimRate}`);
+  const wide = tokenizer.vocabSize > 0x10000; // ids up to 65535 fit uint16
+  const bytesPerToken = wide ? 4 : 2;
+
+  await fs.mkdir(path.dirname(path.resolve(outFile)), { recursive: true });
+  const tmpFile = path.join(path.dirname(path.resolve(outFile)), `.${path.basename(outFile)}.${process.pid}.${Date.now()}.tmp`);
+  const handle = await fs.open(tmpFile, 'w');
+  let tokens = 0;
+  let done = 0;
+  let completed = false;
+  try {
+    const header = new Uint32Array([TOKEN_FILE_MAGIC, TOKEN_FILE_VERSION, bytesPerToken, tokenizer.vocabSize]);
+    await handle.write(new Uint8Array(header.buffer));
+
+    // A document is encoded as one text, or as three (prefix, middle, suffix) for FIM.
+    let pending: { pieces: string[] }[] = [];
+    let pendingChars = 0;
+    const flush = async () => {
+      if (pending.length === 0) return;
+      const encoded = await tokenizer.encodeBatch(pending.flatMap((d) => d.pieces));
+      // Appended in a loop: spreading a 300k-token document into push() overflows the stack.
+      const ids: number[] = [];
+      const append = (more: number[]) => {
+        for (const id of more) ids.push(id);
+      };
+      let next = 0;
+      for (const doc of pending) {
+        ids.push(tokenizer.special.endOfText);
+        if (doc.pieces.length === 1) append(encoded[next++]);
+        else {
+          const [prefix, middle, suffix] = [encoded[next++], encoded[next++], encoded[next++]];
+          append(fimIds(tokenizer, prefix, middle, suffix));
+        }
+      }
+      const array = wide ? Uint32Array.from(ids) : Uint16Array.from(ids);
+      await handle.write(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+      tokens += ids.length;
+      pending = [];
+      pendingChars = 0;
+      opts.onProgress?.({ files: done, totalFiles: files.length, tokens });
+    };
+
+    for (const file of files) {
+      if (opts.signal?.aborted) throw new Error('tokenizing cancelled');
+      const text = await readSourceText(file);
+      if (text === null) continue;
+      const draw = generator(hashInts(seed, hashString(file.relPath), 0x46494d)); // "FIM"
+      if (fimRate > 0 && draw() / 0x100000000 < fimRate) {
+        const [a, b] = fimCuts(text, draw);
+        pending.push({ pieces: [text.slice(0, a), text.slice(a, b), text.slice(b)] });
+      } else {
+        pending.push({ pieces: [text] });
+      }
+      done++;
+      pendingChars += text.length;
+      if (pendingChars >= ENCODE_BATCH_CHARS) await flush();
+    }
+    await flush();
+    if (opts.signal?.aborted) throw new Error('tokenizing cancelled');
+    await handle.sync();
+    completed = true;
+  } finally {
+    await handle.close();
+    if (completed) await fs.rename(tmpFile, outFile);
+    else await fs.rm(tmpFile, { force: true });
+  }
+  return { tokens, files: done };
+}
+
+export interface TokenStream {
+  readonly length: number;
+  read(start: number, count: number): Int32Array;
+}
+
+/** Opens a token file written by tokenizeFiles. An empty stream opens; samplers refuse it. */
+export function openTokenStream(file: string): TokenStream {
+  assertLittleEndian();
+  let buffer: Buffer;
+  try {
+    buffer = readFileSync(file);
+  } catch (err) {
+    throw new Error(`cannot read token file ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); hint: tokenize the files first`);
+  }
+  if (buffer.length < HEADER_BYTES) throw new Error(`corrupt token file ${file}: ${buffer.length} bytes, shorter than its ${HEADER_BYTES}-byte header`);
+  const [magic, version, bytesPerToken] = [buffer.readUInt32LE(0), buffer.readUInt32LE(4), buffer.readUInt32LE(8)];
+  if (magic !== TOKEN_FILE_MAGIC) throw new Error(`corrupt token file ${file}: bad magic 0x${magic.toString(16)}; hint: delete it to rebuild`);
+  if (version !== TOKEN_FILE_VERSION) throw new Error(`token file ${file} has format version ${version}; this build reads version ${TOKEN_FILE_VERSION}`);
+  if ((bytesPerToken !== 2 && bytesPerToken !== 4) || (buffer.length - HEADER_BYTES) % bytesPerToken !== 0) {
+    throw new Error(`corrupt token file ${file}: ${buffer.length - HEADER_BYTES} bytes of tokens at ${bytesPerToken} bytes each`);
+  }
+  // Copy out of Node's buffer so the typed array is aligned.
+  const body = buffer.buffer.slice(buffer.byteOffset + HEADER_BYTES, buffer.byteOffset + buffer.length);
+  const tokens = bytesPerToken === 2 ? new Uint16Array(body) : new Uint32Array(body);
+  return {
+    length: tokens.length,
+    read(start: number, count: number): Int32Array {
+      if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > tokens.length) {
+        throw new Error(`token read [${start}, ${start + count}) is outside the stream of ${tokens.length} tokens in ${file}`);
+      }
+      return Int32Array.from(tokens.subarray(start, start + count));
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches: windows of blockSize + 1 tokens; x is the first blockSize, y the last blockSize.
+
+export class BatchSampler {
+  private readonly starts: number; // how many windows fit: start offsets 0 .. starts-1
+
+  constructor(
+    private readonly stream: TokenStream,
+    readonly blockSize: number,
+    private readonly seed: number,
+  ) {
+    if (!Number.isInteger(blockSize) || blockSize <= 0) throw new Error(`blockSize must be a positive integer, got ${blockSize}`);
+    if (stream.length === 0) throw new Error('empty token stream: no text to learn from; hint: check that the folder has source files that are not skipped');
+    if (stream.length < blockSize + 1) {
+      throw new Error(`token stream has ${stream.length} tokens, fewer than one window of blockSize + 1 = ${blockSize + 1}; hint: add files or use a smaller blockSize`);
+    }
+    this.starts = stream.length - blockSize;
+  }
+
+  /** Random windows, a pure function of (seed, step, micro): a resumed run sees identical data. */
+  batch(step: number, micro: number, batchSize: number): Batch {
+    for (const [name, value] of [['step', step], ['micro', micro]] as const) {
+      if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got ${value}`);
+    }
+    const draw = generator(hashInts(this.seed, step, micro));
+    const starts = Array.from({ length: this.checkBatchSize(batchSize) }, () => below(draw(), this.starts));
+    return this.windows(starts);
+  }
+
+  /** `count` validation batches of evenly spaced windows over the whole stream, always the same. */
+  fixedBatches(count: number, batchSize: number): Batch[] {
+    if (!Number.isInteger(count) || count <= 0) throw new Error(`count must be a positive integer, got ${count}`);
+    this.checkBatchSize(batchSize);
+    const total = count * batchSize;
+    const last = this.starts - 1;
+    const starts = Array.from({ length: total }, (_, i) => (total === 1 ? 0 : Math.round((i * last) / (total - 1))));
+    return Array.from({ length: count }, (_, b) => this.windows(starts.slice(b * batchSize, (b + 1) * batchSize)));
+  }
+
+  private checkBatchSize(batchSize: number): number {
+    if (!Number.isInteger(batchSize) || batchSize <= 0) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+    return batchSize;
+  }
+
+  private windows(starts: number[]): Batch {
+    const T = this.blockSize;
+    const x = new Int32Array(starts.length * T);
+    const y = new Int32Array(starts.length * T);
+    starts.forEach((start, row) => {
+      const window = this.stream.read(start, T + 1);
+      x.set(window.subarray(0, T), row * T);
+      y.set(window.subarray(1, T + 1), row * T);
+    });
+    return { x, y, batchSize: starts.length, blockSize: T };
+  }
+}
