@@ -1,12 +1,13 @@
 // A token n-gram language model with interpolated modified Kneser-Ney smoothing: the baseline every
 // figure of the GPT is set against. Owns counting, smoothing, next-token distributions and greedy
-// line completion over token ids. It does not tokenize or read files: callers pass token ids and a
-// codec (the CodeTokenizer fits the TokenCodec interface below).
+// line completion over token ids. It does not tokenize or read files, and it has no decoding rules
+// of its own: completions go through generate.ts, the same prompt, healing and stop rules as the GPT.
 //
 // Counts live in a trie of n-grams whose edges sit in one open-addressing hash table keyed by
 // (parent node, token), with typed arrays per node: about 45 bytes per distinct n-gram, so 1M
 // tokens of code (≈1.5M distinct 1..4-grams) take well under 100 MB and train in about a second.
 import { topK as topKOfScores } from './metrics';
+import { buildPrompt, generate, type DecodingTokenizer, type GenerateResult, type NextTokenLogits } from './generate';
 
 /** Token ids on disk or in memory; dataset.ts's TokenStream fits. */
 export interface TokenSource {
@@ -14,16 +15,16 @@ export interface TokenSource {
   read(start: number, count: number): Int32Array;
 }
 
-/** What generation needs from a tokenizer; CodeTokenizer fits. Special tokens have no bytes. */
-export interface TokenCodec {
-  readonly vocabSize: number;
-  encode(text: string): number[];
-  tokenBytes(id: number): Uint8Array;
-}
-
 export interface NGramOptions {
   vocabSize: number; // ids are 0..vocabSize-1; unseen ids still get probability (uniform floor)
   order?: number; // n: the longest n-gram counted, so order-1 tokens of context. Default 4
+}
+
+export interface NGramCompletionOptions {
+  blockSize?: number; // prompt window in tokens, as the GPT's (only the last order-1 tokens matter). Default 256
+  maxTokens?: number; // generated tokens at most. Default 48
+  heal?: boolean; // token healing at the cursor, as generate.ts does it. Default true
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_NGRAM_ORDER = 4;
@@ -175,13 +176,35 @@ export class NGramModel {
     return topKOfScores(dist, k).map((id) => ({ id, prob: dist[id] }));
   }
 
-  /** Greedy completion of the current line after the prompt; see greedyLine for the stop rules. */
-  completeLine(prompt: readonly number[], codec: TokenCodec, opts?: LineOptions): LineCompletion {
-    if (codec.vocabSize !== this.vocabSize) {
-      throw new Error(`n-gram: tokenizer has ${codec.vocabSize} tokens but the n-gram was trained with ${this.vocabSize}`);
+  /** The n-gram as generate.ts's next-token function: log-probabilities serve as logits. */
+  nextTokenLogits(): NextTokenLogits {
+    const scratch = new Float32Array(this.vocabSize);
+    return (tokens) => this.logProbs(tokens.slice(Math.max(0, tokens.length - (this.order - 1))), scratch);
+  }
+
+  /**
+   * Greedy completion of the line at the cursor between prefix and suffix, through generate.ts: the
+   * same prompt window, token healing and stop rules as the GPT's line completions. The suffix
+   * shapes only the stop rules and clean-up; an n-gram cannot read it.
+   */
+  async complete(tokenizer: DecodingTokenizer, prefix: string, suffix: string, opts: NGramCompletionOptions = {}): Promise<GenerateResult> {
+    if (tokenizer.vocabSize !== this.vocabSize) {
+      throw new Error(`n-gram: tokenizer has ${tokenizer.vocabSize} tokens but the n-gram was trained with ${this.vocabSize}`);
     }
-    const scratch = new Float64Array(this.vocabSize);
-    return greedyLine((context) => this.distribution(context.slice(-(this.order - 1)), scratch), prompt, codec, opts);
+    const blockSize = opts.blockSize ?? 256;
+    const maxTokens = opts.maxTokens ?? 48;
+    const prompt = buildPrompt(tokenizer, prefix, suffix, { blockSize, maxTokens, fim: false, heal: opts.heal });
+    return generate({
+      next: this.nextTokenLogits(),
+      tokenizer,
+      prompt,
+      maxTokens,
+      blockSize,
+      mode: 'line',
+      linePrefix: prefix.slice(prefix.lastIndexOf('\n') + 1),
+      suffix,
+      signal: opts.signal,
+    });
   }
 
   // Count minus its discount: what an n-gram keeps of its own mass.
@@ -332,85 +355,4 @@ function nextPowerOfTwo(n: number): number {
   let p = 16;
   while (p < n) p *= 2;
   return p;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Greedy line completion, for any next-token function (the n-gram here; a GPT adapted the same way)
-// ---------------------------------------------------------------------------------------------
-
-/** Scores for the next token after the context: logits, log-probs or probs (greedy needs argmax only). */
-export type NextTokenScores = (context: readonly number[]) => ArrayLike<number>;
-
-export interface LineOptions {
-  maxTokens?: number; // generated tokens at most. Default 64
-  heal?: boolean; // token healing: regenerate the prompt's last token so the completion may extend it. Default true
-}
-
-export interface LineCompletion {
-  text: string; // the completion, without the newline that ended it
-  tokens: number; // tokens generated (the healed token included)
-}
-
-const tokenBytesCache = new WeakMap<TokenCodec, Uint8Array[]>();
-
-function allTokenBytes(codec: TokenCodec): Uint8Array[] {
-  let bytes = tokenBytesCache.get(codec);
-  if (!bytes) {
-    bytes = Array.from({ length: codec.vocabSize }, (_, id) => codec.tokenBytes(id));
-    tokenBytesCache.set(codec, bytes);
-  }
-  return bytes;
-}
-
-function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
-  if (bytes.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
-  return true;
-}
-
-/**
- * Greedy decoding of the rest of the line. Stops at the first newline (which is not returned), at a
- * special token (end of text, FIM markers: tokens with no bytes) or after maxTokens.
- * Token healing: a prompt cut mid-line usually ends in a token the full line would not contain
- * ("retu" for "return"), so the last prompt token is taken back and the first generated token must
- * start with its bytes; the returned text excludes those bytes.
- */
-export function greedyLine(next: NextTokenScores, prompt: readonly number[], codec: TokenCodec, opts: LineOptions = {}): LineCompletion {
-  const maxTokens = opts.maxTokens ?? 64;
-  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new Error(`greedyLine: maxTokens must be a positive integer, got ${maxTokens}`);
-  const tokenBytes = allTokenBytes(codec);
-  const context = [...prompt];
-  let healed = new Uint8Array(0);
-  if ((opts.heal ?? true) && context.length > 1) {
-    const bytes = tokenBytes[context[context.length - 1]];
-    if (bytes && bytes.length > 0) {
-      context.pop();
-      healed = bytes;
-    }
-  }
-
-  const out: number[] = [];
-  let generated = 0;
-  while (generated < maxTokens) {
-    const scores = next(context);
-    const vocab = Math.min(scores.length, tokenBytes.length);
-    let best = -1;
-    for (let id = 0; id < vocab; id++) {
-      if (generated === 0 && healed.length > 0 && !startsWith(tokenBytes[id], healed)) continue;
-      if (best < 0 || scores[id] > scores[best]) best = id;
-    }
-    if (best < 0 || tokenBytes[best].length === 0) break;
-    const bytes = tokenBytes[best];
-    context.push(best);
-    const fresh = generated === 0 ? bytes.subarray(healed.length) : bytes;
-    generated++;
-    const newline = fresh.indexOf(0x0a);
-    if (newline >= 0) {
-      for (let i = 0; i < newline; i++) out.push(fresh[i]);
-      break;
-    }
-    for (const b of fresh) out.push(b);
-  }
-  const text = new TextDecoder('utf-8').decode(Uint8Array.from(out)).replace(/\r$/, '');
-  return { text, tokens: generated };
 }

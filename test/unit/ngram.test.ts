@@ -1,8 +1,9 @@
 // The n-gram baseline: agreement with a direct (slow, map-based) modified Kneser-Ney, normalisation,
-// that it learns, and greedy line completion with its stop rules and token healing.
+// that it learns, and line completion through generate.ts (stop at the newline, token healing).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { greedyLine, kneserNeyDiscounts, NGramModel, type TokenCodec } from '../../models/src/ngram';
+import { kneserNeyDiscounts, NGramModel } from '../../models/src/ngram';
+import type { DecodingTokenizer } from '../../models/src/generate';
 
 /** Deterministic PRNG (mulberry32) so every corpus here is the same on every run. */
 function random(seed: number): () => number {
@@ -15,16 +16,17 @@ function random(seed: number): () => number {
   };
 }
 
-/** A byte-level codec with a few multi-byte tokens (greedy longest match) and 2 special tokens. */
-class TestCodec implements TokenCodec {
+/** A byte-level tokenizer with a few multi-byte tokens (greedy longest match) and 4 specials. */
+class TestCodec implements DecodingTokenizer {
   private readonly pieces: Uint8Array[];
   readonly vocabSize: number;
-  readonly endOfText: number;
+  readonly special: { endOfText: number; fimPrefix: number; fimMiddle: number; fimSuffix: number };
   constructor(merges: string[]) {
     const encoder = new TextEncoder();
     this.pieces = [...Array.from({ length: 256 }, (_, b) => Uint8Array.of(b)), ...merges.map((m) => encoder.encode(m))];
-    this.endOfText = this.pieces.length;
-    this.vocabSize = this.pieces.length + 2;
+    const n = this.pieces.length;
+    this.special = { endOfText: n, fimPrefix: n + 1, fimMiddle: n + 2, fimSuffix: n + 3 };
+    this.vocabSize = n + 4;
   }
   encode(text: string): number[] {
     const bytes = new TextEncoder().encode(text);
@@ -173,55 +175,45 @@ test('the 4-gram learns: it beats a unigram on held-out text and reproduces a me
   }
 });
 
-test('completeLine stops at the newline and heals a prompt cut inside a token', () => {
+test('complete() finishes the line through generate.ts, healing a prompt cut inside a token', async () => {
   const codec = new TestCodec(['return', 'result', 're', ' =', '  ']);
   const text = '  const result = compute(input);\n  return result;\n'.repeat(20);
   const model = NGramModel.train(Int32Array.from(codec.encode(text)), { vocabSize: codec.vocabSize });
 
-  const fromLineStart = model.completeLine(codec.encode('  const result = compute(input);\n  '), codec);
+  const fromLineStart = await model.complete(codec, 'x;\n  const result = compute(input);\n  ', '\n');
   assert.equal(fromLineStart.text, 'return result;');
+  assert.equal(fromLineStart.stopReason, 'endOfLine');
 
   // "  return re" ends in the token "re", which training never saw: there "re" was always inside
-  // "return" or "result". Healing takes "re" back and asks for a token that starts with it.
-  const prompt = codec.encode('  return re');
+  // "return" or "result". Healing takes " re" back and asks for tokens that spell it first.
+  const prefix = 'x;\n  const result = compute(input);\n  return re';
+  const prompt = codec.encode(prefix);
   assert.equal(prompt[prompt.length - 1], codec.encode('re')[0]);
-  assert.equal(model.completeLine(prompt, codec).text, 'sult;');
-  assert.notEqual(model.completeLine(prompt, codec, { heal: false }).text, 'sult;');
+  assert.equal((await model.complete(codec, prefix, '\n')).text, 'sult;');
+  assert.notEqual((await model.complete(codec, prefix, '\n', { heal: false })).text, 'sult;');
 
-  const limited = model.completeLine(codec.encode('  const result = '), codec, { maxTokens: 3 });
-  assert.deepEqual(limited, { text: 'co', tokens: 3 }); // the healed " ", then "c", "o"
+  const limited = await model.complete(codec, 'x;\n  const result = ', '', { maxTokens: 3 });
+  assert.deepEqual([limited.tokens, limited.stopReason], [3, 'budget']);
 });
 
-test('token healing lets the first token extend the prompt and the output skips the healed bytes', () => {
-  const codec = new TestCodec(['foo', 'foobar', '(']);
-  // Scores that prefer "foobar" everywhere and newline after it: a stand-in for a trained model.
-  const foobar = codec.encode('foobar')[0];
-  const scores = (context: readonly number[]) => {
-    const s = new Float64Array(codec.vocabSize);
-    s[context[context.length - 1] === foobar ? 10 : foobar] = 1; // 10 is "\n"
-    return s;
-  };
-  const prompt = codec.encode('x = foo'); // ..., "foo"
-  assert.equal(codec.tokenBytes(prompt[prompt.length - 1]).length, 3);
-  assert.deepEqual(greedyLine(scores, prompt, codec), { text: 'bar', tokens: 2 });
-  // Without healing the same model appends a whole "foobar" after "foo".
-  assert.deepEqual(greedyLine(scores, prompt, codec, { heal: false }), { text: 'foobar', tokens: 2 });
-  // A special token ends the completion.
-  const stop = () => {
-    const s = new Float64Array(codec.vocabSize);
-    s[codec.endOfText] = 1;
-    return s;
-  };
-  assert.deepEqual(greedyLine(stop, prompt, codec, { heal: false }), { text: '', tokens: 0 });
+test('nextTokenLogits gives log-probabilities of the last order-1 tokens', () => {
+  const rand = random(5);
+  const tokens = Int32Array.from({ length: 2000 }, () => Math.floor(rand() * 30));
+  const model = NGramModel.train(tokens, { vocabSize: 32 });
+  const next = model.nextTokenLogits();
+  const context = Array.from(tokens.subarray(0, 40));
+  const logits = next(context) as Float32Array;
+  assert.equal(logits.length, 32);
+  for (const w of [0, 7, 31]) assert.ok(Math.abs(logits[w] - Math.log(model.prob(context.slice(-3), w))) < 1e-6);
 });
 
-test('bad input gets clear errors', () => {
+test('bad input gets clear errors', async () => {
   assert.throws(() => NGramModel.train(new Int32Array(0), { vocabSize: 10 }), /no tokens to train on/);
   assert.throws(() => NGramModel.train(Int32Array.of(1, 2, 12), { vocabSize: 10 }), /token 12 at position 2 is outside the vocabulary \[0, 10\)/);
   assert.throws(() => NGramModel.train(Int32Array.of(1), { vocabSize: 10, order: 0 }), /order must be an integer in \[1, 12\], got 0/);
   const model = NGramModel.train(Int32Array.of(1, 2, 3), { vocabSize: 10 });
   assert.throws(() => model.prob([1], 10), /token 10 is outside the vocabulary/);
-  assert.throws(() => model.completeLine([1], new TestCodec([])), /tokenizer has 258 tokens but the n-gram was trained with 10/);
+  await assert.rejects(model.complete(new TestCodec([]), 'a', ''), /tokenizer has 260 tokens but the n-gram was trained with 10/);
 });
 
 test('modified Kneser-Ney discounts follow Chen & Goodman, and fall back on thin counts', () => {
