@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import type { GPTConfig } from './config';
-import { readModelConfig, readWeights, type WeightTensor } from './checkpoint';
+import { parameterShapes, readModelConfig, readWeights, type WeightTensor } from './checkpoint';
 import { writeFileAtomic } from './fsutil';
 
 export const ONNX_FILE = 'model.onnx';
@@ -28,27 +28,8 @@ export interface BuildOnnxOptions {
   name?: string; // recorded as the graph name
 }
 
-/** The parameter shapes gpt.ts allocates, in the order they are written into the graph. */
-export function expectedWeightShapes(c: GPTConfig): Map<string, number[]> {
-  const d = c.nEmbd;
-  const shapes = new Map<string, number[]>([
-    ['wte', [c.vocabSize, d]],
-    ['wpe', [c.blockSize, d]],
-  ]);
-  for (let i = 0; i < c.nLayer; i++) {
-    shapes.set(`h.${i}.ln1.g`, [d]).set(`h.${i}.ln1.b`, [d]);
-    shapes.set(`h.${i}.attn.wqkv`, [d, 3 * d]).set(`h.${i}.attn.bqkv`, [3 * d]);
-    shapes.set(`h.${i}.attn.wo`, [d, d]).set(`h.${i}.attn.bo`, [d]);
-    shapes.set(`h.${i}.ln2.g`, [d]).set(`h.${i}.ln2.b`, [d]);
-    shapes.set(`h.${i}.mlp.wfc`, [d, 4 * d]).set(`h.${i}.mlp.bfc`, [4 * d]);
-    shapes.set(`h.${i}.mlp.wproj`, [4 * d, d]).set(`h.${i}.mlp.bproj`, [d]);
-  }
-  shapes.set('lnf.g', [d]).set('lnf.b', [d]);
-  return shapes;
-}
-
 function checkWeights(c: GPTConfig, weights: Map<string, WeightTensor>): void {
-  for (const [name, shape] of expectedWeightShapes(c)) {
+  for (const [name, shape] of parameterShapes(c)) {
     const w = weights.get(name);
     if (!w) throw new Error(`ONNX export: weight "${name}" is missing (expected shape [${shape}]); is the checkpoint from another model?`);
     const size = shape.reduce((a, b) => a * b, 1);

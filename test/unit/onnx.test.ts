@@ -4,14 +4,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
 import type { GPTConfig } from '../../models/src/config';
-import type { WeightTensor } from '../../models/src/checkpoint';
-import { buildOnnxModel, expectedWeightShapes, onnxNames, quantizeInt8 } from '../../models/src/onnx';
+import { parameterShapes, type WeightTensor } from '../../models/src/checkpoint';
+import { buildOnnxModel, onnxNames, quantizeInt8 } from '../../models/src/onnx';
+import { GPT } from '../../models/src/gpt';
 
 const tinyConfig: GPTConfig = { vocabSize: 53, blockSize: 16, nLayer: 2, nHead: 2, nEmbd: 16, dropout: 0 };
 
 /** Deterministic random weights in the contract's names and shapes (mulberry32, N(0, 0.2)-ish). */
-export function randomWeights(c: GPTConfig, seed = 1): Map<string, WeightTensor> {
+function randomWeights(c: GPTConfig, seed = 1): Map<string, WeightTensor> {
   let s = seed >>> 0;
   const rand = (): number => {
     s = (s + 0x6d2b79f5) >>> 0;
@@ -21,7 +24,7 @@ export function randomWeights(c: GPTConfig, seed = 1): Map<string, WeightTensor>
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   const weights = new Map<string, WeightTensor>();
-  for (const [name, shape] of expectedWeightShapes(c)) {
+  for (const [name, shape] of parameterShapes(c)) {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
     const isGain = name.endsWith('.g');
     for (let i = 0; i < data.length; i++) data[i] = isGain ? 1 + (rand() - 0.5) * 0.2 : (rand() - 0.5) * 0.6;
@@ -121,6 +124,31 @@ test('exported graph matches the reference forward to 1e-4 (full sequence, empty
   const diff = maxAbsDiff(logits, reference.flatMap((row) => Array.from(row)));
   assert.ok(diff <= 1e-4, `max abs diff ${diff}`);
   assert.deepEqual(present.get(onnxNames.presentKey(1))!.dims, [1, tinyConfig.nHead, ids.length, tinyConfig.nEmbd / tinyConfig.nHead]);
+});
+
+test('exported graph matches the tfjs GPT to 1e-4 (gpt.ts forward, batch of 2)', async () => {
+  await tf.setBackend('cpu');
+  const c: GPTConfig = { vocabSize: 97, blockSize: 24, nLayer: 2, nHead: 4, nEmbd: 32, dropout: 0 };
+  const gpt = new GPT(c, { seed: 5 });
+  gpt.loadWeights(randomWeights(c, 5)); // larger than the 0.02 init, so the logits are far from flat
+  const rows = [[1, 5, 9, 96, 0, 33, 33, 2, 70, 14, 3, 8, 60, 61, 62, 40, 41, 11, 12, 13], [95, 94, 0, 0, 1, 2, 3, 50, 51, 52, 7, 7, 7, 88, 89, 90, 30, 31, 32, 6]];
+  const idx = tf.tensor2d(rows, [2, 20], 'int32');
+  const logits = gpt.forward(idx);
+  const expected = logits.dataSync() as Float32Array;
+  idx.dispose();
+  logits.dispose();
+  const session = await ort.InferenceSession.create(buildOnnxModel(c, gpt.getWeights()));
+  gpt.dispose();
+  const hs = c.nEmbd / c.nHead;
+  const feeds: Record<string, ort.Tensor> = { [onnxNames.inputIds]: new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [2, 20]) };
+  for (let l = 0; l < c.nLayer; l++) {
+    feeds[onnxNames.pastKey(l)] = new ort.Tensor('float32', new Float32Array(0), [2, c.nHead, 0, hs]);
+    feeds[onnxNames.pastValue(l)] = new ort.Tensor('float32', new Float32Array(0), [2, c.nHead, 0, hs]);
+  }
+  const actual = (await session.run(feeds))[onnxNames.logits].data as Float32Array;
+  const diff = maxAbsDiff(actual, expected);
+  assert.ok(diff <= 1e-4, `max abs diff ${diff}`);
+  assert.ok(Math.max(...expected) - Math.min(...expected) > 1, 'logits should not be flat');
 });
 
 test('KV-cached decoding gives the same logits as recomputing the whole sequence', async () => {

@@ -1,0 +1,301 @@
+// The completion engine at inference time: a model folder's model.onnx on onnxruntime-node, with
+// the best execution provider that works here, a KV cache reused across calls by longest common
+// prefix, and generate.ts's decoding on top. It does not decide when to complete (the language
+// server does) and it never trains or exports anything but a missing or stale model.onnx.
+import { existsSync, promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import * as ort from 'onnxruntime-node';
+import type { GPTConfig } from './config';
+import { readModelConfig, type ModelFolderConfig } from './checkpoint';
+import { CodeTokenizer } from './tokenizer';
+import { exportOnnx, onnxNames, ONNX_FILE } from './onnx';
+import { buildPrompt, generate, throwIfAborted, type CompletionMode, type StopReason } from './generate';
+
+export type ProviderName = 'cuda' | 'webgpu' | 'cpu';
+export const PROVIDERS_BEST_FIRST: readonly ProviderName[] = ['cuda', 'webgpu', 'cpu'];
+
+export interface SessionOptions {
+  providers?: readonly ProviderName[]; // tried in this order (default: cuda, webgpu, cpu)
+  threads?: number; // intra-op threads for the CPU provider (default: min(2, cores))
+  onLog?: (message: string) => void; // provider fallbacks, exports
+}
+
+export interface CompletionRequest {
+  prefix: string; // document text before the cursor
+  suffix?: string; // document text after the cursor
+  mode: CompletionMode; // 'line': to the end of the line; 'block': to the end of the block
+  maxTokens: number; // generation budget (capped at half the context)
+  signal?: AbortSignal; // checked between tokens
+  temperature?: number; // 0 (default) = greedy
+  topP?: number;
+  seed?: number;
+  fim?: boolean; // default: when the model was trained with FIM examples (train.fimRate > 0)
+  heal?: boolean; // token healing at the cursor (default true)
+}
+
+export interface CompletionResult {
+  text: string; // to insert at the cursor
+  tokens: number; // tokens generated
+  ms: number; // wall time of this call
+  stopReason: StopReason;
+  promptTokens: number;
+  computedTokens: number; // positions run through the model (prompt positions not found in the KV cache + generated)
+}
+
+/** Thrown for a model.onnx that onnxruntime cannot load or that is not a Workspace LM graph. */
+export class InvalidModelError extends Error {}
+
+const EMPTY = new Float32Array(0);
+
+function ortBindingDir(): string {
+  return path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+/** Why a provider cannot even be tried here, or null when it is worth trying. */
+function providerUnavailable(name: ProviderName): string | null {
+  if (name === 'cuda') {
+    const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+    if (!existsSync(path.join(ortBindingDir(), lib))) return `${lib} is not installed (onnxruntime-node fetches it at install time; needs CUDA 12)`;
+  }
+  return null;
+}
+
+function oneLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/\s+/g, ' ').trim().slice(0, 300);
+}
+
+export class CompletionSession {
+  readonly modelDir: string;
+  readonly config: GPTConfig;
+  readonly folderConfig: ModelFolderConfig;
+  readonly tokenizer: CodeTokenizer;
+  readonly provider: ProviderName;
+  readonly fallbacks: string[]; // why better providers were not used
+  private readonly session: ort.InferenceSession;
+  private readonly headSize: number;
+
+  // KV cache: the tokens it holds, their keys/values per layer (1, nHead, tokens, headSize), and
+  // the logits after the last of them.
+  private cachedTokens: number[] = [];
+  private past = new Map<string, ort.Tensor>();
+  private lastLogits: Float32Array = EMPTY;
+  private computedTokens = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(modelDir: string, folderConfig: ModelFolderConfig, tokenizer: CodeTokenizer, session: ort.InferenceSession, provider: ProviderName, fallbacks: string[]) {
+    this.modelDir = modelDir;
+    this.folderConfig = folderConfig;
+    this.config = folderConfig.model;
+    this.tokenizer = tokenizer;
+    this.session = session;
+    this.provider = provider;
+    this.fallbacks = fallbacks;
+    this.headSize = this.config.nEmbd / this.config.nHead;
+  }
+
+  /** Loads a model folder, exporting model.onnx first when it is missing or older than the weights. */
+  static async open(modelDir: string, opts: SessionOptions = {}): Promise<CompletionSession> {
+    const dir = path.resolve(modelDir);
+    const log = opts.onLog ?? (() => {});
+    const folderConfig = await readModelConfig(dir);
+    const tokenizer = await CodeTokenizer.load(path.join(dir, 'tokenizer.json'));
+    if (tokenizer.vocabSize !== folderConfig.model.vocabSize) {
+      throw new InvalidModelError(`tokenizer.json in ${dir} has ${tokenizer.vocabSize} tokens but config.json says vocabSize ${folderConfig.model.vocabSize}; the folder mixes two models`);
+    }
+
+    const onnxFile = path.join(dir, ONNX_FILE);
+    const onnxTime = await fs.stat(onnxFile).then((s) => s.mtimeMs, () => -1);
+    const weightsTime = await fs.stat(path.join(dir, 'weights.bin')).then((s) => s.mtimeMs, () => -1);
+    if (onnxTime < 0 || (weightsTime > onnxTime)) {
+      const exported = await exportOnnx(dir);
+      log(`exported ${exported.file} (${(exported.bytes / 1e6).toFixed(1)} MB, ${exported.ms.toFixed(0)} ms): ${onnxTime < 0 ? 'it was missing' : 'the weights are newer'}`);
+    }
+
+    // onnxruntime logs a failed provider at error level on stderr; we report it ourselves.
+    ort.env.logLevel = 'fatal';
+    const threads = opts.threads ?? Math.max(1, Math.min(2, os.availableParallelism()));
+    const fallbacks: string[] = [];
+    let loadError: unknown;
+    for (const provider of opts.providers ?? PROVIDERS_BEST_FIRST) {
+      const unavailable = providerUnavailable(provider);
+      if (unavailable) {
+        fallbacks.push(`${provider}: ${unavailable}`);
+        continue;
+      }
+      let session: ort.InferenceSession;
+      try {
+        session = await ort.InferenceSession.create(onnxFile, {
+          executionProviders: [provider],
+          intraOpNumThreads: threads,
+          interOpNumThreads: 1, // one graph at a time: a second pool would only compete for the cores
+          executionMode: 'sequential',
+          graphOptimizationLevel: 'all',
+        });
+      } catch (err) {
+        // The CPU provider loads every valid model: when it fails, the file is at fault.
+        if (provider === 'cpu') loadError = err;
+        else fallbacks.push(`${provider}: ${oneLine(err)}`);
+        continue;
+      }
+      const completion = new CompletionSession(dir, folderConfig, tokenizer, session, provider, fallbacks);
+      await completion.checkGraph(onnxFile);
+      for (const f of fallbacks) log(`execution provider ${f}`);
+      log(`completion session on ${provider} (${threads} threads)`);
+      return completion;
+    }
+    if (loadError) throw new InvalidModelError(`${ONNX_FILE} in ${dir} is not a valid ONNX model: ${oneLine(loadError)}; hint: delete it and it will be exported again from the checkpoint`);
+    throw new Error(`no onnxruntime execution provider could load ${onnxFile}: ${fallbacks.join('; ')}`);
+  }
+
+  /** A foreign or mismatched graph is caught here, with one position through the model. */
+  private async checkGraph(onnxFile: string): Promise<void> {
+    const dir = this.modelDir;
+    const expectedInputs = [onnxNames.inputIds];
+    for (let l = 0; l < this.config.nLayer; l++) expectedInputs.push(onnxNames.pastKey(l), onnxNames.pastValue(l));
+    const missing = expectedInputs.filter((n) => !this.session.inputNames.includes(n));
+    if (missing.length > 0 || !this.session.outputNames.includes(onnxNames.logits)) {
+      throw new InvalidModelError(`${ONNX_FILE} in ${dir} is not a valid ONNX model: not a Workspace LM graph for this config (inputs ${this.session.inputNames.slice(0, 4).join(', ')}…; missing ${missing.slice(0, 3).join(', ') || onnxNames.logits}); hint: delete it and it will be exported again`);
+    }
+    try {
+      const logits = await this.nextLogitsUnlocked([this.tokenizer.special.endOfText]);
+      if (logits.length !== this.config.vocabSize) throw new Error(`logits have ${logits.length} entries, expected vocabSize ${this.config.vocabSize}`);
+    } catch (err) {
+      if (err instanceof InvalidModelError) throw err;
+      throw new InvalidModelError(`${ONNX_FILE} in ${dir} is not a valid ONNX model: it does not run with config.json's shapes (${oneLine(err)}); hint: delete ${onnxFile} and it will be exported again`);
+    } finally {
+      this.resetCache();
+    }
+  }
+
+  /** Completes the text at the cursor. Calls are served one at a time, in order. */
+  complete(req: CompletionRequest): Promise<CompletionResult> {
+    return this.exclusive(() => this.completeUnlocked(req));
+  }
+
+  /** Next-token logits after `tokens`, reusing the KV cache for their longest common prefix. */
+  nextLogits(tokens: readonly number[]): Promise<Float32Array> {
+    return this.exclusive(() => this.nextLogitsUnlocked(tokens));
+  }
+
+  /** Logits (T × vocab, row-major) for every position, recomputed from scratch (tests, evaluation). */
+  logitsUncached(tokens: readonly number[]): Promise<Float32Array> {
+    return this.exclusive(async () => (await this.run(tokens, new Map())).logits);
+  }
+
+  /** Forgets the KV cache (the next call is a cold run). */
+  resetCache(): void {
+    this.cachedTokens = [];
+    this.past = new Map();
+    this.lastLogits = EMPTY;
+  }
+
+  /** Waits for the call in flight, then frees the onnxruntime session. */
+  async close(): Promise<void> {
+    await this.queue.catch(() => {});
+    await this.session.release();
+  }
+
+  private exclusive<T>(job: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(job, job);
+    this.queue = result.catch(() => {});
+    return result;
+  }
+
+  private async completeUnlocked(req: CompletionRequest): Promise<CompletionResult> {
+    const started = performance.now();
+    throwIfAborted(req.signal);
+    if (typeof req.prefix !== 'string' || (req.suffix !== undefined && typeof req.suffix !== 'string')) {
+      throw new Error('completion request: prefix (and suffix, if given) must be strings');
+    }
+    if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) {
+      throw new Error(`completion request: maxTokens must be a positive integer, got ${req.maxTokens}`);
+    }
+    if (req.mode !== 'line' && req.mode !== 'block') throw new Error(`completion request: mode must be 'line' or 'block', got ${String(req.mode)}`);
+    const { blockSize } = this.config;
+    const maxTokens = Math.min(req.maxTokens, Math.floor(blockSize / 2));
+    const suffix = req.suffix ?? '';
+    const fim = req.fim ?? this.folderConfig.train.fimRate > 0;
+    const prompt = buildPrompt(this.tokenizer, req.prefix, suffix, { blockSize, maxTokens, fim, heal: req.heal });
+    const computedBefore = this.computedTokens;
+    const result = await generate({
+      next: (tokens) => this.nextLogitsUnlocked(tokens),
+      tokenizer: this.tokenizer,
+      prompt,
+      maxTokens,
+      blockSize,
+      mode: req.mode,
+      linePrefix: req.prefix.slice(req.prefix.lastIndexOf('\n') + 1),
+      suffix,
+      signal: req.signal,
+      temperature: req.temperature,
+      topP: req.topP,
+      seed: req.seed,
+    });
+    return {
+      ...result,
+      ms: performance.now() - started,
+      promptTokens: prompt.ids.length,
+      computedTokens: this.computedTokens - computedBefore,
+    };
+  }
+
+  private async nextLogitsUnlocked(tokens: readonly number[]): Promise<Float32Array> {
+    if (tokens.length === 0) throw new Error('nextLogits needs at least one token');
+    if (tokens.length > this.config.blockSize) {
+      throw new Error(`${tokens.length} tokens exceed the model's context of ${this.config.blockSize}`);
+    }
+    let common = 0;
+    const limit = Math.min(tokens.length, this.cachedTokens.length);
+    while (common < limit && tokens[common] === this.cachedTokens[common]) common++;
+    if (common === tokens.length && common === this.cachedTokens.length) return this.lastLogits;
+    // At least the last token is fed, so that its logits come out.
+    const keep = Math.min(common, tokens.length - 1);
+    const past = keep === this.cachedTokens.length ? this.past : this.truncatedPast(keep);
+    const { logits, present } = await this.run(tokens.slice(keep), past);
+    const V = this.config.vocabSize;
+    this.cachedTokens = tokens.slice();
+    this.past = present;
+    this.lastLogits = logits.slice(logits.length - V);
+    return this.lastLogits;
+  }
+
+  /** The cache's first `keep` positions: (1, nHead, keep, headSize) per layer. */
+  private truncatedPast(keep: number): Map<string, ort.Tensor> {
+    const truncated = new Map<string, ort.Tensor>();
+    if (keep === 0) return truncated;
+    const { nHead } = this.config;
+    const hs = this.headSize;
+    const held = this.cachedTokens.length;
+    for (const [name, tensor] of this.past) {
+      const src = tensor.data as Float32Array;
+      const dst = new Float32Array(nHead * keep * hs);
+      for (let h = 0; h < nHead; h++) dst.set(src.subarray(h * held * hs, h * held * hs + keep * hs), h * keep * hs);
+      truncated.set(name, new ort.Tensor('float32', dst, [1, nHead, keep, hs]));
+    }
+    return truncated;
+  }
+
+  /** Runs `ids` on top of `past`, keyed by present_* names (an empty map: no past, positions from 0). */
+  private async run(ids: readonly number[], past: Map<string, ort.Tensor>): Promise<{ logits: Float32Array; present: Map<string, ort.Tensor> }> {
+    const { nLayer, nHead } = this.config;
+    const feeds: Record<string, ort.Tensor> = {
+      [onnxNames.inputIds]: new ort.Tensor('int64', BigInt64Array.from(ids, (id) => BigInt(id)), [1, ids.length]),
+    };
+    for (let l = 0; l < nLayer; l++) {
+      for (const [pastName, presentName] of [[onnxNames.pastKey(l), onnxNames.presentKey(l)], [onnxNames.pastValue(l), onnxNames.presentValue(l)]]) {
+        feeds[pastName] = past.get(presentName) ?? new ort.Tensor('float32', EMPTY, [1, nHead, 0, this.headSize]);
+      }
+    }
+    const out = await this.session.run(feeds);
+    this.computedTokens += ids.length;
+    const present = new Map<string, ort.Tensor>();
+    for (let l = 0; l < nLayer; l++) {
+      present.set(onnxNames.presentKey(l), out[onnxNames.presentKey(l)]);
+      present.set(onnxNames.presentValue(l), out[onnxNames.presentValue(l)]);
+    }
+    return { logits: out[onnxNames.logits].data as Float32Array, present };
+  }
+}

@@ -1,0 +1,143 @@
+// The onnxruntime completion session on a tiny random model folder: export on open, provider
+// choice, KV-cached decoding equal to recomputation, prefix reuse equal to a cold run, and clear
+// errors for a broken or foreign model.onnx.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs, existsSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DEFAULT_TRAIN, type GPTConfig } from '../../models/src/config';
+import { parameterShapes, writeWeights, type ModelFolderConfig, type WeightTensor } from '../../models/src/checkpoint';
+import { CodeTokenizer } from '../../models/src/tokenizer';
+import { seededRandom } from '../../models/src/generate';
+import { buildOnnxModel } from '../../models/src/onnx';
+import { CompletionSession, InvalidModelError } from '../../models/src/session';
+
+const corpus = [
+  'function add(a, b) {\n  return a + b;\n}\n',
+  'export function greet(name) {\n  console.log("hello " + name);\n}\n',
+  'const values = [1, 2, 3].map((x) => x * 2);\nfor (const v of values) {\n  total += v;\n}\n',
+];
+
+function randomWeights(c: GPTConfig, seed: number): Map<string, WeightTensor> {
+  const random = seededRandom(seed);
+  const weights = new Map<string, WeightTensor>();
+  for (const [name, shape] of parameterShapes(c)) {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = name.endsWith('.g') ? 1 : (random() - 0.5) * 0.5;
+    weights.set(name, { shape, data });
+  }
+  return weights;
+}
+
+/** A complete model folder (config, tokenizer, random weights), without model.onnx. */
+async function makeModelFolder(dir: string, tokenizer: CodeTokenizer, c: GPTConfig, seed = 1): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  const config: ModelFolderConfig = {
+    formatVersion: 1, kind: 'workspace-lm-model', name: 'random', createdAt: new Date(0).toISOString(), preset: 'tiny',
+    model: c, train: { ...DEFAULT_TRAIN }, step: 0, bestValLoss: null, backend: { name: 'cpu', device: 'test' },
+    data: { root: '/nowhere', files: 0, tokens: 0, skipped: {} }, timings: {},
+  };
+  await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify(config));
+  await tokenizer.save(path.join(dir, 'tokenizer.json'));
+  await writeWeights(dir, randomWeights(c, seed), c);
+}
+
+let root = '';
+let tokenizer: CodeTokenizer;
+let config: GPTConfig;
+let session: CompletionSession;
+
+before(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'wlm-session-'));
+  tokenizer = await CodeTokenizer.train(corpus, 300);
+  config = { vocabSize: tokenizer.vocabSize, blockSize: 64, nLayer: 2, nHead: 2, nEmbd: 32, dropout: 0 };
+  await makeModelFolder(path.join(root, 'model'), tokenizer, config);
+  session = await CompletionSession.open(path.join(root, 'model'), { threads: 1 });
+});
+
+after(async () => {
+  await session?.close();
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+function argmax(a: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < a.length; i++) if (a[i] > a[best]) best = i;
+  return best;
+}
+
+test('open exports the missing model.onnx and reports the provider in use and why others were not', () => {
+  assert.ok(existsSync(path.join(root, 'model', 'model.onnx')));
+  assert.ok(['cuda', 'webgpu', 'cpu'].includes(session.provider));
+  const betterOnes = ['cuda', 'webgpu', 'cpu'].indexOf(session.provider);
+  assert.equal(session.fallbacks.length, betterOnes);
+  session.fallbacks.forEach((reason, i) => assert.match(reason, new RegExp(`^${['cuda', 'webgpu'][i]}: .+`)));
+});
+
+test('KV-cached greedy decoding equals full recomputation, token for token', async () => {
+  const tokens = tokenizer.encode('function add(a, b) {\n');
+  session.resetCache();
+  const V = config.vocabSize;
+  let maxDiff = 0;
+  for (let step = 0; step < 24; step++) {
+    const cached = await session.nextLogits(tokens);
+    const full = await session.logitsUncached(tokens);
+    const last = full.subarray((tokens.length - 1) * V);
+    for (let i = 0; i < V; i++) maxDiff = Math.max(maxDiff, Math.abs(cached[i] - last[i]));
+    assert.equal(argmax(cached), argmax(last), `step ${step}`);
+    tokens.push(argmax(cached));
+  }
+  assert.ok(maxDiff <= 1e-4, `max abs diff ${maxDiff}`);
+});
+
+test('going back to a shorter prefix reuses the cache and still gives that position\'s logits', async () => {
+  const tokens = tokenizer.encode('const values = [1, 2, 3];');
+  session.resetCache();
+  await session.nextLogits(tokens);
+  const shorter = tokens.slice(0, 5);
+  const cached = await session.nextLogits(shorter);
+  const full = await session.logitsUncached(shorter);
+  const last = full.subarray(4 * config.vocabSize);
+  assert.ok(cached.every((v, i) => Math.abs(v - last[i]) <= 1e-4));
+});
+
+test('prefix reuse: typing a character gives the cold-run completion and recomputes only a few positions', async () => {
+  const prefix = 'export function greet(name) {\n  console.log("hello " + name);\n}\nfunction add(a, b) {\n  return a';
+  session.resetCache();
+  const first = await session.complete({ prefix, mode: 'line', maxTokens: 8 });
+  const warm = await session.complete({ prefix: prefix + ' ', mode: 'line', maxTokens: 8 });
+  session.resetCache();
+  const cold = await session.complete({ prefix: prefix + ' ', mode: 'line', maxTokens: 8 });
+  assert.equal(warm.text, cold.text);
+  assert.equal(warm.tokens, cold.tokens);
+  assert.equal(cold.computedTokens, cold.promptTokens + Math.max(0, cold.tokens - 1));
+  assert.ok(warm.computedTokens <= 3 + warm.tokens, `warm run computed ${warm.computedTokens} positions (prompt ${warm.promptTokens})`);
+  assert.ok(first.promptTokens > 20);
+});
+
+test('requests: an aborted signal rejects, bad values get a clear error', async () => {
+  const controller = new AbortController();
+  controller.abort();
+  await assert.rejects(session.complete({ prefix: 'x', mode: 'line', maxTokens: 4, signal: controller.signal }), { name: 'AbortError' });
+  await assert.rejects(session.complete({ prefix: 'x', mode: 'line', maxTokens: 0 }), /maxTokens must be a positive integer, got 0/);
+  // the session keeps serving after errors
+  const ok = await session.complete({ prefix: 'function add(a, b) {\n', mode: 'block', maxTokens: 6 });
+  assert.ok(ok.tokens >= 1 && ok.tokens <= 6 && ok.ms > 0);
+});
+
+test('a truncated or foreign model.onnx is reported as invalid, not loaded', async () => {
+  const broken = path.join(root, 'broken');
+  await makeModelFolder(broken, tokenizer, config);
+  const good = buildOnnxModel(config, randomWeights(config, 1));
+  await fs.writeFile(path.join(broken, 'model.onnx'), good.subarray(0, good.length >> 1));
+  await assert.rejects(CompletionSession.open(broken, { providers: ['cpu'] }), (err: Error) => {
+    assert.ok(err instanceof InvalidModelError);
+    assert.match(err.message, /^model\.onnx in .*broken is not a valid ONNX model: .*hint: delete it/);
+    return true;
+  });
+  // a valid ONNX graph, but of another architecture (one layer, other width)
+  const other: GPTConfig = { ...config, nLayer: 1, nEmbd: 16 };
+  await fs.writeFile(path.join(broken, 'model.onnx'), buildOnnxModel(other, randomWeights(other, 2)));
+  await assert.rejects(CompletionSession.open(broken, { providers: ['cpu'] }), /model\.onnx in .*broken is not a valid ONNX model: .*past_key_1/);
+});
