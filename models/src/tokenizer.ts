@@ -10,6 +10,7 @@ import { promises as fs, createWriteStream } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import type { Tokenizer as NativeTokenizer } from 'tokenizers';
 import { writeFileAtomic } from './fsutil';
 
@@ -214,6 +215,38 @@ function loadNative(): typeof import('tokenizers') {
   }
 }
 
+/**
+ * Runs the native BPE trainer in a child process. The trainer draws progress bars on file
+ * descriptor 1, which is the LSP channel when the language server trains: a stray byte there
+ * breaks the protocol, and no Node API can redirect a native library's stdout in-process. The
+ * child's stdout goes nowhere; it also keeps the event loop free while training.
+ */
+async function trainInChildProcess(corpusFile: string, trainedFile: string): Promise<void> {
+  let modulePath: string;
+  try {
+    modulePath = require.resolve('tokenizers');
+  } catch (err) {
+    throw new Error(`the native "tokenizers" package is missing (${(err as Error).message}); hint: run npm install in the extension folder`);
+  }
+  const script = [
+    `const native = require(${JSON.stringify(modulePath)});`,
+    'const [corpus, out] = process.argv.slice(1);',
+    'const trainer = new native.Tokenizer(native.BPE.empty());',
+    'trainer.setPreTokenizer(native.byteLevelPreTokenizer(false, true));',
+    'trainer.train([corpus]);',
+    'trainer.save(out);',
+  ].join('\n');
+  const child = spawn(process.execPath, ['-e', script, corpusFile, trainedFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-2000);
+  });
+  const [code, signal] = (await once(child, 'close')) as [number | null, string | null];
+  if (code !== 0) {
+    throw new Error(`tokenizer training failed (exit ${code ?? signal}): ${stderr.trim().split('\n').slice(-3).join(' | ') || 'no message'}`);
+  }
+}
+
 // Chunks for the native batch encoder end right after a "\n" that is followed by a visible ASCII
 // character: the GPT-2 regex always starts a new pre-token there, so encoding chunk by chunk gives
 // exactly the ids of encoding the whole text.
@@ -283,7 +316,6 @@ export class CodeTokenizer {
     if (!Number.isInteger(vocabSize) || vocabSize < MIN_VOCAB_SIZE || vocabSize > MAX_VOCAB_SIZE) {
       throw new Error(`tokenizer vocabSize must be an integer in [${MIN_VOCAB_SIZE}, ${MAX_VOCAB_SIZE}] (256 bytes + ${SPECIAL_TOKENS.length} specials + merges), got ${vocabSize}`);
     }
-    const native = loadNative();
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'wlm-bpe-'));
     try {
       const corpusFile = path.join(dir, 'corpus.txt');
@@ -303,11 +335,8 @@ export class CodeTokenizer {
 
       let merges: [string, string][] = [];
       if (documents > 0) {
-        const trainer = new native.Tokenizer(native.BPE.empty());
-        trainer.setPreTokenizer(native.byteLevelPreTokenizer(false, true));
-        trainer.train([corpusFile]);
         const trainedFile = path.join(dir, 'trained.json');
-        trainer.save(trainedFile);
+        await trainInChildProcess(corpusFile, trainedFile);
         const trained = JSON.parse(await fs.readFile(trainedFile, 'utf8')) as { model?: { merges?: unknown } };
         merges = parseMerges(trained.model?.merges).map(([l, r]) => [fromTrainingSymbols(l), fromTrainingSymbols(r)]);
       }
