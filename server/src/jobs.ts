@@ -1,0 +1,340 @@
+// Train, fine-tune and evaluate as jobs: one at a time, each in a worker thread (dist/worker.js)
+// so completions keep being served meanwhile. Owns job ids, progress, metrics forwarding,
+// cancellation (a message to the worker, then terminate as a last resort) and what happens at
+// the end (a finished model becomes active atomically). It does not train: the worker does.
+import { Worker } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { ResponseError } from 'vscode-languageserver';
+import type { TrainOnFolderOptions, PipelineEvent } from '../../models/src/pipeline';
+import { readModelConfig } from '../../models/src/checkpoint';
+import { loadPreset } from '../../models/src/config';
+import { ErrorCodes, type EvaluateRequest, type FineTuneRequest, type JobKind, type JobResult, type JobStatus, type MetricsNotification, type TrainRequest, type CancelRequest } from './protocol';
+import { newModelName, type ModelStore } from './store';
+import type { ActiveModel, CancellationLike } from './completion';
+import type { Settings } from './settings';
+import { changedFilesSince } from './workspace';
+
+// ---------------------------------------------------------------------------------------------
+// Messages between the server thread and the worker (worker.ts imports these types)
+
+export type WorkerJob =
+  | { kind: 'train' | 'fineTune'; train: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'> }
+  | { kind: 'evaluate'; evaluate: { modelDir: string; folder?: string; lines?: number } };
+
+export type ServerToWorker = { type: 'cancel' };
+
+export type WorkerReply =
+  | { type: 'event'; event: PipelineEvent }
+  | { type: 'trained'; modelDir: string; step: number; bestValLoss: number | null; stopReason: string; backend: { name: string; device: string } }
+  | { type: 'evaluated'; report: Record<string, unknown>; table: string }
+  | { type: 'error'; message: string; stack?: string };
+
+type FinalReply = Exclude<WorkerReply, { type: 'event' | 'error' }>;
+
+/** The work-done progress of the request that started the job (a null reporter is fine). */
+export interface ProgressReporter {
+  begin(title: string, percentage?: number, message?: string, cancellable?: boolean): void;
+  report(percentage: number, message: string): void;
+  done(): void;
+}
+
+/** Where a job reports to, and what may cancel it: the request's own token, its progress' token. */
+export interface JobProgress {
+  reporter: ProgressReporter;
+  cancelTokens: CancellationLike[];
+}
+
+export interface JobEvents {
+  onStatusChanged(): void; // a job started, moved on or ended
+  onMetrics(params: MetricsNotification.Params): void; // each logged training step
+  log(message: string): void; // a line for the output channel
+}
+
+/** What the jobs need from the server around them. */
+export interface JobContext {
+  store: ModelStore;
+  active: ActiveModel;
+  settings: Settings;
+  folder: string | null; // the first workspace folder
+  trusted: boolean;
+}
+
+/** Where the worker bundle lies: next to the server bundle, or in dist/ when run from sources. */
+export function defaultWorkerFile(): string {
+  const candidates = [path.join(__dirname, 'worker.js'), path.resolve(__dirname, '..', '..', 'dist', 'worker.js')];
+  const found = candidates.find((file) => existsSync(file));
+  if (!found) throw new Error(`training worker not found (looked in ${candidates.join(', ')}); hint: run npm run build`);
+  return found;
+}
+
+interface RunningJob {
+  status: JobStatus;
+  worker: Worker;
+  cancelRequested: boolean;
+}
+
+const invalid = (message: string) => new ResponseError(ErrorCodes.invalidParams, message);
+
+function optionalPositive(name: string, value: unknown, integer: boolean): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw invalid(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+export class Jobs {
+  private current: RunningJob | null = null;
+  private nextId = 1;
+
+  constructor(
+    private readonly events: JobEvents,
+    private readonly workerFile: () => string = defaultWorkerFile,
+    private readonly cancelGraceMs = 60_000, // a step of a big model on a slow CPU can take this long
+  ) {}
+
+  get status(): JobStatus | null {
+    return this.current ? { ...this.current.status } : null;
+  }
+
+  /** The model folder being written by a running train or fine-tune: not selectable, not deletable. */
+  get trainingModel(): string | null {
+    return this.current && this.current.status.kind !== 'evaluate' ? this.current.status.model : null;
+  }
+
+  cancel(params: CancelRequest.Params | null | undefined): CancelRequest.Result {
+    const jobId = params?.jobId;
+    if (jobId !== undefined && !Number.isInteger(jobId)) throw invalid(`jobId must be an integer, got ${JSON.stringify(jobId)}`);
+    const job = this.current;
+    if (!job || (jobId !== undefined && job.status.id !== jobId)) return { cancelled: false, jobId: job?.status.id ?? null };
+    this.requestCancel(job);
+    return { cancelled: true, jobId: job.status.id };
+  }
+
+  async train(params: TrainRequest.Params, ctx: JobContext, progress: JobProgress): Promise<JobResult> {
+    this.checkCanTrain(ctx, 'train a model');
+    const folder = this.folderOf(params.folder, ctx);
+    const preset = params.preset ?? ctx.settings.preset;
+    if (!['tiny', 'small', 'base'].includes(preset)) throw invalid(`unknown preset ${JSON.stringify(preset)}; choose one of: tiny, small, base`);
+    const steps = optionalPositive('steps', params.steps, true);
+    const minutes = optionalPositive('minutes', params.minutes, false);
+    const name = await this.freshName(params.name, preset, ctx);
+    return this.runTraining('train', name, ctx, progress, {
+      folder,
+      outDir: ctx.store.dirOf(name),
+      preset,
+      backend: ctx.settings.backend === 'auto' ? undefined : ctx.settings.backend,
+      steps,
+      minutes: steps !== undefined ? 0 : minutes,
+      exclude: ctx.settings.exclude,
+      name,
+    });
+  }
+
+  async fineTune(params: FineTuneRequest.Params, ctx: JobContext, progress: JobProgress): Promise<JobResult> {
+    this.checkCanTrain(ctx, 'fine-tune a model');
+    if (!params || !['changed', 'folder', 'files'].includes(params.scope)) {
+      throw invalid(`scope must be "changed", "folder" or "files", got ${JSON.stringify(params?.scope)}`);
+    }
+    const baseName = params.base ?? ctx.active.name;
+    if (!baseName) throw invalid('no base model: pass "base" or select a model first');
+    const baseDir = await ctx.store.prepare(baseName, this.trainingModel);
+    const base = await readModelConfig(baseDir);
+    const folder = this.folderOf(params.folder, ctx);
+    const steps = optionalPositive('steps', params.steps, true);
+    const learningRate = optionalPositive('learningRate', params.learningRate, false);
+    const freezeLayers = params.freezeLayers ?? 0;
+    if (!Number.isInteger(freezeLayers) || freezeLayers < 0 || freezeLayers > base.model.nLayer) {
+      throw invalid(`freezeLayers must be an integer from 0 to ${base.model.nLayer} (the base model's layers), got ${JSON.stringify(params.freezeLayers)}`);
+    }
+
+    let files: string[] | undefined;
+    if (params.scope === 'files') {
+      if (!Array.isArray(params.files) || params.files.length === 0 || !params.files.every((f) => typeof f === 'string')) {
+        throw invalid('scope "files" needs "files": a non-empty list of paths relative to the folder');
+      }
+      files = params.files.map((f) => (path.isAbsolute(f) ? path.relative(folder, f) : f).split(path.sep).join('/'));
+    } else if (params.scope === 'changed') {
+      const changed = await changedFilesSince(folder, base.data?.gitCommit, new Date(base.createdAt), ctx.settings.exclude);
+      if (changed.files.length === 0) {
+        throw invalid(`no files changed since model "${baseName}" was trained (${changed.how}); choose scope "folder" or pick files`);
+      }
+      this.events.log(`fine-tune scope: ${changed.files.length} changed files (${changed.how})`);
+      files = changed.files;
+    }
+    const name = await this.freshName(params.name, `${baseName.replace(/-\d{8}-\d{6}(-\d+)?$/, '')}-ft`, ctx);
+    return this.runTraining('fineTune', name, ctx, progress, {
+      folder,
+      outDir: ctx.store.dirOf(name),
+      init: baseDir,
+      preset: base.preset,
+      backend: ctx.settings.backend === 'auto' ? undefined : ctx.settings.backend,
+      steps,
+      learningRate,
+      freezeLayers,
+      files,
+      exclude: ctx.settings.exclude,
+      name,
+    });
+  }
+
+  async evaluate(params: EvaluateRequest.Params, ctx: JobContext, progress: JobProgress): Promise<EvaluateRequest.Result> {
+    const name = params?.model ?? ctx.active.name;
+    if (!name) throw invalid('no model to evaluate: pass "model" or select a model first');
+    const modelDir = await ctx.store.prepare(name, this.trainingModel);
+    const lines = optionalPositive('lines', params.lines, true);
+    const folder = params.folder !== undefined ? this.folderOf(params.folder, ctx) : undefined;
+    const started = Date.now();
+    const reply = await this.runWorker('evaluate', name, 0, progress, `Evaluating ${name}`, { kind: 'evaluate', evaluate: { modelDir, folder, lines } });
+    if (reply.type !== 'evaluated') throw new ResponseError(ErrorCodes.jobFailed, `evaluation of "${name}" ended without a report`);
+    return { jobId: this.nextId - 1, model: name, report: reply.report, table: reply.table, ms: Date.now() - started };
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async runTraining(kind: 'train' | 'fineTune', name: string, ctx: JobContext, progress: JobProgress, train: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'>): Promise<JobResult> {
+    const started = Date.now();
+    const title = kind === 'train' ? `Training ${name}` : `Fine-tuning ${name}`;
+    const maxSteps = train.steps ?? loadPreset(String(train.preset)).train.maxSteps;
+    const reply = await this.runWorker(kind, name, maxSteps, progress, title, { kind, train });
+    if (reply.type !== 'trained') throw new ResponseError(ErrorCodes.jobFailed, `${kind} of "${name}" ended without a model`);
+    const jobId = this.nextId - 1;
+    let activated = false;
+    // A stopped run keeps its last checkpoint on disk, but the model serving now stays in place.
+    if (reply.stopReason !== 'cancelled') {
+      try {
+        await ctx.active.activate(name, reply.modelDir);
+        await ctx.store.writeActive(name);
+        activated = true;
+        this.events.log(`model ${name} is now active (${ctx.active.provider})`);
+      } catch (err) {
+        this.events.log(`model ${name} was trained but cannot serve: ${(err as Error).message}`);
+      }
+    } else {
+      this.events.log(`training of ${name} cancelled at step ${reply.step}; its last checkpoint is kept in ${reply.modelDir}`);
+    }
+    this.events.onStatusChanged();
+    return { jobId, kind, model: name, modelDir: reply.modelDir, step: reply.step, bestValLoss: reply.bestValLoss, stopReason: reply.stopReason, activated, ms: Date.now() - started };
+  }
+
+  /** Starts the worker and settles with its final reply; every event in between is forwarded. */
+  private runWorker(kind: JobKind, model: string, maxSteps: number, { reporter: progress, cancelTokens }: JobProgress, title: string, job: WorkerJob): Promise<FinalReply> {
+    if (this.current) {
+      const s = this.current.status;
+      throw new ResponseError(ErrorCodes.busy, `a ${s.kind} job is already running (job ${s.id}, ${s.model}, step ${s.step}/${s.maxSteps}); cancel it first`);
+    }
+    const worker = new Worker(this.workerFile(), { workerData: job });
+    const status: JobStatus = { id: this.nextId++, kind, model, step: 0, maxSteps, message: 'starting', backend: null };
+    const running: RunningJob = { status, worker, cancelRequested: false };
+    this.current = running;
+    progress.begin(title, 0, 'starting', true);
+    this.events.log(`job ${status.id}: ${title}`);
+    this.events.onStatusChanged();
+    const subscriptions = cancelTokens.map((token) => token.onCancellationRequested(() => this.requestCancel(running)));
+    if (cancelTokens.some((token) => token.isCancellationRequested)) this.requestCancel(running);
+
+    return new Promise<FinalReply>((resolve, reject) => {
+      let final: FinalReply | null = null;
+      let failure: Error | null = null;
+      worker.on('message', (reply: WorkerReply) => {
+        switch (reply.type) {
+          case 'event':
+            this.onPipelineEvent(running, reply.event, progress);
+            break;
+          case 'error':
+            failure = new ResponseError(ErrorCodes.jobFailed, reply.message);
+            this.events.log(`job ${status.id} failed: ${reply.stack ?? reply.message}`);
+            void worker.terminate();
+            break;
+          default:
+            final = reply;
+            // Everything is on disk once the final reply is sent; the worker may hold engine handles.
+            void worker.terminate();
+        }
+      });
+      worker.on('error', (err) => {
+        failure = new ResponseError(ErrorCodes.jobFailed, `the ${kind} worker crashed: ${err.message}`);
+        this.events.log(`job ${status.id} crashed: ${err.stack ?? err.message}`);
+      });
+      worker.on('exit', (code) => {
+        for (const subscription of subscriptions) subscription.dispose();
+        this.current = null;
+        progress.done();
+        this.events.onStatusChanged();
+        if (final) resolve(final);
+        else reject(failure ?? new ResponseError(ErrorCodes.jobFailed, `the ${kind} worker stopped (exit code ${code}) before finishing; the last checkpoint is kept`));
+      });
+    });
+  }
+
+  private onPipelineEvent(job: RunningJob, event: PipelineEvent, progress: ProgressReporter): void {
+    const status = job.status;
+    switch (event.type) {
+      case 'log': {
+        const m = event.metrics;
+        status.step = m.step;
+        status.maxSteps = event.maxSteps;
+        status.message = `step ${m.step}/${event.maxSteps}, loss ${m.trainLoss.toFixed(3)}${m.valLoss !== undefined ? `, val ${m.valLoss.toFixed(3)}` : ''}`;
+        progress.report(Math.min(100, Math.round((100 * m.step) / Math.max(1, event.maxSteps))), status.message);
+        this.events.onMetrics({ jobId: status.id, kind: status.kind, model: status.model, maxSteps: event.maxSteps, metrics: { ...m } });
+        break;
+      }
+      case 'backend':
+        status.backend = `${event.name} (${event.device})`;
+        status.message = `training on ${status.backend}`;
+        this.events.log(`job ${status.id}: backend ${status.backend}${event.fallbacks.length ? `; not used: ${event.fallbacks.join('; ')}` : ''}`);
+        progress.report(0, status.message);
+        break;
+      case 'scan':
+        status.message = `${event.files} files, ${(event.bytes / 1024).toFixed(0)} KiB`;
+        this.events.log(`job ${status.id}: ${status.message}`);
+        break;
+      case 'status':
+        status.message = event.message;
+        this.events.log(`job ${status.id}: ${event.message}`);
+        progress.report(Math.round((100 * status.step) / Math.max(1, status.maxSteps)), event.message);
+        break;
+      case 'export':
+        status.message = `exported ${path.basename(event.file)}`;
+        this.events.log(`job ${status.id}: exported ${event.file} (${(event.bytes / 1e6).toFixed(1)} MB, ${event.ms.toFixed(0)} ms)`);
+        break;
+    }
+    this.events.onStatusChanged();
+  }
+
+  private requestCancel(job: RunningJob): void {
+    if (job.cancelRequested) return;
+    job.cancelRequested = true;
+    job.status.message = 'cancelling after the current step';
+    this.events.log(`job ${job.status.id}: cancel requested`);
+    job.worker.postMessage({ type: 'cancel' } satisfies ServerToWorker);
+    // A worker stuck inside one enormous step is stopped the hard way; checkpoints are atomic.
+    const timer = setTimeout(() => void job.worker.terminate(), this.cancelGraceMs);
+    timer.unref();
+    job.worker.once('exit', () => clearTimeout(timer));
+    this.events.onStatusChanged();
+  }
+
+  private checkCanTrain(ctx: JobContext, what: string): void {
+    if (!ctx.trusted) {
+      throw new ResponseError(ErrorCodes.untrusted, `cannot ${what} in an untrusted workspace: training reads every file and writes models; trust the workspace first (completions from existing models still work)`);
+    }
+  }
+
+  private folderOf(folder: unknown, ctx: JobContext): string {
+    const chosen = folder ?? ctx.folder;
+    if (typeof chosen !== 'string' || chosen === '') throw invalid('no folder to train on: open a workspace folder or pass "folder"');
+    const resolved = path.resolve(chosen);
+    if (!existsSync(resolved)) throw invalid(`folder not found: ${resolved}`);
+    return resolved;
+  }
+
+  private async freshName(requested: unknown, stem: string, ctx: JobContext): Promise<string> {
+    const existing = new Set(await ctx.store.names());
+    if (requested === undefined || requested === null) return newModelName(stem, existing);
+    ctx.store.dirOf(requested); // validates the name
+    if (existing.has(requested as string)) throw invalid(`a model named ${JSON.stringify(requested)} already exists; choose another name or delete it`);
+    return requested as string;
+  }
+}

@@ -1,0 +1,285 @@
+// The Workspace LM language server: connection (IPC from VS Code, or --stdio), capabilities and
+// handler wiring. Decisions live in completion.ts (what to suggest), jobs.ts (training in a
+// worker), store.ts (model folders) and settings.ts (what the user asked for).
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  createConnection,
+  TextDocuments,
+  TextDocumentSyncKind,
+  ResponseError,
+  InlineCompletionTriggerKind,
+  type InitializeResult,
+  WorkDoneProgressReporter,
+  type CancellationToken,
+} from 'vscode-languageserver/node';
+import type { RequestType, NotificationType } from 'vscode-languageserver-protocol';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { CompletionSession } from '../../models/src/session';
+import { ActiveModel, InlineCompleter } from './completion';
+import { Jobs, type JobContext, type JobProgress } from './jobs';
+import { ModelStore } from './store';
+import { parseSettings, completesLanguage, type Settings } from './settings';
+import {
+  ErrorCodes,
+  TrainRequest,
+  FineTuneRequest,
+  EvaluateRequest,
+  ModelsRequest,
+  CancelRequest,
+  MetricsHistoryRequest,
+  MetricsNotification,
+  StatusNotification,
+  type InitializationOptions,
+  type StepMetrics,
+} from './protocol';
+
+const connection = createConnection();
+const documents = new TextDocuments(TextDocument);
+
+// protocol.ts types its messages with the client's vscode-languageserver-protocol, a newer copy
+// than the one inside vscode-languageserver: the two classes differ only in private fields, so
+// handlers are registered by method name, typed through these two helpers.
+function onRequest<P, R>(type: RequestType<P, R, void>, handler: (params: P, token: CancellationToken) => Promise<R> | R): void {
+  connection.onRequest(type.method, (params: P, token: CancellationToken) => handler(params, token));
+}
+function notify<P>(type: NotificationType<P>, params: P): void {
+  void connection.sendNotification(type.method, params);
+}
+
+const server = {
+  trusted: true,
+  folder: null as string | null,
+  storageDir: null as string | null,
+  initSettings: undefined as unknown,
+  canPullConfiguration: false,
+  canCreateProgress: false,
+  store: new ModelStore(path.join(os.tmpdir(), 'workspace-lm-unset')), // replaced at initialized
+};
+
+const active = new ActiveModel((dir) => CompletionSession.open(dir, { onLog: (message) => connection.console.info(message) }));
+const completer = new InlineCompleter(active);
+const jobs = new Jobs({
+  onStatusChanged: () => sendStatus(),
+  onMetrics: (params) => notify(MetricsNotification.type, params),
+  log: (message) => connection.console.info(message),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Settings: pulled per document (workspace/configuration) and cached until they change
+
+const settingsCache = new Map<string, Promise<Settings>>();
+const reportedProblems = new Set<string>();
+
+function getSettings(uri?: string): Promise<Settings> {
+  const key = uri ?? '';
+  let pending = settingsCache.get(key);
+  if (!pending) {
+    const raw: Promise<unknown> = server.canPullConfiguration
+      ? connection.workspace.getConfiguration({ scopeUri: uri, section: 'workspaceLm' })
+      : Promise.resolve(server.initSettings);
+    pending = raw.then((value) => {
+      const { settings, problems } = parseSettings(value);
+      for (const problem of problems) {
+        if (reportedProblems.has(problem)) continue;
+        reportedProblems.add(problem);
+        void connection.window.showWarningMessage(`Workspace LM: ${problem}`);
+      }
+      return settings;
+    });
+    settingsCache.set(key, pending);
+  }
+  return pending;
+}
+
+function modelsDirFor(settings: Settings): string {
+  if (settings.modelsDir) return path.resolve(server.folder ?? os.homedir(), settings.modelsDir.replace(/^~(?=$|[\\/])/, os.homedir()));
+  if (server.storageDir) return path.join(server.storageDir, 'models');
+  // A client that gave no storage: a per-workspace folder in the user's cache, never the workspace.
+  const id = createHash('sha256').update(server.folder ?? 'no-folder').digest('hex').slice(0, 16);
+  return path.join(os.homedir(), '.cache', 'workspace-lm', id, 'models');
+}
+
+async function jobContext(): Promise<JobContext> {
+  return { store: server.store, active, settings: await getSettings(), folder: server.folder, trusted: server.trusted };
+}
+
+/** Opens the store for the current settings and serves its active model, if it can. */
+async function loadStore(): Promise<void> {
+  const dir = modelsDirFor(await getSettings());
+  if (dir === server.store.modelsDir) return;
+  server.store = new ModelStore(dir);
+  connection.console.info(`models dir: ${dir}`);
+  const name = await server.store.readActive();
+  if (name === null) {
+    await active.deactivate();
+  } else {
+    try {
+      await active.activate(name, await server.store.prepare(name, jobs.trainingModel));
+      connection.console.info(`serving ${name} (${active.provider})`);
+    } catch (err) {
+      await active.deactivate();
+      void connection.window.showWarningMessage(`Workspace LM: the active model "${name}" cannot be loaded: ${(err as Error).message}`);
+    }
+  }
+  completer.reset();
+  sendStatus();
+}
+
+function sendStatus(): void {
+  notify(StatusNotification.type, {
+    activeModel: active.name,
+    provider: active.provider,
+    job: jobs.status,
+    trusted: server.trusted,
+    modelsDir: server.store.modelsDir,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle
+
+connection.onInitialize((params): InitializeResult => {
+  const init = (params.initializationOptions ?? {}) as InitializationOptions;
+  server.trusted = init.trusted !== false;
+  server.storageDir = typeof init.storageDir === 'string' && init.storageDir ? init.storageDir : null;
+  server.initSettings = init.settings;
+  const folderUri = params.workspaceFolders?.[0]?.uri ?? params.rootUri;
+  server.folder = folderUri?.startsWith('file:') ? fileURLToPath(folderUri) : (params.rootPath ?? null);
+  server.canPullConfiguration = Boolean(params.capabilities.workspace?.configuration);
+  server.canCreateProgress = Boolean(params.capabilities.window?.workDoneProgress);
+  return {
+    capabilities: {
+      textDocumentSync: TextDocumentSyncKind.Incremental,
+      inlineCompletionProvider: true,
+    },
+    serverInfo: { name: 'workspace-lm' },
+  };
+});
+
+connection.onInitialized(() => void loadStore().catch((err: Error) => connection.console.error(`cannot open the models dir: ${err.message}`)));
+
+connection.onDidChangeConfiguration(() => {
+  settingsCache.clear();
+  completer.reset();
+  void loadStore().catch((err: Error) => connection.console.error(`cannot open the models dir: ${err.message}`));
+});
+
+connection.onShutdown(async () => {
+  jobs.cancel({});
+  await active.deactivate();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Inline completions
+
+connection.languages.inlineCompletion.on(async (params, token) => {
+  const document = documents.get(params.textDocument.uri);
+  if (!document) return null;
+  const settings = await getSettings(document.uri);
+  if (!completesLanguage(settings, document.languageId)) return null;
+  // An explicit request (a keybinding) is not typing: no debounce.
+  const debounceMs = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked ? 0 : settings.debounceMs;
+  const outcome = await completer.complete({ text: document.getText(), offset: document.offsetAt(params.position) }, { ...settings, debounceMs }, token);
+  if (outcome.text === null) return { items: [] };
+  return { items: [{ insertText: outcome.text, range: { start: params.position, end: params.position } }] };
+});
+
+// ---------------------------------------------------------------------------------------------
+// Jobs: train, fine-tune, evaluate, cancel
+
+/** The request's own progress when the client passed a token, else one the server creates. */
+async function progressFor(params: { workDoneToken?: string | number }, token: CancellationToken): Promise<JobProgress> {
+  const attached = connection.window.attachWorkDoneProgress(params.workDoneToken);
+  if (server.canCreateProgress && WorkDoneProgressReporter.isNullInstance(attached)) {
+    const created = await connection.window.createWorkDoneProgress();
+    return { reporter: created, cancelTokens: [token, created.token] };
+  }
+  return { reporter: attached, cancelTokens: [token] };
+}
+
+function requireObject(method: string, params: unknown): void {
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) {
+    throw new ResponseError(ErrorCodes.invalidParams, `${method}: params must be an object, got ${JSON.stringify(params)}`);
+  }
+}
+
+onRequest(TrainRequest.type, async (params, token) => {
+  requireObject(TrainRequest.method, params);
+  const ctx = await jobContext();
+  return jobs.train(params, ctx, await progressFor(params, token));
+});
+
+onRequest(FineTuneRequest.type, async (params, token) => {
+  requireObject(FineTuneRequest.method, params);
+  const ctx = await jobContext();
+  return jobs.fineTune(params, ctx, await progressFor(params, token));
+});
+
+onRequest(EvaluateRequest.type, async (params, token) => {
+  params = params ?? {};
+  requireObject(EvaluateRequest.method, params);
+  const ctx = await jobContext();
+  return jobs.evaluate(params, ctx, await progressFor(params, token));
+});
+
+onRequest(CancelRequest.type, (params) => jobs.cancel(params));
+
+// ---------------------------------------------------------------------------------------------
+// Models: list, select, delete, metrics
+
+onRequest(ModelsRequest.type, async (params) => {
+  requireObject(ModelsRequest.method, params);
+  const store = server.store;
+  const training = jobs.trainingModel;
+  switch (params.action) {
+    case 'list':
+      break;
+    case 'select': {
+      const dir = await store.prepare(params.name, training);
+      await active.activate(params.name, dir);
+      await store.writeActive(params.name);
+      sendStatus();
+      break;
+    }
+    case 'delete':
+      if (params.name === training) await store.remove(params.name, training); // throws: still training
+      if (active.name === params.name) await active.deactivate();
+      await store.remove(params.name, training);
+      sendStatus();
+      break;
+    default:
+      throw new ResponseError(ErrorCodes.invalidParams, `unknown action ${JSON.stringify((params as { action?: unknown }).action)}; use "list", "select" or "delete"`);
+  }
+  return { ...(await store.list(training)), modelsDir: store.modelsDir };
+});
+
+onRequest(MetricsHistoryRequest.type, async (params) => {
+  const name = params?.model ?? active.name;
+  if (!name) throw new ResponseError(ErrorCodes.invalidParams, 'no model: pass "model" or select a model first');
+  const dir = server.store.dirOf(name);
+  const read = (file: string) => fs.readFile(path.join(dir, file), 'utf8').catch(() => null);
+  const [metricsText, evalText] = await Promise.all([read('metrics.jsonl'), read('eval.json')]);
+  if (metricsText === null && evalText === null) throw new ResponseError(ErrorCodes.notFound, `no metrics for model "${name}" in ${dir}`);
+  const metrics: StepMetrics[] = [];
+  for (const line of (metricsText ?? '').split('\n')) {
+    try {
+      if (line.trim()) metrics.push(JSON.parse(line) as StepMetrics);
+    } catch {
+      // a line cut short by a kill: the rest are still worth showing
+    }
+  }
+  let evalReport: Record<string, unknown> | null = null;
+  try {
+    evalReport = evalText ? (JSON.parse(evalText) as Record<string, unknown>) : null;
+  } catch {
+    evalReport = null;
+  }
+  return { model: name, metrics, eval: evalReport };
+});
+
+documents.listen(connection);
+connection.listen();

@@ -1,0 +1,39 @@
+// The training worker's entry (bundled as dist/worker.js): runs one job from workerData through
+// the models pipeline and reports every pipeline event to the server thread. It holds no state
+// of its own and decides nothing: cancellation arrives as a message and becomes an AbortSignal.
+import { parentPort, workerData } from 'node:worker_threads';
+import { trainOnFolder } from '../../models/src/pipeline';
+import { evaluateFolder, formatEvalTable } from '../../models/src/evalFolder';
+import type { WorkerJob, WorkerReply, ServerToWorker } from './jobs';
+
+const port = parentPort;
+if (!port) throw new Error('worker.ts runs as a worker thread of the Workspace LM server, not on its own');
+
+const controller = new AbortController();
+port.on('message', (message: ServerToWorker) => {
+  if (message.type === 'cancel') controller.abort();
+});
+
+const send = (reply: WorkerReply) => port.postMessage(reply);
+
+async function run(job: WorkerJob): Promise<void> {
+  if (job.kind === 'evaluate') {
+    const report = await evaluateFolder({ ...job.evaluate, signal: controller.signal });
+    send({ type: 'evaluated', report: JSON.parse(JSON.stringify(report)) as Record<string, unknown>, table: formatEvalTable(report) });
+    return;
+  }
+  const { modelDir, config, result } = await trainOnFolder({
+    ...job.train,
+    signal: controller.signal,
+    onEvent: (event) => send({ type: 'event', event }),
+  });
+  send({ type: 'trained', modelDir, step: result.step, bestValLoss: result.bestValLoss, stopReason: result.stopReason, backend: config.backend });
+}
+
+run(workerData as WorkerJob).then(
+  () => port.close(),
+  (err: unknown) => {
+    send({ type: 'error', message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined });
+    port.close();
+  },
+);
