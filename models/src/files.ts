@@ -235,7 +235,7 @@ export async function scanFolder(root: string, opts: ScanOptions = {}): Promise<
         continue;
       }
       if (!entry.isFile()) continue; // sockets, fifos, devices
-      if (entry.name === '.gitignore' || ignoredByGitignore(here, relPath, false)) {
+      if (ignoredByGitignore(here, relPath, false)) {
         skipped.ignored++;
         continue;
       }
