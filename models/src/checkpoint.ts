@@ -1,0 +1,302 @@
+// The model folder on disk: config.json, the weights (model.json manifest + weights.bin) and the
+// trainer's resume state (resume/: latest weights, Adam moments, step, counters). Pure Node, no
+// tfjs, so the ONNX exporter and the server can read weights without a training engine. It does
+// not know how a model computes; parameterShapes() is the one place names and shapes are listed.
+import { promises as fs, existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { validateGPTConfig, type GPTConfig, type TrainConfig } from './config';
+import { writeFileAtomic } from './fsutil';
+
+export const WEIGHTS_FORMAT = 'wlm-gpt';
+export const WEIGHTS_FORMAT_VERSION = 1;
+export const MODEL_FORMAT_VERSION = 1;
+export const RESUME_DIR = 'resume';
+
+export interface WeightTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** config.json of a model folder. */
+export interface ModelFolderConfig {
+  formatVersion: number;
+  kind: 'workspace-lm-model';
+  name: string;
+  createdAt: string;
+  preset: string;
+  model: GPTConfig;
+  train: TrainConfig;
+  step: number;
+  bestValLoss: number | null;
+  backend: { name: string; device: string };
+  data: {
+    root: string;
+    files: { train: number; val: number } | number;
+    tokens: { train: number; val: number } | number;
+    bytes?: number;
+    skipped: Record<string, number>;
+    gitCommit?: string;
+  };
+  timings: Record<string, number>;
+  parent?: string;
+  stopReason?: string;
+}
+
+/** model.json: which tensor lies where in weights.bin (float32 little-endian, in this order). */
+interface WeightsManifest {
+  format: typeof WEIGHTS_FORMAT;
+  formatVersion: number;
+  model?: GPTConfig;
+  byteLength: number;
+  weights: { name: string; shape: number[] }[];
+}
+
+/**
+ * Every parameter of the GPT with its shape, in the canonical order (the CONTRACT in gpt.ts).
+ * The output head is tied to wte, so it has no entry of its own.
+ */
+export function parameterShapes(c: GPTConfig): [string, number[]][] {
+  const d = c.nEmbd;
+  const shapes: [string, number[]][] = [
+    ['wte', [c.vocabSize, d]],
+    ['wpe', [c.blockSize, d]],
+  ];
+  for (let i = 0; i < c.nLayer; i++) {
+    shapes.push(
+      [`h.${i}.ln1.g`, [d]], [`h.${i}.ln1.b`, [d]],
+      [`h.${i}.attn.wqkv`, [d, 3 * d]], [`h.${i}.attn.bqkv`, [3 * d]],
+      [`h.${i}.attn.wo`, [d, d]], [`h.${i}.attn.bo`, [d]],
+      [`h.${i}.ln2.g`, [d]], [`h.${i}.ln2.b`, [d]],
+      [`h.${i}.mlp.wfc`, [d, 4 * d]], [`h.${i}.mlp.bfc`, [4 * d]],
+      [`h.${i}.mlp.wproj`, [4 * d, d]], [`h.${i}.mlp.bproj`, [d]],
+    );
+  }
+  shapes.push(['lnf.g', [d]], ['lnf.b', [d]]);
+  return shapes;
+}
+
+export class CorruptModelError extends Error {}
+
+function corrupt(dir: string, what: string): CorruptModelError {
+  return new CorruptModelError(`corrupt model folder ${dir}: ${what}`);
+}
+
+const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+const sameShape = (a: number[], b: number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
+// ---------------------------------------------------------------------------------------------
+// config.json
+
+export async function readModelConfig(dir: string): Promise<ModelFolderConfig> {
+  const file = path.join(dir, 'config.json');
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    if (!existsSync(dir)) throw new CorruptModelError(`model folder ${dir} does not exist (hint: train a model first, or check the path)`);
+    throw corrupt(dir, 'missing config.json (hint: is this a Workspace LM model folder?)');
+  }
+  let config: ModelFolderConfig;
+  try {
+    config = JSON.parse(text) as ModelFolderConfig;
+  } catch (err) {
+    throw corrupt(dir, `config.json is not valid JSON (${(err as Error).message})`);
+  }
+  if (config === null || typeof config !== 'object') throw corrupt(dir, 'config.json is not an object');
+  if (config.kind !== 'workspace-lm-model') throw corrupt(dir, `config.json kind is ${JSON.stringify(config.kind)}, expected "workspace-lm-model"`);
+  if (config.formatVersion !== MODEL_FORMAT_VERSION) {
+    throw corrupt(dir, `config.json formatVersion ${config.formatVersion} is not supported (this version reads ${MODEL_FORMAT_VERSION}; hint: retrain the model)`);
+  }
+  if (!config.model || typeof config.model !== 'object') throw corrupt(dir, 'config.json has no "model" section');
+  try {
+    validateGPTConfig(config.model);
+  } catch (err) {
+    throw corrupt(dir, (err as Error).message);
+  }
+  return config;
+}
+
+// ---------------------------------------------------------------------------------------------
+// weights: model.json + weights.bin
+
+/** Writes weights.bin, then model.json (each atomically). `model` is recorded for validation. */
+export async function writeWeights(dir: string, weights: Map<string, WeightTensor>, model?: GPTConfig): Promise<void> {
+  let byteLength = 0;
+  const entries: { name: string; shape: number[] }[] = [];
+  for (const [name, tensor] of weights) {
+    if (tensor.data.length !== size(tensor.shape)) {
+      throw new Error(`writeWeights: ${name} has ${tensor.data.length} values but shape [${tensor.shape}] needs ${size(tensor.shape)}`);
+    }
+    entries.push({ name, shape: [...tensor.shape] });
+    byteLength += tensor.data.length * 4;
+  }
+  const bin = Buffer.alloc(byteLength);
+  let offset = 0;
+  for (const tensor of weights.values()) {
+    // Float32Array is host-endian; every platform we ship on is little-endian, as the format says.
+    bin.set(new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength), offset);
+    offset += tensor.data.byteLength;
+  }
+  const manifest: WeightsManifest = { format: WEIGHTS_FORMAT, formatVersion: WEIGHTS_FORMAT_VERSION, model, byteLength, weights: entries };
+  await writeFileAtomic(path.join(dir, 'weights.bin'), bin);
+  await writeFileAtomic(path.join(dir, 'model.json'), JSON.stringify(manifest, null, 1));
+}
+
+/**
+ * Reads and validates the weights of a model folder (or of its resume/ subfolder). The expected
+ * names and shapes come from config.json when the folder has one, else from the manifest's own
+ * model section; any mismatch, a missing file or a short weights.bin is a CorruptModelError.
+ */
+export async function readWeights(dir: string): Promise<Map<string, WeightTensor>> {
+  const manifestFile = path.join(dir, 'model.json');
+  const binFile = path.join(dir, 'weights.bin');
+  if (!existsSync(dir)) throw new CorruptModelError(`model folder ${dir} does not exist (hint: check the path)`);
+  if (!existsSync(manifestFile)) throw corrupt(dir, 'missing model.json (hint: training may not have reached its first checkpoint)');
+  if (!existsSync(binFile)) throw corrupt(dir, 'missing weights.bin');
+
+  let manifest: WeightsManifest;
+  try {
+    manifest = JSON.parse(await fs.readFile(manifestFile, 'utf8')) as WeightsManifest;
+  } catch (err) {
+    throw corrupt(dir, `model.json is not valid JSON (${(err as Error).message})`);
+  }
+  if (manifest?.format !== WEIGHTS_FORMAT) throw corrupt(dir, `model.json format is ${JSON.stringify(manifest?.format)}, expected "${WEIGHTS_FORMAT}"`);
+  if (manifest.formatVersion !== WEIGHTS_FORMAT_VERSION) {
+    throw corrupt(dir, `model.json formatVersion ${manifest.formatVersion} is not supported (this version reads ${WEIGHTS_FORMAT_VERSION})`);
+  }
+  if (!Array.isArray(manifest.weights)) throw corrupt(dir, 'model.json has no weights list');
+
+  let expected: GPTConfig | undefined = manifest.model;
+  if (existsSync(path.join(dir, 'config.json'))) expected = (await readModelConfig(dir)).model;
+  if (expected) {
+    const want = parameterShapes(expected);
+    const got = new Map(manifest.weights.map((w) => [w.name, w.shape]));
+    for (const [name, shape] of want) {
+      const have = got.get(name);
+      if (!have) throw corrupt(dir, `weights lack ${name} (expected shape [${shape}])`);
+      if (!sameShape(have, shape)) throw corrupt(dir, `${name} has shape [${have}] but config.json says [${shape}]`);
+    }
+    if (got.size !== want.length) {
+      const extra = [...got.keys()].filter((n) => !want.some(([w]) => w === n));
+      throw corrupt(dir, `weights hold unexpected tensors: ${extra.slice(0, 5).join(', ')}`);
+    }
+  }
+
+  const bin = await fs.readFile(binFile);
+  const needBytes = manifest.weights.reduce((n, w) => n + size(w.shape) * 4, 0);
+  if (bin.byteLength !== needBytes) {
+    throw corrupt(dir, `weights.bin has ${bin.byteLength} bytes but model.json describes ${needBytes} (truncated or mismatched)`);
+  }
+  const weights = new Map<string, WeightTensor>();
+  let offset = 0;
+  for (const { name, shape } of manifest.weights) {
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d > 0)) throw corrupt(dir, `${name} has an invalid shape ${JSON.stringify(shape)}`);
+    const count = size(shape);
+    // Copy into a fresh, aligned buffer: the file buffer's offset need not be a multiple of 4.
+    const data = new Float32Array(count);
+    new Uint8Array(data.buffer).set(bin.subarray(offset, offset + count * 4));
+    offset += count * 4;
+    weights.set(name, { shape: [...shape], data });
+  }
+  return weights;
+}
+
+// ---------------------------------------------------------------------------------------------
+// resume state: what a stopped run needs to continue exactly as if it had never stopped
+
+/** Trainer bookkeeping saved next to the optimizer moments. */
+export interface TrainerCounters {
+  step: number; // optimizer steps completed
+  tokens: number; // training tokens seen
+  bestValLoss: number | null;
+  evalsWithoutImprovement: number;
+  elapsedMs: number; // training wall time before this run
+}
+
+export interface TrainingState extends TrainerCounters {
+  weights: Map<string, WeightTensor>; // the latest weights (not necessarily the best)
+  adamM: Map<string, Float32Array>;
+  adamV: Map<string, Float32Array>;
+}
+
+interface StateFile extends TrainerCounters {
+  format: 'wlm-train-state';
+  formatVersion: 1;
+  moments: { name: string; length: number }[];
+}
+
+/**
+ * Writes resume/ as a whole: into a temporary sibling first, then swapped in by renames, so a crash
+ * leaves either the old state or the new one (resume.old/ is read when the swap was cut short).
+ */
+export async function saveTrainingState(dir: string, state: TrainingState, model?: GPTConfig): Promise<void> {
+  const finalDir = path.join(dir, RESUME_DIR);
+  const tmpDir = path.join(dir, `.${RESUME_DIR}.${process.pid}.tmp`);
+  const oldDir = path.join(dir, `${RESUME_DIR}.old`);
+  await fs.rm(tmpDir, { recursive: true, force: true });
+  await fs.mkdir(tmpDir, { recursive: true });
+  await writeWeights(tmpDir, state.weights, model);
+
+  const names = [...state.adamM.keys()];
+  const total = names.reduce((n, k) => n + state.adamM.get(k)!.length, 0);
+  const moments = new Float32Array(2 * total);
+  let offset = 0;
+  for (const name of names) {
+    moments.set(state.adamM.get(name)!, offset);
+    moments.set(state.adamV.get(name)!, total + offset);
+    offset += state.adamM.get(name)!.length;
+  }
+  await writeFileAtomic(path.join(tmpDir, 'moments.bin'), new Uint8Array(moments.buffer));
+  const file: StateFile = {
+    format: 'wlm-train-state', formatVersion: 1,
+    step: state.step, tokens: state.tokens, bestValLoss: state.bestValLoss,
+    evalsWithoutImprovement: state.evalsWithoutImprovement, elapsedMs: state.elapsedMs,
+    moments: names.map((name) => ({ name, length: state.adamM.get(name)!.length })),
+  };
+  await writeFileAtomic(path.join(tmpDir, 'state.json'), JSON.stringify(file, null, 1));
+
+  await fs.rm(oldDir, { recursive: true, force: true });
+  if (existsSync(finalDir)) await fs.rename(finalDir, oldDir);
+  await fs.rename(tmpDir, finalDir);
+  await fs.rm(oldDir, { recursive: true, force: true });
+}
+
+export function hasTrainingState(dir: string): boolean {
+  return existsSync(path.join(dir, RESUME_DIR, 'state.json')) || existsSync(path.join(dir, `${RESUME_DIR}.old`, 'state.json'));
+}
+
+export async function loadTrainingState(dir: string): Promise<TrainingState> {
+  let stateDir = path.join(dir, RESUME_DIR);
+  if (!existsSync(path.join(stateDir, 'state.json'))) stateDir = path.join(dir, `${RESUME_DIR}.old`);
+  if (!existsSync(path.join(stateDir, 'state.json'))) {
+    throw corrupt(dir, `no resume state (${RESUME_DIR}/state.json) to continue from (hint: start a new run instead of resuming)`);
+  }
+  let file: StateFile;
+  try {
+    file = JSON.parse(await fs.readFile(path.join(stateDir, 'state.json'), 'utf8')) as StateFile;
+  } catch (err) {
+    throw corrupt(dir, `${RESUME_DIR}/state.json is not valid JSON (${(err as Error).message})`);
+  }
+  if (file.format !== 'wlm-train-state' || file.formatVersion !== 1) throw corrupt(dir, `${RESUME_DIR}/state.json has an unknown format`);
+  const weights = await readWeights(stateDir);
+  const bin = await fs.readFile(path.join(stateDir, 'moments.bin'));
+  const total = file.moments.reduce((n, m) => n + m.length, 0);
+  if (bin.byteLength !== 2 * total * 4) {
+    throw corrupt(dir, `${RESUME_DIR}/moments.bin has ${bin.byteLength} bytes, expected ${2 * total * 4}`);
+  }
+  const all = new Float32Array(2 * total);
+  new Uint8Array(all.buffer).set(bin);
+  const adamM = new Map<string, Float32Array>();
+  const adamV = new Map<string, Float32Array>();
+  let offset = 0;
+  for (const { name, length } of file.moments) {
+    adamM.set(name, all.slice(offset, offset + length));
+    adamV.set(name, all.slice(total + offset, total + offset + length));
+    offset += length;
+  }
+  return {
+    step: file.step, tokens: file.tokens, bestValLoss: file.bestValLoss,
+    evalsWithoutImprovement: file.evalsWithoutImprovement, elapsedMs: file.elapsedMs,
+    weights, adamM, adamV,
+  };
+}

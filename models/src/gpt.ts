@@ -1,0 +1,409 @@
+// The GPT: token + position embeddings, pre-LN transformer blocks, a final LayerNorm and an output
+// head tied to the token embedding. Owns the parameters, their seeded initialisation and the
+// forward/backward math. It does not choose a backend, optimise, or touch files.
+//
+// Speed note. On the wasm backend only plain 2-D A×B matmuls are fast (~30 GFLOP/s); transposed
+// or batched ones run at ~2.5. So every matmul here, forward and backward, is a 2-D product with
+// explicit transposes, through custom gradients. Attention's per-(batch, head) products are done
+// one 2-D matmul each, with the heads cut out on the host (wasm's slice copies its whole input
+// per call, which would cost more than the matmuls). GPU backends use the plain batched version.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients'; // gradients of the ops autograd still differentiates
+import { validateGPTConfig, type GPTConfig } from './config';
+import { parameterShapes, type WeightTensor } from './checkpoint';
+
+/** How attention is computed: 'split2d' for CPU backends, 'batched' (tfjs autograd) for GPUs. */
+export type AttentionKernel = 'split2d' | 'batched';
+
+export interface GPTOptions {
+  seed?: number; // initialisation seed; the same seed gives the same weights on every backend
+  attention?: AttentionKernel; // default: 'split2d' on wasm/cpu, 'batched' elsewhere
+}
+
+const LN_EPS = 1e-5;
+const MASKED = -1e9; // added to scores of future positions; exp() of it is exactly 0
+
+export class GPT {
+  readonly config: GPTConfig;
+  readonly params: Map<string, tf.Variable>;
+  readonly attention: AttentionKernel;
+  private readonly causalMask: tf.Tensor2D; // (blockSize, blockSize): 0 on and below the diagonal
+
+  constructor(config: GPTConfig, opts: GPTOptions = {}) {
+    validateGPTConfig(config);
+    if (config.dropout !== 0) {
+      // Dropout would make a step depend on more than (weights, batch); we train in the regime
+      // where it does not help, so it is not implemented rather than silently ignored.
+      throw new Error(`GPT: dropout ${config.dropout} is not supported; set dropout to 0`);
+    }
+    this.config = { ...config };
+    this.attention = opts.attention ?? (['wasm', 'cpu'].includes(tf.getBackend()) ? 'split2d' : 'batched');
+    this.params = new Map();
+    for (const [name, values] of initialWeights(config, opts.seed ?? 1337)) {
+      this.params.set(name, tf.variable(tf.tensor(values.data, values.shape), true));
+    }
+    const T = config.blockSize;
+    this.causalMask = tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), MASKED) as tf.Tensor2D);
+  }
+
+  /** idx (B, T) int32 → logits (B, T, vocabSize). */
+  forward(idx: tf.Tensor2D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [B, T] = idx.shape;
+      const x = this.hidden(idx); // (B*T, C)
+      return tf.reshape(tiedHead(x, this.p('wte')), [B, T, this.config.vocabSize]) as tf.Tensor3D;
+    });
+  }
+
+  /** Mean cross-entropy of the next-token predictions; targets (B, T) int32. */
+  loss(idx: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
+    return tf.tidy(() => {
+      const x = this.hidden(idx); // (B*T, C)
+      const logits = tiedHead(x, this.p('wte')); // (B*T, V)
+      return crossEntropy(logits, tf.reshape(targets, [-1]) as tf.Tensor1D);
+    });
+  }
+
+  /** Everything up to the output head: embeddings, blocks, final LayerNorm. (B, T) → (B*T, C). */
+  private hidden(idx: tf.Tensor2D): tf.Tensor2D {
+    const { blockSize, nLayer, nEmbd: C } = this.config;
+    const [B, T] = idx.shape;
+    if (T > blockSize) throw new Error(`GPT: sequence of ${T} tokens exceeds blockSize ${blockSize}`);
+    const tok = embedding(tf.reshape(idx, [-1]) as tf.Tensor1D, this.p('wte')); // (B*T, C)
+    const pos = tf.slice(this.p('wpe'), [0, 0], [T, C]); // (T, C)
+    let x = tf.reshape(tf.add(tf.reshape(tok, [B, T, C]), pos), [B * T, C]) as tf.Tensor2D;
+    for (let i = 0; i < nLayer; i++) {
+      x = tf.add(x, this.attn(i, layerNorm(x, this.p(`h.${i}.ln1.g`), this.p(`h.${i}.ln1.b`)), B, T));
+      x = tf.add(x, this.mlp(i, layerNorm(x, this.p(`h.${i}.ln2.g`), this.p(`h.${i}.ln2.b`))));
+    }
+    return layerNorm(x, this.p('lnf.g'), this.p('lnf.b'));
+  }
+
+  /** Causal self-attention of block i. x (B*T, C) → (B*T, C). */
+  private attn(i: number, x: tf.Tensor2D, B: number, T: number): tf.Tensor2D {
+    const { nHead, nEmbd: C } = this.config;
+    const qkv = linear(x, this.p(`h.${i}.attn.wqkv`), this.p(`h.${i}.attn.bqkv`)); // (B*T, 3C), columns q|k|v
+    const mask = tf.slice(this.causalMask, [0, 0], [T, T]);
+    const y = this.attention === 'split2d'
+      ? attentionSplit2d(qkv, mask, B, T, nHead, C)
+      : attentionBatched(qkv, mask, B, T, nHead, C); // (B*T, C), heads side by side
+    return linear(y, this.p(`h.${i}.attn.wo`), this.p(`h.${i}.attn.bo`));
+  }
+
+  /** The feed-forward network of block i. x (B*T, C) → (B*T, C). */
+  private mlp(i: number, x: tf.Tensor2D): tf.Tensor2D {
+    const hidden = gelu(linear(x, this.p(`h.${i}.mlp.wfc`), this.p(`h.${i}.mlp.bfc`))); // (B*T, 4C)
+    return linear(hidden, this.p(`h.${i}.mlp.wproj`), this.p(`h.${i}.mlp.bproj`));
+  }
+
+  private p(name: string): tf.Variable {
+    const v = this.params.get(name);
+    if (!v) throw new Error(`GPT: no parameter ${name}`);
+    return v;
+  }
+
+  /** A host copy of every parameter, in the canonical order. */
+  getWeights(): Map<string, WeightTensor> {
+    const out = new Map<string, WeightTensor>();
+    for (const [name, v] of this.params) out.set(name, { shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) });
+    return out;
+  }
+
+  /** Replaces the parameters; names and shapes must match this model's config exactly. */
+  loadWeights(weights: Map<string, WeightTensor>): void {
+    for (const [name, v] of this.params) {
+      const w = weights.get(name);
+      if (!w) throw new Error(`GPT.loadWeights: missing ${name}`);
+      if (w.shape.length !== v.shape.length || w.shape.some((d, k) => d !== v.shape[k])) {
+        throw new Error(`GPT.loadWeights: ${name} has shape [${w.shape}], the model needs [${v.shape}]`);
+      }
+    }
+    for (const name of this.params.keys()) this.setParam(name, weights.get(name)!.data);
+  }
+
+  setParam(name: string, data: Float32Array): void {
+    const v = this.p(name);
+    tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+    this.causalMask.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Initialisation: normal(0, 0.02) matrices, residual projections scaled by 1/sqrt(2 nLayer)
+// (GPT-2), zero biases, unit LayerNorm gains. The tied wte keeps std 0.02: with unit-variance
+// LayerNorm outputs the logits then have std 0.02*sqrt(C) and the first loss is ~ln(vocab).
+// Each tensor draws from its own stream seeded by (seed, name): deterministic, backend-free.
+
+export function initialWeights(config: GPTConfig, seed: number): Map<string, WeightTensor> {
+  const out = new Map<string, WeightTensor>();
+  const residualStd = 0.02 / Math.sqrt(2 * config.nLayer);
+  for (const [name, shape] of parameterShapes(config)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    if (name.endsWith('.g')) data.fill(1);
+    else if (shape.length === 2) {
+      const std = name.endsWith('attn.wo') || name.endsWith('mlp.wproj') ? residualStd : 0.02;
+      const normal = gaussian(hashSeed(seed, name));
+      for (let k = 0; k < n; k++) data[k] = std * normal();
+    } // biases and LayerNorm shifts stay 0
+    out.set(name, { shape, data });
+  }
+  return out;
+}
+
+function hashSeed(seed: number, name: string): number {
+  let h = (2166136261 ^ seed) >>> 0; // FNV-1a over the name, started from the seed
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619) >>> 0;
+  return h;
+}
+
+/** Standard normal samples from mulberry32 + Box-Muller. */
+function gaussian(seed: number): () => number {
+  let state = seed >>> 0;
+  const uniform = (): number => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296; // in (0, 1)
+  };
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layers with hand-written gradients, all products 2-D and untransposed.
+
+type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
+
+/** tf.customGrad with the inputs as an array: forward gets them and `save`, returns value + gradFunc. */
+function customOp(forward: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: GradFunc }): (...inputs: tf.Tensor[]) => tf.Tensor {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) =>
+    forward(args.slice(0, -1) as tf.Tensor[], args[args.length - 1] as tf.GradSaveFunc));
+  return (...inputs) => op(...inputs);
+}
+
+/** y = x @ W + b. x (N, in), W (in, out), b (out) → (N, out). */
+function linear(x: tf.Tensor2D, w: tf.Tensor2D | tf.Variable, b: tf.Tensor1D | tf.Variable): tf.Tensor2D {
+  const op = customOp(([x, w, b], save) => {
+    save([x, w]);
+    return {
+      value: tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b),
+      gradFunc: (dy, saved) => {
+        const [x, w] = saved as tf.Tensor2D[];
+        const dy2 = dy as tf.Tensor2D;
+        const [inDim, outDim] = w.shape;
+        // dW = x^T dy. Transpose whichever of x (N, in) and dy (N, out) is narrower.
+        const dW = inDim <= outDim ? tf.matMul(tf.transpose(x), dy2) : tf.transpose(tf.matMul(tf.transpose(dy2), x));
+        return [tf.matMul(dy2, tf.transpose(w)), dW, columnSums(dy2)];
+      },
+    };
+  });
+  return op(x, w, b) as tf.Tensor2D;
+}
+
+/** Sum over rows as a (1, N) @ (N, C) product: wasm's Sum over axis 0 transposes first, 30x slower. */
+function columnSums(x: tf.Tensor2D): tf.Tensor1D {
+  return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]);
+}
+
+/** logits = x @ wte^T. x (N, C), wte (V, C) → (N, V). */
+function tiedHead(x: tf.Tensor2D, wte: tf.Variable): tf.Tensor2D {
+  const op = customOp(([x, wte], save) => {
+    save([x, wte]);
+    return {
+      value: tf.matMul(x as tf.Tensor2D, tf.transpose(wte as tf.Tensor2D)),
+      gradFunc: (dy, saved) => {
+        const [x, wte] = saved as tf.Tensor2D[];
+        return [
+          tf.matMul(dy as tf.Tensor2D, wte), // dx (N, C)
+          tf.transpose(tf.matMul(tf.transpose(x), dy as tf.Tensor2D)), // dWte = (x^T dy)^T (V, C): transposing (C, V) is cheaper than dy (N, V)
+        ];
+      },
+    };
+  });
+  return op(x, wte) as tf.Tensor2D;
+}
+
+/** Rows of wte for each token. The gradient scatters (and sums) rows back: no UnsortedSegmentSum. */
+function embedding(idx: tf.Tensor1D, wte: tf.Variable): tf.Tensor2D {
+  const [V, C] = wte.shape;
+  const op = customOp(([wte]) => ({
+    value: tf.gather(wte, idx),
+    gradFunc: (dy) => tf.scatterND(tf.reshape(idx, [-1, 1]), dy, [V, C]),
+  }));
+  return op(wte) as tf.Tensor2D;
+}
+
+/**
+ * Mean over rows of -log softmax(logits)[target]. logits (N, V), targets (N) int32 → scalar.
+ * Uses wasm's native softmax (6x faster than logSoftmax there) and the log of the picked
+ * probability, floored at 1e-38: only a target with a logit ~87 below the best one is affected.
+ */
+function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  const [N, V] = logits.shape;
+  const op = customOp(([logits], save) => {
+    const probs = tf.softmax(logits);
+    save([probs]);
+    const picked = tf.gather(tf.reshape(probs, [-1]), tf.add(tf.mul(tf.range(0, N, 1, 'int32'), tf.scalar(V, 'int32')), targets));
+    return {
+      value: tf.neg(tf.mean(tf.log(tf.maximum(picked, 1e-38)))),
+      gradFunc: (dy, saved) => tf.mul(tf.sub(saved[0], tf.oneHot(targets, V)), tf.div(dy, N)), // (softmax - onehot) / N
+    };
+  });
+  return op(logits) as tf.Scalar;
+}
+
+/** LayerNorm over the last axis, biased variance. x (N, C). */
+function layerNorm(x: tf.Tensor2D, g: tf.Variable, b: tf.Variable): tf.Tensor2D {
+  const op = customOp(([x, g, b], save) => {
+    const C = x.shape[1]!;
+    const xc = tf.sub(x, tf.mean(x, -1, true));
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), LN_EPS)); // (N, 1)
+    const xhat = tf.mul(xc, rstd);
+    save([xhat, rstd, g]);
+    return {
+      value: tf.add(tf.mul(xhat, g), b),
+      gradFunc: (dy, saved) => {
+        const [xhat, rstd, g] = saved;
+        const dxhat = tf.mul(dy, g);
+        // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+        const dx = tf.mul(rstd, tf.sub(tf.sub(dxhat, tf.mean(dxhat, -1, true)), tf.mul(xhat, tf.div(tf.sum(tf.mul(dxhat, xhat), -1, true), C))));
+        return [dx, columnSums(tf.mul(dy, xhat) as tf.Tensor2D), columnSums(dy as tf.Tensor2D)];
+      },
+    };
+  });
+  return op(x, g, b) as tf.Tensor2D;
+}
+
+/**
+ * GELU, tanh approximation: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), computed as
+ * x * sigmoid(2u) (the same function): wasm's sigmoid is 8x faster than its tanh.
+ */
+function gelu(x: tf.Tensor2D): tf.Tensor2D {
+  const k2 = 2 * Math.sqrt(2 / Math.PI);
+  const op = customOp(([x], save) => {
+    const x2 = tf.square(x);
+    const s = tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(x2, 0.044715), 1)), k2)); // sigmoid(2u)
+    save([x, x2, s]);
+    return {
+      value: tf.mul(x, s),
+      gradFunc: (dy, saved) => {
+        const [x, x2, s] = saved;
+        // d/dx x s(z) = s + x s (1 - s) dz/dx, dz/dx = 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+        const dz = tf.mul(tf.add(tf.mul(x2, 3 * 0.044715), 1), k2);
+        return tf.mul(dy, tf.add(s, tf.mul(tf.mul(x, tf.mul(s, tf.sub(1, s))), dz)));
+      },
+    };
+  });
+  return op(x) as tf.Tensor2D;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention. Both versions take qkv (B*T, 3C) — row b*T+t, columns q|k|v, head h at h*hs — and
+// return y (B*T, C) with the heads side by side, ready for the output projection.
+
+/** The reference: batched matmuls and tfjs autograd. Fast on GPUs, slow on wasm. */
+function attentionBatched(qkv: tf.Tensor2D, mask: tf.Tensor2D, B: number, T: number, nh: number, C: number): tf.Tensor2D {
+  const hs = C / nh;
+  const heads = (part: number): tf.Tensor4D => // (B, nh, T, hs)
+    tf.transpose(tf.reshape(tf.slice(qkv, [0, part * C], [B * T, C]), [B, T, nh, hs]), [0, 2, 1, 3]);
+  const [q, k, v] = [heads(0), heads(1), heads(2)];
+  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hs)), mask); // (B, nh, T, T)
+  const y = tf.matMul(tf.softmax(scores), v); // (B, nh, T, hs)
+  return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, C]);
+}
+
+/**
+ * The same math as one 2-D matmul per (batch, head), with the heads cut out and put back on the
+ * host. Forward:  S = q k^T / sqrt(hs) + mask, P = softmax(S), y = P v.
+ * Backward: dP = dy v^T, dv = P^T dy, dS = P ⊙ (dP - rowsum(dP ⊙ P)) / sqrt(hs), dq = dS k, dk = dS^T q.
+ */
+function attentionSplit2d(qkv: tf.Tensor2D, mask: tf.Tensor2D, B: number, T: number, nh: number, C: number): tf.Tensor2D {
+  const hs = C / nh;
+  const scale = 1 / Math.sqrt(hs);
+  const op = customOp(([qkv], save) => {
+    const host = qkv.dataSync() as Float32Array; // (B*T, 3C)
+    const rows = (src: Float32Array, width: number, b: number, col: number): tf.Tensor2D =>
+      tf.tensor2d(headRows(src, width, b, col, T, hs), [T, hs]);
+    const cols = (src: Float32Array, width: number, b: number, col: number): tf.Tensor2D =>
+      tf.tensor2d(headCols(src, width, b, col, T, hs), [hs, T]);
+
+    const scores: tf.Tensor2D[] = [];
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < nh; h++) scores.push(tf.matMul(rows(host, 3 * C, b, h * hs), cols(host, 3 * C, b, C + h * hs))); // (T, T)
+    }
+    const probs = tf.softmax(tf.add(tf.mul(tf.stack(scores), scale), mask)) as tf.Tensor3D; // (B*nh, T, T)
+    save([probs]);
+    const probsHost = probs.dataSync() as Float32Array;
+    const y = new Float32Array(B * T * C);
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < nh; h++) {
+        const p = tf.tensor2d(probsHost.subarray((b * nh + h) * T * T, (b * nh + h + 1) * T * T), [T, T]);
+        putHeadRows(y, C, b, h * hs, T, hs, tf.matMul(p, rows(host, 3 * C, b, 2 * C + h * hs)).dataSync() as Float32Array);
+      }
+    }
+    return {
+      value: tf.tensor2d(y, [B * T, C]),
+      gradFunc: (dy, saved) => {
+        const probs = saved[0] as tf.Tensor3D;
+        const dyHost = dy.dataSync() as Float32Array; // (B*T, C)
+        const probsT = (tf.transpose(probs, [0, 2, 1]).dataSync() as Float32Array);
+        const dqkv = new Float32Array(B * T * 3 * C);
+        const dProbs: tf.Tensor2D[] = [];
+        for (let b = 0; b < B; b++) {
+          for (let h = 0; h < nh; h++) {
+            const dyHead = rows(dyHost, C, b, h * hs);
+            dProbs.push(tf.matMul(dyHead, cols(host, 3 * C, b, 2 * C + h * hs))); // dP = dy v^T (T, T)
+            const pT = tf.tensor2d(probsT.subarray((b * nh + h) * T * T, (b * nh + h + 1) * T * T), [T, T]);
+            putHeadRows(dqkv, 3 * C, b, 2 * C + h * hs, T, hs, tf.matMul(pT, dyHead).dataSync() as Float32Array); // dv = P^T dy
+          }
+        }
+        const dP = tf.stack(dProbs) as tf.Tensor3D;
+        const dS = tf.mul(tf.mul(probs, tf.sub(dP, tf.sum(tf.mul(dP, probs), -1, true))), scale); // (B*nh, T, T)
+        const dSHost = dS.dataSync() as Float32Array;
+        const dSTHost = tf.transpose(dS, [0, 2, 1]).dataSync() as Float32Array;
+        for (let b = 0; b < B; b++) {
+          for (let h = 0; h < nh; h++) {
+            const at = (b * nh + h) * T * T;
+            const dSHead = tf.tensor2d(dSHost.subarray(at, at + T * T), [T, T]);
+            const dSTHead = tf.tensor2d(dSTHost.subarray(at, at + T * T), [T, T]);
+            putHeadRows(dqkv, 3 * C, b, h * hs, T, hs, tf.matMul(dSHead, rows(host, 3 * C, b, C + h * hs)).dataSync() as Float32Array); // dq = dS k
+            putHeadRows(dqkv, 3 * C, b, C + h * hs, T, hs, tf.matMul(dSTHead, rows(host, 3 * C, b, h * hs)).dataSync() as Float32Array); // dk = dS^T q
+          }
+        }
+        return tf.tensor2d(dqkv, [B * T, 3 * C]);
+      },
+    };
+  });
+  return op(qkv) as tf.Tensor2D;
+}
+
+/** Rows b*T..b*T+T-1, columns col..col+hs-1 of a (B*T, width) matrix → (T, hs). */
+function headRows(src: Float32Array, width: number, b: number, col: number, T: number, hs: number): Float32Array {
+  const out = new Float32Array(T * hs);
+  for (let t = 0; t < T; t++) {
+    const from = (b * T + t) * width + col;
+    out.set(src.subarray(from, from + hs), t * hs);
+  }
+  return out;
+}
+
+/** The same block, transposed → (hs, T). */
+function headCols(src: Float32Array, width: number, b: number, col: number, T: number, hs: number): Float32Array {
+  const out = new Float32Array(hs * T);
+  for (let t = 0; t < T; t++) {
+    const from = (b * T + t) * width + col;
+    for (let j = 0; j < hs; j++) out[j * T + t] = src[from + j];
+  }
+  return out;
+}
+
+/** Writes a (T, hs) head back into rows of b, columns col.. of a (B*T, width) matrix. */
+function putHeadRows(dst: Float32Array, width: number, b: number, col: number, T: number, hs: number, head: Float32Array): void {
+  for (let t = 0; t < T; t++) dst.set(head.subarray(t * hs, (t + 1) * hs), (b * T + t) * width + col);
+}
