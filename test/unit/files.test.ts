@@ -72,7 +72,7 @@ test('counts every skip reason', () => {
   assert.deepEqual(scan.skipped, {
     ignored: 7, // ignored.ts, logs/, src/nested/scratch.ts, src/other.local.ts, .git/, node_modules/, link.ts
     excluded: 2, // vendor/, src/main.spec.ts
-    binary: 2, // src/compiled.js (NUL bytes), src/latin1.ts (mostly invalid UTF-8)
+    binary: 2, // src/compiled.js (NUL bytes), src/latin1.txt (mostly invalid UTF-8)
     minified: 1, // src/bundle.js
     generated: 4, // package-lock.json, src/app.min.js, src/schema.ts (@generated), dist/
     tooLarge: 1, // src/big.ts
