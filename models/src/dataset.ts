@@ -72,7 +72,9 @@ export function splitFiles(files: SourceFile[], valFraction: number, seed: numbe
     .map((file) => ({ file, u: hashInts(seed, hashString(file.relPath)) / 0x100000000 }))
     .sort((a, b) => a.u - b.u || (a.file.relPath < b.file.relPath ? -1 : 1));
   let valCount = scored.filter((s) => s.u < valFraction).length;
+  // Both sides need a file to mean anything; a lone file is better trained on than held out.
   if (scored.length >= 2) valCount = Math.min(Math.max(valCount, 1), scored.length - 1);
+  else valCount = 0;
   const byPath = (a: SourceFile, b: SourceFile) => (a.relPath < b.relPath ? -1 : a.relPath > b.relPath ? 1 : 0);
   return {
     val: scored.slice(0, valCount).map((s) => s.file).sort(byPath),
