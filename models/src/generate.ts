@@ -295,6 +295,19 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   }
 }
 
+const silentCache = new WeakMap<DecodingTokenizer, number[]>();
+
+/** Tokens with no text (specials, reserved fillers): never emitted; <|endoftext|> ends instead. */
+function silentTokens(tok: DecodingTokenizer): number[] {
+  let silent = silentCache.get(tok);
+  if (!silent) {
+    silent = [];
+    for (let id = 0; id < tok.vocabSize; id++) if (id !== tok.special.endOfText && tok.tokenBytes(id).length === 0) silent.push(id);
+    silentCache.set(tok, silent);
+  }
+  return silent;
+}
+
 /**
  * Generates until a stop rule fires. While healed text is pending, only tokens that start with
  * it, or are a prefix of it, may be picked; the healed text itself is not part of the result.
@@ -311,9 +324,7 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
   const chunks: Uint8Array[] = [];
   let generated = 0;
 
-  // Tokens with no text (specials, reserved fillers) are never emitted; <|endoftext|> ends the completion.
-  const silent: number[] = [];
-  for (let id = 0; id < tok.vocabSize; id++) if (id !== tok.special.endOfText && tok.tokenBytes(id).length === 0) silent.push(id);
+  const silent = silentTokens(tok);
 
   const visibleText = (): string => textDecoder.decode(concatBytes(chunks).subarray(healLength));
   let reason: StopReason = 'budget';

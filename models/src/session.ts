@@ -180,7 +180,7 @@ export class CompletionSession {
 
   /** Next-token logits after `tokens`, reusing the KV cache for their longest common prefix. */
   nextLogits(tokens: readonly number[]): Promise<Float32Array> {
-    return this.exclusive(() => this.nextLogitsUnlocked(tokens));
+    return this.exclusive(async () => (await this.nextLogitsUnlocked(tokens)).slice());
   }
 
   /** Logits (T × vocab, row-major) for every position, recomputed from scratch (tests, evaluation). */
