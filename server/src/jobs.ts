@@ -26,11 +26,12 @@ export type ServerToWorker = { type: 'cancel' };
 
 export type WorkerReply =
   | { type: 'event'; event: PipelineEvent }
+  | { type: 'progress'; percentage: number; message: string } // evaluation phases
   | { type: 'trained'; modelDir: string; step: number; bestValLoss: number | null; stopReason: string; backend: { name: string; device: string } }
   | { type: 'evaluated'; report: Record<string, unknown>; table: string }
   | { type: 'error'; message: string; stack?: string };
 
-type FinalReply = Exclude<WorkerReply, { type: 'event' | 'error' }>;
+type FinalReply = Exclude<WorkerReply, { type: 'event' | 'progress' | 'error' }>;
 
 /** The work-done progress of the request that started the job (a null reporter is fine). */
 export interface ProgressReporter {
@@ -224,7 +225,12 @@ export class Jobs {
       const s = this.current.status;
       throw new ResponseError(ErrorCodes.busy, `a ${s.kind} job is already running (job ${s.id}, ${s.model}, step ${s.step}/${s.maxSteps}); cancel it first`);
     }
-    const worker = new Worker(this.workerFile(), { workerData: job });
+    // The worker's stdout is piped here, not inherited: under --stdio it would corrupt the LSP stream.
+    const worker = new Worker(this.workerFile(), { workerData: job, stdout: true, stderr: true });
+    for (const stream of [worker.stdout, worker.stderr]) {
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => this.events.log(chunk.trimEnd()));
+    }
     const status: JobStatus = { id: this.nextId++, kind, model, step: 0, maxSteps, message: 'starting', backend: null };
     const running: RunningJob = { status, worker, cancelRequested: false };
     this.current = running;
@@ -241,6 +247,11 @@ export class Jobs {
         switch (reply.type) {
           case 'event':
             this.onPipelineEvent(running, reply.event, progress);
+            break;
+          case 'progress':
+            status.message = reply.message;
+            progress.report(reply.percentage, reply.message);
+            this.events.onStatusChanged();
             break;
           case 'error':
             failure = new ResponseError(ErrorCodes.jobFailed, reply.message);

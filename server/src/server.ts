@@ -44,7 +44,7 @@ const documents = new TextDocuments(TextDocument);
 // than the one inside vscode-languageserver: the two classes differ only in private fields, so
 // handlers are registered by method name, typed through these two helpers.
 function onRequest<P, R>(type: RequestType<P, R, void>, handler: (params: P, token: CancellationToken) => Promise<R> | R): void {
-  connection.onRequest(type.method, (params: P, token: CancellationToken) => handler(params, token));
+  connection.onRequest(type.method, async (params: P, token: CancellationToken): Promise<unknown> => handler(params, token));
 }
 function notify<P>(type: NotificationType<P>, params: P): void {
   void connection.sendNotification(type.method, params);

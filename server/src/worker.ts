@@ -18,7 +18,11 @@ const send = (reply: WorkerReply) => port.postMessage(reply);
 
 async function run(job: WorkerJob): Promise<void> {
   if (job.kind === 'evaluate') {
-    const report = await evaluateFolder({ ...job.evaluate, signal: controller.signal });
+    const report = await evaluateFolder({
+      ...job.evaluate,
+      signal: controller.signal,
+      onProgress: ({ phase, done, total }) => send({ type: 'progress', percentage: Math.round((100 * done) / Math.max(1, total)), message: `${phase}: ${done}/${total}` }),
+    });
     send({ type: 'evaluated', report: JSON.parse(JSON.stringify(report)) as Record<string, unknown>, table: formatEvalTable(report) });
     return;
   }
