@@ -10,7 +10,7 @@ import { DEFAULT_TRAIN, type GPTConfig } from '../../models/src/config';
 import { parameterShapes, writeWeights, type ModelFolderConfig, type WeightTensor } from '../../models/src/checkpoint';
 import { CodeTokenizer } from '../../models/src/tokenizer';
 import { seededRandom } from '../../models/src/generate';
-import { buildOnnxModel } from '../../models/src/onnx';
+import { buildOnnxModel, exportOnnx } from '../../models/src/onnx';
 import { CompletionSession, InvalidModelError } from '../../models/src/session';
 
 const corpus = [
@@ -140,4 +140,36 @@ test('a truncated or foreign model.onnx is reported as invalid, not loaded', asy
   const other: GPTConfig = { ...config, nLayer: 1, nEmbd: 16 };
   await fs.writeFile(path.join(broken, 'model.onnx'), buildOnnxModel(other, randomWeights(other, 2)));
   await assert.rejects(CompletionSession.open(broken, { providers: ['cpu'] }), /model\.onnx in .*broken is not a valid ONNX model: .*past_key_1/);
+});
+
+test('an int8 export (--quantize) loads, is 2x+ smaller even for a tiny model, and predicts close to the float model', async () => {
+  const dir = path.join(root, 'int8');
+  await makeModelFolder(dir, tokenizer, config);
+  const exported = await exportOnnx(dir, { quantize: true });
+  const floatBytes = (await fs.stat(path.join(root, 'model', 'model.onnx'))).size;
+  assert.ok(exported.bytes * 2 < floatBytes, `int8 ${exported.bytes} B vs float ${floatBytes} B`);
+  const int8 = await CompletionSession.open(dir, { providers: ['cpu'] });
+  try {
+    const tokens = tokenizer.encode('for (const v of values) {\n  total += v;');
+    const a = await session.nextLogits(tokens);
+    const b = await int8.nextLogits(tokens);
+    const diff = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+    const range = Math.max(...a) - Math.min(...a);
+    assert.ok(diff > 0 && diff < 0.05 * range, `int8 logits differ by ${diff} (range ${range})`);
+  } finally {
+    await int8.close();
+  }
+});
+
+test('open exports model.onnx again when the weights are newer', async () => {
+  const dir = path.join(root, 'stale');
+  await makeModelFolder(dir, tokenizer, config, 3);
+  const other: GPTConfig = { ...config, nLayer: 1 };
+  await fs.writeFile(path.join(dir, 'model.onnx'), buildOnnxModel(other, randomWeights(other, 2)));
+  const old = new Date(Date.now() - 60_000);
+  await fs.utimes(path.join(dir, 'model.onnx'), old, old);
+  const logs: string[] = [];
+  const fresh = await CompletionSession.open(dir, { providers: ['cpu'], onLog: (m) => logs.push(m) });
+  await fresh.close();
+  assert.ok(logs.some((m) => /exported .*model\.onnx .*the weights are newer/.test(m)), logs.join('\n'));
 });
