@@ -1,0 +1,236 @@
+// The UI scenarios of the end-to-end run, in the order a user meets them: the packaged extension
+// shows up, trains a tiny model from the palette, completes code with ghost text, shows the run in
+// its metrics panel, summarises a function, and survives a cancelled second training. Each is a
+// named function over one Workbench; run.ts sequences them, screenshots failures and counts.
+// Selectors come from selectors.ts; the gestures from driver.ts.
+import * as assert from 'node:assert/strict';
+import { promises as fs, existsSync, readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { CodeServer, Workbench } from './driver';
+import * as sel from './selectors';
+import { repoRoot } from './driver';
+
+export interface ScenarioContext {
+  workbench: Workbench;
+  workspace: string; // the temp copy of the fixture project
+  server: CodeServer;
+  state: { firstModel?: string; trainMs?: number };
+}
+
+export interface Scenario {
+  name: string;
+  needs?: string[]; // names of scenarios that must have passed first
+  /** Why the scenario cannot run with this build (e.g. its command is not contributed), or null. */
+  unavailable?: () => string | null;
+  run(ctx: ScenarioContext): Promise<void>;
+}
+
+const TRAIN = 'Workspace LM: Train Model on Workspace';
+const CANCEL = 'Workspace LM: Cancel Training';
+const EVALUATE = 'Workspace LM: Evaluate Model';
+const SUMMARIZE = 'Workspace LM: Summarize Function';
+const TRAIN_TIMEOUT_MS = 240_000; // the tiny preset; generous for a loaded 2-core CI machine
+
+interface ManifestCommand {
+  command: string;
+  title: string;
+  category?: string;
+}
+
+function contributedTitles(): string[] {
+  const manifest = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
+  return ((manifest.contributes?.commands ?? []) as ManifestCommand[]).map((c) => (c.category ? `${c.category}: ${c.title}` : c.title));
+}
+
+/** Model folders of this workspace, wherever the extension keeps them in the temp profile. */
+function modelFolders(server: CodeServer): string[] {
+  const storage = path.join(server.userDataDir, 'User', 'workspaceStorage');
+  if (!existsSync(storage)) return [];
+  const found: string[] = [];
+  for (const hash of readdirSync(storage)) {
+    const models = path.join(storage, hash, 'workspace-lm.workspace-lm', 'models');
+    if (existsSync(models)) for (const name of readdirSync(models)) found.push(path.join(models, name));
+  }
+  return found;
+}
+
+/** Picks the first row of an open quick pick after checking it says `expected`. */
+async function acceptFirstPick(wb: Workbench, expected: string): Promise<void> {
+  const first = wb.page.locator(sel.quickInput.row).first();
+  await first.waitFor({ state: 'visible', timeout: 15_000 });
+  const text = await first.innerText();
+  assert.ok(text.includes(expected), `the first quick pick row is ${JSON.stringify(text)}, expected it to offer ${JSON.stringify(expected)}`);
+  await wb.page.keyboard.press('Enter');
+}
+
+/** Starts a training of the workspace's preset (tiny) from the palette. */
+async function startTraining(wb: Workbench): Promise<void> {
+  await wb.runCommand(TRAIN);
+  await acceptFirstPick(wb, 'tiny');
+}
+
+/** Waits until the status bar shows a running training (the client's progress item). */
+async function waitForTrainingProgress(wb: Workbench, timeoutMs: number): Promise<string> {
+  const item = wb.page.locator(sel.workbench.statusBarItem('WLM training')).first();
+  await item.waitFor({ state: 'visible', timeout: timeoutMs });
+  return (await item.innerText()).trim();
+}
+
+/** Opens a file, adds a fresh line at its end, types `typed` and returns the ghost text shown ('' if none). */
+async function typeAndWaitForGhost(wb: Workbench, file: string, typed: string, timeoutMs: number): Promise<string> {
+  await wb.openFile(file);
+  const page = wb.page;
+  await page.locator(sel.editor.lines).first().click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Enter');
+  await page.keyboard.type(typed, { delay: 40 });
+  let ghost = await wb.waitForGhostText(timeoutMs / 2);
+  if (!ghost) {
+    // Typing may have outrun the model's first load: ask for a suggestion explicitly (Alt+\).
+    await page.keyboard.press('Alt+Backslash');
+    ghost = await wb.waitForGhostText(timeoutMs / 2);
+  }
+  return ghost;
+}
+
+const normalise = (s: string) => s.replace(/\u00a0/g, ' ').replace(/\s+/g, ' ').trim();
+
+export const scenarios: Scenario[] = [
+  {
+    name: 'the packaged extension installs, activates and lists its commands in the palette',
+    async run({ workbench }) {
+      const titles = await workbench.paletteTitles('Workspace LM');
+      await workbench.screenshot('palette-commands');
+      assert.ok(titles.includes(TRAIN), `"${TRAIN}" not in the palette: ${JSON.stringify(titles)}`);
+      // The status bar item appears once the extension has activated and its server answered.
+      await workbench.page.locator(sel.workbench.statusBarItem('WLM')).first().waitFor({ state: 'visible', timeout: 60_000 });
+    },
+  },
+  {
+    name: '1. Train Model on Workspace (tiny) shows progress and a finish notification',
+    needs: ['the packaged extension installs, activates and lists its commands in the palette'],
+    async run(ctx) {
+      const wb = ctx.workbench;
+      const t0 = Date.now();
+      await startTraining(wb);
+      const progress = await waitForTrainingProgress(wb, 60_000);
+      await wb.screenshot('train-progress');
+      assert.match(progress, /WLM training/);
+      const message = await wb.waitForToast(/trained \(\d+ steps/, TRAIN_TIMEOUT_MS);
+      ctx.state.trainMs = Date.now() - t0;
+      await wb.screenshot('train-finished');
+      const name = /"([^"]+)" trained/.exec(message)?.[1];
+      assert.ok(name, `no model name in the finish notification: ${message}`);
+      assert.match(message, /now serves completions/, `the new model is not serving: ${message}`);
+      ctx.state.firstModel = name;
+      // The model folder is complete on disk: the exported ONNX graph and the logged metrics.
+      const folder = modelFolders(ctx.server).find((dir) => path.basename(dir) === name);
+      assert.ok(folder, `model folder "${name}" not found; folders: ${JSON.stringify(modelFolders(ctx.server))}`);
+      for (const file of ['config.json', 'tokenizer.json', 'model.json', 'weights.bin', 'model.onnx', 'metrics.jsonl']) {
+        assert.ok(existsSync(path.join(folder, file)), `${file} missing in ${folder}`);
+      }
+      await wb.page.locator(sel.workbench.statusBarItem(`WLM: ${name}`)).first().waitFor({ state: 'visible', timeout: 30_000 });
+      console.log(`     trained "${name}" in ${((ctx.state.trainMs ?? 0) / 1000).toFixed(1)} s: ${message}`);
+    },
+  },
+  {
+    name: '2. ghost text from the trained model, accepted with Tab, is in the saved file',
+    needs: ['1. Train Model on Workspace (tiny) shows progress and a finish notification'],
+    async run({ workbench: wb, workspace }) {
+      const file = path.join(workspace, 'src', 'lru.ts');
+      const original = await fs.readFile(file, 'utf8');
+      const typed = 'export function ';
+      const ghost = await typeAndWaitForGhost(wb, 'lru.ts', typed, 60_000);
+      await wb.screenshot('ghost-text');
+      assert.ok(ghost.trim(), `no ghost text within 60 s after typing ${JSON.stringify(typed)} at the end of src/lru.ts`);
+      await wb.page.keyboard.press('Tab');
+      await wb.page.keyboard.press('Control+S');
+      // The save lands on disk a moment after the keystroke.
+      const deadline = Date.now() + 10_000;
+      let saved = original;
+      while (Date.now() < deadline && saved === original) {
+        await wb.page.waitForTimeout(200);
+        saved = await fs.readFile(file, 'utf8');
+      }
+      await wb.screenshot('ghost-accepted-saved');
+      assert.notEqual(saved, original, 'src/lru.ts did not change on disk after Tab and Ctrl+S');
+      const tail = normalise(saved.slice(original.length));
+      const firstGhostLine = normalise(ghost.split('\n')[0]);
+      assert.ok(tail.startsWith(normalise(typed)), `the saved file does not end with the typed text: ${JSON.stringify(tail)}`);
+      assert.ok(tail.includes(firstGhostLine), `the saved text ${JSON.stringify(tail)} lacks the accepted ghost text ${JSON.stringify(firstGhostLine)}`);
+      console.log(`     ghost text ${JSON.stringify(ghost)} accepted; saved tail ${JSON.stringify(tail)}`);
+      // Put the fixture back so later trainings see the original file.
+      await wb.page.keyboard.press('Control+Z');
+      await fs.writeFile(file, original);
+    },
+  },
+  {
+    name: '3. the metrics panel shows the run, its loss curve points and evaluation figures',
+    needs: ['1. Train Model on Workspace (tiny) shows progress and a finish notification'],
+    async run(ctx) {
+      const wb = ctx.workbench;
+      const name = ctx.state.firstModel!;
+      // Evaluate first, so the panel has figures against the n-gram baseline to show.
+      await wb.runCommand(EVALUATE);
+      await acceptFirstPick(wb, name);
+      await wb.page.locator(sel.workbench.activityEntry('Workspace LM')).first().click({ timeout: 15_000 });
+      const view = wb.webviewFrame();
+      await view.locator('#runs .run-name', { hasText: name }).first().waitFor({ state: 'visible', timeout: 60_000 });
+      await wb.screenshot('metrics-panel');
+      // The loss chart says how many points it plotted; metrics.jsonl on disk is the reference.
+      const folder = modelFolders(ctx.server).find((dir) => path.basename(dir) === name)!;
+      const logged = readFileSync(path.join(folder, 'metrics.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { trainLoss?: number; valLoss?: number });
+      const chart = view.locator('#curves .chart[data-points]').first();
+      await chart.waitFor({ state: 'attached', timeout: 30_000 });
+      const points = JSON.parse((await chart.getAttribute('data-points')) ?? '{}') as Record<string, number>;
+      const trainPoints = Object.entries(points).find(([label]) => label.startsWith('train'))?.[1];
+      assert.equal(trainPoints, logged.filter((m) => m.trainLoss !== undefined).length, `loss chart points ${JSON.stringify(points)} vs ${logged.length} lines in metrics.jsonl`);
+      assert.ok(trainPoints! >= 2, `only ${trainPoints} training loss points`);
+      // Evaluation figures: the model's and the n-gram baseline's, once the evaluation is done.
+      const modelCells = view.locator('#eval-tables td.model');
+      await modelCells.first().waitFor({ state: 'visible', timeout: 180_000 });
+      await wb.screenshot('metrics-panel-evaluation');
+      const figures = await modelCells.allInnerTexts();
+      const baselines = await view.locator('#eval-tables td.baseline').allInnerTexts();
+      assert.ok(figures.length >= 3, `only ${figures.length} evaluation figures: ${JSON.stringify(figures)}`);
+      assert.ok(figures.every((f) => /\d/.test(f)), `evaluation figures without numbers: ${JSON.stringify(figures)}`);
+      assert.ok(baselines.some((f) => /\d/.test(f)), `no n-gram baseline figures: ${JSON.stringify(baselines)}`);
+      console.log(`     panel: ${trainPoints} loss points, ${figures.length} evaluation figures, e.g. ${figures.slice(0, 3).join(' / ')}`);
+    },
+  },
+  {
+    name: '4. Summarize Function shows a proposal',
+    needs: ['1. Train Model on Workspace (tiny) shows progress and a finish notification'],
+    unavailable: () => (contributedTitles().includes(SUMMARIZE) ? null : `"${SUMMARIZE}" is not contributed by package.json yet`),
+    async run({ workbench: wb }) {
+      await wb.openFile('retry.ts');
+      await wb.page.locator(sel.editor.lines).first().click();
+      await wb.page.keyboard.press('Control+Home');
+      await wb.runCommand(SUMMARIZE);
+      const message = await wb.waitForToast(/summar/i, 60_000);
+      await wb.screenshot('summarize');
+      assert.ok(message.trim().length > 0);
+    },
+  },
+  {
+    name: '5. a cancelled second training leaves the previous model serving completions',
+    needs: ['1. Train Model on Workspace (tiny) shows progress and a finish notification'],
+    async run(ctx) {
+      const wb = ctx.workbench;
+      const first = ctx.state.firstModel!;
+      await startTraining(wb);
+      await waitForTrainingProgress(wb, 60_000);
+      await wb.screenshot('second-training-running');
+      await wb.runCommand(CANCEL);
+      const message = await wb.waitForToast(/cancelled at step \d+/, 120_000);
+      await wb.screenshot('second-training-cancelled');
+      await wb.page.locator(sel.workbench.statusBarItem(`WLM: ${first}`)).first().waitFor({ state: 'visible', timeout: 30_000 });
+      const ghost = await typeAndWaitForGhost(wb, 'queue.ts', 'export function ', 60_000);
+      await wb.screenshot('completions-after-cancel');
+      assert.ok(ghost.trim(), `no ghost text from "${first}" after the cancelled training (${message})`);
+      await wb.page.keyboard.press('Escape');
+      console.log(`     ${message}; still serving "${first}": ${JSON.stringify(ghost)}`);
+    },
+  },
+];
