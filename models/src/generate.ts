@@ -94,7 +94,8 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
 /**
  * The prompt for a cursor between `prefix` and `suffix`. Plain: the end of the prefix (after
  * <|endoftext|> when the whole file fits, as documents start in training). FIM, when the model
- * knows it and the suffix has text: <|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>.
+ * knows it and the suffix has text: <|endoftext|><|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>,
+ * the layout of dataset.ts's FIM examples (prefix-suffix-middle, the middle ended by <|endoftext|>).
  */
 export function buildPrompt(tok: DecodingTokenizer, prefix: string, suffix: string, opts: PromptOptions): Prompt {
   const budget = opts.blockSize - opts.maxTokens;
@@ -110,7 +111,7 @@ export function buildPrompt(tok: DecodingTokenizer, prefix: string, suffix: stri
   if (useFim) {
     const suffixBudget = Math.floor(budget / 4);
     suffixIds = tok.encode(suffixHead(suffix, suffixBudget * CHARS_PER_TOKEN_BOUND)).slice(0, suffixBudget);
-    prefixBudget = budget - suffixIds.length - 3;
+    prefixBudget = budget - suffixIds.length - 4;
   }
   const tail = stableTail(prefix, prefixBudget * CHARS_PER_TOKEN_BOUND);
   let prefixIds = tok.encode(tail.text);
@@ -122,7 +123,9 @@ export function buildPrompt(tok: DecodingTokenizer, prefix: string, suffix: stri
   if (heal && prefixIds.length > 0) ({ ids: prefixIds, healBytes } = healTail(tok, prefixIds, prefix));
 
   if (useFim) {
-    return { ids: [tok.special.fimPrefix, ...prefixIds, tok.special.fimSuffix, ...suffixIds, tok.special.fimMiddle], healBytes, fim: true };
+    // dataset.ts writes every example, FIM ones too, after an <|endoftext|>.
+    const s = tok.special;
+    return { ids: [s.endOfText, s.fimPrefix, ...prefixIds, s.fimSuffix, ...suffixIds, s.fimMiddle], healBytes, fim: true };
   }
   // Never feed an empty prompt: the start of a document is what the model saw after <|endoftext|>.
   const ids = wholeFile || prefixIds.length === 0 ? [tok.special.endOfText, ...prefixIds] : prefixIds;

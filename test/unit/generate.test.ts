@@ -141,16 +141,16 @@ test('blank completions and completions that only repeat the suffix are dropped'
   assert.equal(finishCompletion('ok\uFFFD', ''), 'ok');
 });
 
-test('FIM prompt: <|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>, only when the model knows FIM', () => {
+test('FIM prompt: <|endoftext|><|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>, only when the model knows FIM', () => {
   const prefix = 'const x = ';
   const suffix = ';\nconsole.log(x);';
   const p = buildPrompt(tok, prefix, suffix, { blockSize: 64, maxTokens: 8, fim: true });
   assert.equal(p.fim, true);
-  assert.equal(p.ids[0], tok.special.fimPrefix);
+  assert.deepEqual(p.ids.slice(0, 2), [tok.special.endOfText, tok.special.fimPrefix]);
   assert.equal(p.ids[p.ids.length - 1], tok.special.fimMiddle);
   const s = p.ids.indexOf(tok.special.fimSuffix);
   assert.deepEqual(p.ids.slice(s + 1, -1), tok.encode(suffix));
-  assert.equal(tok.decode(p.ids.slice(1, s)) + new TextDecoder().decode(p.healBytes), prefix);
+  assert.equal(tok.decode(p.ids.slice(2, s)) + new TextDecoder().decode(p.healBytes), prefix);
 
   const plain = buildPrompt(tok, prefix, suffix, { blockSize: 64, maxTokens: 8, fim: false });
   assert.equal(plain.fim, false);
