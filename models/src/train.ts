@@ -1,0 +1,259 @@
+// The training loop, one flat function (nanoGPT's train.py): learning rate → step (micro-batches,
+// clip, AdamW) → evaluate → checkpoint → log. It knows the GPT and the model folder, and hears of
+// data only through batch sources; progress leaves only through callbacks and metrics.jsonl.
+// It does not read files, tokenize, or pick a backend.
+import * as tf from '@tensorflow/tfjs-core';
+import { promises as fs, existsSync } from 'node:fs';
+import * as path from 'node:path';
+import type { TrainConfig } from './config';
+import type { Batch } from './dataset';
+import type { GPT } from './gpt';
+import { AdamW, globalNorm } from './optim';
+import { hasTrainingState, loadTrainingState, saveTrainingState, writeWeights, type WeightTensor } from './checkpoint';
+import { writeFileAtomic, appendJsonLine } from './fsutil';
+
+export interface StepMetrics {
+  step: number; // optimizer steps completed
+  tokens: number; // training tokens seen so far
+  trainLoss: number; // mean loss over this step's batch
+  valLoss?: number; // present when this step ended with an evaluation
+  lr: number;
+  gradNorm: number; // global L2 norm before clipping
+  tokensPerSecond: number; // this step's tokens over its compute time (evaluation excluded)
+  elapsedMs: number; // training wall time, across resumes
+}
+
+export interface EvalEvent {
+  step: number;
+  valLoss: number;
+  bestValLoss: number;
+  improved: boolean; // the best weights were saved
+}
+
+export type StopReason = 'maxSteps' | 'maxMinutes' | 'earlyStop' | 'cancelled';
+
+export interface TrainResult {
+  step: number;
+  tokens: number;
+  bestValLoss: number | null;
+  lastTrainLoss: number | null;
+  tokensPerSecond: number; // this run's training tokens over its step time
+  stopReason: StopReason;
+  elapsedMs: number;
+}
+
+export interface TrainData {
+  train: { batch(step: number, micro: number, size: number): Batch };
+  val: { fixedBatches(count: number, size: number): Batch[] };
+}
+
+export interface TrainOptions {
+  model: GPT;
+  config: TrainConfig;
+  data: TrainData;
+  outDir: string; // the model folder: best weights at its root, resume state in resume/
+  signal?: AbortSignal; // stops between steps; the last good checkpoint stays as it was
+  resume?: boolean; // continue from outDir/resume exactly where it stopped
+  freezeLayers?: number; // fine-tune: embeddings and the lowest K blocks are not updated
+  onLog?(m: StepMetrics): void;
+  onEval?(e: EvalEvent): void;
+  onCheckpoint?(step: number): void;
+}
+
+/** Linear warm-up from 0, then cosine decay to minLearningRate at maxSteps. */
+export function learningRateAt(step: number, c: TrainConfig): number {
+  if (step < c.warmupSteps) return (c.learningRate * (step + 1)) / (c.warmupSteps + 1);
+  if (step >= c.maxSteps) return c.minLearningRate;
+  const progress = (step - c.warmupSteps) / Math.max(1, c.maxSteps - c.warmupSteps);
+  return c.minLearningRate + 0.5 * (1 + Math.cos(Math.PI * progress)) * (c.learningRate - c.minLearningRate);
+}
+
+/**
+ * Weight decay goes to the matrices, embeddings included (as in nanoGPT: the tied wte is also the
+ * output layer), never to biases or LayerNorm parameters.
+ */
+export function isDecayed(shape: readonly number[]): boolean {
+  return shape.length === 2;
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const { model, config: c, data, outDir, signal } = opts;
+  const metricsFile = path.join(outDir, 'metrics.jsonl');
+  await fs.mkdir(outDir, { recursive: true });
+
+  // Host copies of the weights are the master copy: AdamW updates them, then the tfjs variables.
+  const weights = model.getWeights();
+  const master = new Map<string, Float32Array>([...weights].map(([name, w]) => [name, w.data]));
+  const trainable = [...model.params.keys()].filter((name) => !isFrozen(name, opts.freezeLayers ?? 0));
+  const optimizer = new AdamW(
+    new Map(trainable.map((name) => [name, master.get(name)!.length])),
+    { beta1: c.beta1, beta2: c.beta2, eps: 1e-8, weightDecay: c.weightDecay },
+    (name) => isDecayed(weights.get(name)!.shape),
+  );
+
+  let step = 0;
+  let tokens = 0;
+  let bestValLoss: number | null = null;
+  let evalsWithoutImprovement = 0;
+  let elapsedBefore = 0;
+  if (opts.resume) {
+    if (!hasTrainingState(outDir)) throw new Error(`nothing to resume in ${outDir}: no resume/ state (hint: start a new run)`);
+    const state = await loadTrainingState(outDir);
+    model.loadWeights(state.weights);
+    for (const [name, w] of state.weights) master.get(name)!.set(w.data);
+    optimizer.loadState(state.adamM, state.adamV);
+    ({ step, tokens, bestValLoss, evalsWithoutImprovement } = state);
+    elapsedBefore = state.elapsedMs;
+    await truncateMetrics(metricsFile, step); // lines logged after the checkpoint are redone
+  } else {
+    await fs.rm(metricsFile, { force: true });
+  }
+
+  const valBatches = data.val.fixedBatches(c.evalBatches, c.microBatchSize);
+  const accumulation = c.batchSize / c.microBatchSize;
+  const variables = trainable.map((name) => model.params.get(name)!);
+  const started = Date.now();
+  const budgetMs = c.maxMinutes > 0 ? c.maxMinutes * 60_000 : Infinity;
+  let stepMsTotal = 0;
+  let tokensThisRun = 0;
+  let lastTrainLoss: number | null = null;
+  let lastEvalStep = opts.resume ? step : -1;
+  let stopReason: StopReason = 'maxSteps';
+  const elapsed = (): number => elapsedBefore + (Date.now() - started);
+
+  const evaluate = (): number => {
+    let sum = 0;
+    for (const batch of valBatches) {
+      sum += tf.tidy(() => model.loss(...tensors(batch)).dataSync()[0]);
+    }
+    return sum / valBatches.length;
+  };
+
+  const hostWeights = (): Map<string, WeightTensor> =>
+    new Map([...master].map(([name, data]) => [name, { shape: weights.get(name)!.shape, data }]));
+
+  const checkpoint = async (): Promise<void> => {
+    await saveTrainingState(outDir, {
+      step, tokens, bestValLoss, evalsWithoutImprovement, elapsedMs: elapsed(),
+      weights: hostWeights(), adamM: optimizer.m, adamV: optimizer.v,
+    }, model.config);
+    await recordProgress(outDir, step, bestValLoss);
+    opts.onCheckpoint?.(step);
+  };
+
+  /** Evaluate, keep the best weights as THE model, save the resume state. Returns the val loss. */
+  const evaluateAndCheckpoint = async (): Promise<number> => {
+    const valLoss = evaluate();
+    const improved = bestValLoss === null || valLoss < bestValLoss;
+    if (improved) {
+      bestValLoss = valLoss;
+      evalsWithoutImprovement = 0;
+      await writeWeights(outDir, hostWeights(), model.config);
+    } else {
+      evalsWithoutImprovement++;
+    }
+    lastEvalStep = step;
+    await checkpoint();
+    opts.onEval?.({ step, valLoss, bestValLoss: bestValLoss!, improved });
+    return valLoss;
+  };
+
+  for (;;) {
+    if (step >= c.maxSteps) { stopReason = 'maxSteps'; break; }
+    if (signal?.aborted) { stopReason = 'cancelled'; break; }
+    if (Date.now() - started >= budgetMs) { stopReason = 'maxMinutes'; break; }
+
+    // One optimizer step: gradients summed over micro-batches, clipped, AdamW.
+    const lr = learningRateAt(step, c);
+    const stepStart = performance.now();
+    const grads = new Map(trainable.map((name) => [name, new Float32Array(master.get(name)!.length)]));
+    let loss = 0;
+    for (let micro = 0; micro < accumulation; micro++) {
+      const batch = data.train.batch(step, micro, c.microBatchSize);
+      const [x, y] = tensors(batch);
+      const { value, grads: g } = tf.variableGrads(() => model.loss(x, y), variables);
+      loss += value.dataSync()[0] / accumulation;
+      trainable.forEach((name, k) => addScaled(grads.get(name)!, g[variables[k].name].dataSync() as Float32Array, 1 / accumulation));
+      tf.dispose([x, y, value, ...Object.values(g)]);
+    }
+    const gradNorm = globalNorm(grads.values());
+    const clipScale = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / (gradNorm + 1e-6) : 1;
+    optimizer.step(master, grads, lr, step + 1, clipScale);
+    for (const name of trainable) model.setParam(name, master.get(name)!);
+    const stepMs = performance.now() - stepStart;
+    step++;
+    const stepTokens = c.batchSize * model.config.blockSize;
+    tokens += stepTokens;
+    tokensThisRun += stepTokens;
+    stepMsTotal += stepMs;
+    lastTrainLoss = loss;
+    if (!Number.isFinite(loss)) {
+      throw new Error(`training diverged at step ${step}: loss is ${loss} (hint: lower the learning rate, now ${c.learningRate})`);
+    }
+
+    let valLoss: number | undefined;
+    if (step % c.evalInterval === 0) valLoss = await evaluateAndCheckpoint();
+    if (step % c.logInterval === 0 || valLoss !== undefined) {
+      const metrics: StepMetrics = {
+        step, tokens, trainLoss: loss, ...(valLoss !== undefined ? { valLoss } : {}),
+        lr, gradNorm, tokensPerSecond: stepTokens / (stepMs / 1000), elapsedMs: elapsed(),
+      };
+      await appendJsonLine(metricsFile, metrics);
+      opts.onLog?.(metrics);
+    }
+    if (valLoss !== undefined && c.patience > 0 && evalsWithoutImprovement >= c.patience) { stopReason = 'earlyStop'; break; }
+  }
+
+  if (stopReason === 'cancelled') {
+    // Keep the best weights untouched; save where we are so a resume loses no work.
+    if (step !== lastEvalStep) await checkpoint();
+  } else if (step !== lastEvalStep && step > 0) {
+    await evaluateAndCheckpoint();
+  }
+  return {
+    step, tokens, bestValLoss, lastTrainLoss, stopReason, elapsedMs: elapsed(),
+    tokensPerSecond: stepMsTotal > 0 ? tokensThisRun / (stepMsTotal / 1000) : 0,
+  };
+}
+
+function tensors(batch: Batch): [tf.Tensor2D, tf.Tensor2D] {
+  const shape: [number, number] = [batch.batchSize, batch.blockSize];
+  return [tf.tensor2d(batch.x, shape, 'int32'), tf.tensor2d(batch.y, shape, 'int32')];
+}
+
+function addScaled(into: Float32Array, from: Float32Array, scale: number): void {
+  for (let i = 0; i < into.length; i++) into[i] += from[i] * scale;
+}
+
+function isFrozen(name: string, freezeLayers: number): boolean {
+  if (freezeLayers <= 0) return false;
+  if (name === 'wte' || name === 'wpe') return true;
+  const block = /^h\.(\d+)\./.exec(name);
+  return block !== null && Number(block[1]) < freezeLayers;
+}
+
+/** Keeps config.json (when the folder has one) in step with the checkpoint: a killed run still says where it was. */
+async function recordProgress(dir: string, step: number, bestValLoss: number | null): Promise<void> {
+  const file = path.join(dir, 'config.json');
+  if (!existsSync(file)) return;
+  try {
+    const config = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
+    await writeFileAtomic(file, JSON.stringify({ ...config, step, bestValLoss }, null, 2));
+  } catch {
+    // A config.json we cannot parse is reported by readModelConfig when the folder is loaded.
+  }
+}
+
+/** Drops metrics lines past `step` (logged after the checkpoint a resumed run starts from). */
+async function truncateMetrics(file: string, step: number): Promise<void> {
+  if (!existsSync(file)) return;
+  const lines = (await fs.readFile(file, 'utf8')).split('\n').filter((line) => {
+    if (!line.trim()) return false;
+    try {
+      return (JSON.parse(line) as StepMetrics).step <= step;
+    } catch {
+      return false;
+    }
+  });
+  await writeFileAtomic(file, lines.map((l) => l + '\n').join(''));
+}
