@@ -311,14 +311,14 @@ function blankSource(text: string, spec: LanguageSpec): Blanked {
       const triple = text.startsWith(c.repeat(3), i);
       const quote = triple ? c.repeat(3) : c;
       const end = skipQuoted(i, quote, triple, true);
-      blank(i + quote.length, Math.max(i + quote.length, end - quote.length));
+      blank(i + quote.length, end); // the closing quotes too: at column 0 they must not end a block
       i = end;
       lastSignificant = c;
       continue;
     }
     if (c === '"' || (c === "'" && spec.singleQuoteStrings)) {
       const end = skipQuoted(i, c, spec.lexer === 'hash', spec.lexer !== 'hash' || c === '"');
-      blank(i + 1, Math.max(i + 1, end - 1));
+      blank(i + 1, end);
       i = end;
       lastSignificant = c;
       continue;
@@ -869,7 +869,7 @@ export function findFunctionAt(text: string, languageId: string, line: number): 
   if (text.trim() === '') return { ok: false, reason: 'the document is empty: there is no function to summarize' };
   const lines = new LineIndex(text);
   if (!Number.isInteger(line) || line < 0 || line >= lines.count) {
-    return { ok: false, reason: `line ${line} is outside the document (0..${lines.count - 1})` };
+    return { ok: false, reason: `line ${line} (0-based) is outside the document, which has lines 0..${lines.count - 1}` };
   }
   let best: Definition | undefined;
   for (const definition of findDefinitions(text, spec)) {
@@ -947,7 +947,7 @@ export function formatDocComment(summary: string, languageId: string, indent: st
     case 'python': {
       const safe = sentence.replace(/\\/g, '\\\\').replace(/"""/g, '\\"\\"\\"');
       if (safe.length + 6 <= width) return { ok: true, text: `${indent}"""${safe}"""\n` };
-      return { ok: true, text: `${indent}"""${prefixed('', wrapWords(safe, width)).slice(indent.length)}${indent}"""\n` };
+      return { ok: true, text: `${indent}"""${prefixed('', wrapWords(safe, width - 3)).slice(indent.length)}${indent}"""\n` };
     }
   }
 }
