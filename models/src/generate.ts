@@ -366,5 +366,8 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
     }
   }
   text = pending.length > 0 ? '' : visibleText();
+  // A block cut off by the budget ends at its last whole line rather than mid-line.
+  const lastNewline = text.lastIndexOf('\n');
+  if (opts.mode === 'block' && reason !== 'endOfText' && lastNewline > 0) text = text.slice(0, lastNewline);
   return { text: finishCompletion(text, opts.suffix), tokens: generated, stopReason: reason };
 }

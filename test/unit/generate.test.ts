@@ -123,6 +123,11 @@ test('the token budget, <|endoftext|> and the context window end generation', as
   assert.deepEqual(context, { text: 'ab', tokens: 2, stopReason: 'context' });
 });
 
+test('a block cut by the budget ends at its last whole line', async () => {
+  const r = await run(['x', ' =', ' ', '1', ';', '\n', 'y', ' ='], { mode: 'block', linePrefix: '', suffix: '' }, 8);
+  assert.deepEqual(r, { text: 'x = 1;', tokens: 8, stopReason: 'budget' });
+});
+
 test('specials other than <|endoftext|> are never emitted', async () => {
   const next: NextTokenLogits = () => {
     const logits = new Float32Array(tok.vocabSize);
