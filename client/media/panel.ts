@@ -86,6 +86,7 @@ function formatAge(iso: string, now: number): string {
 
 function formatFigure(value: number, format: EvalRow['format']): string {
   if (format === 'percent') return `${(value * 100).toFixed(1)}%`;
+  if (format === 'score') return value.toFixed(1);
   if (format === 'ms') return `${value < 10 ? value.toFixed(1) : Math.round(value)} ms`;
   return Math.abs(value) >= 100 ? value.toFixed(1) : value.toFixed(3);
 }
@@ -273,11 +274,13 @@ export function startPanel(api: VsCodeApi, root: HTMLElement): { receive(message
   const runsList = el('ul', { id: 'runs', class: 'runs', 'aria-label': 'Models trained in this workspace' });
   const runsSection = el('section', { id: 'runs-section', hidden: '' }, el('h2', {}, 'Runs'), runsList);
   const statsBox = el('div', { id: 'stats', class: 'stats' });
+  const curvesNote = el('p', { id: 'curves-note', class: 'note', hidden: '' });
   const curvesSection = el(
     'section',
     { id: 'curves', hidden: '' },
     el('h2', {}, 'Training'),
     statsBox,
+    curvesNote,
     lossChart.element,
     lrChart.element,
   );
@@ -447,6 +450,9 @@ export function startPanel(api: VsCodeApi, root: HTMLElement): { receive(message
     const lrFields = ids.map((id) => [{ points: pointsOf(id), pick: (p: MetricsPoint) => p.lr }]);
     lrChart.draw({ title: 'Learning rate', xLabel: 'step', series: lrSeries, data: alignSeries(lrFields), yFormat: (v) => (v === 0 ? '0' : v.toExponential(1)) }, theme);
     renderStats(ids[0]);
+    const unreadable = ids.map((id) => runData.get(id)?.badLines ?? 0).reduce((a, b) => a + b, 0);
+    curvesNote.hidden = unreadable === 0;
+    curvesNote.textContent = `${unreadable} line${unreadable === 1 ? '' : 's'} of metrics.jsonl could not be read and ${unreadable === 1 ? 'is' : 'are'} left out.`;
   }
 
   function renderStats(runId: string): void {
@@ -473,7 +479,8 @@ export function startPanel(api: VsCodeApi, root: HTMLElement): { receive(message
     evalSection.hidden = ids.length === 0;
     const tables = ids.map((id) => {
       const data = runData.get(id)!;
-      const caption = el('caption', {}, ids.length > 1 ? data.summary.name : 'Held-out files, against a token n-gram trained on the same files');
+      const about = data.evalNote ? ` (${data.evalNote})` : '';
+      const caption = el('caption', {}, ids.length > 1 ? `${data.summary.name}${about}` : `Against a token n-gram trained on the same files${about}`);
       if (data.evalRows.length === 0) {
         return el('div', { class: 'eval-block', 'data-run-id': id }, el('p', { class: 'note' }, `${data.summary.name}: not evaluated yet. Run '${EVALUATE_COMMAND_TITLE}'.`));
       }

@@ -36,7 +36,7 @@ export interface EvalRow {
   label: string;
   model: number;
   baseline?: number;
-  format: 'percent' | 'number' | 'ms';
+  format: 'percent' | 'score' | 'number' | 'ms'; // percent: a fraction; score: already 0–100
   better: 'lower' | 'higher';
 }
 
@@ -52,6 +52,7 @@ export interface RunData {
   points: MetricsPoint[];
   badLines: number; // metrics.jsonl lines that did not parse (a crash mid-write, hand edits)
   evalRows: EvalRow[];
+  evalNote?: string; // what the evaluation was measured on
   latency: LatencyHistogram[];
 }
 
@@ -151,7 +152,7 @@ export function renderPanelHtml(o: PanelHtmlOptions): string {
 }
 
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -297,23 +298,26 @@ export function summarizeRun(id: string, config: unknown, active = false): RunSu
   return summary;
 }
 
-// The figures eval.json is expected to hold (models/src/evaluate.ts), in the order the table shows
-// them. Matched on the last key of a { model, baseline } pair's path, case and separators ignored.
+// The figures eval.json holds (models/src/evaluate.ts EvalReport: { model, baseline } system
+// reports). Matched on the last key of a figure's path, case and separators ignored.
 const KNOWN_EVAL_FIGURES: { match: RegExp; label: string; format: EvalRow['format']; better: EvalRow['better'] }[] = [
-  { match: /^(val)?loss$/, label: 'Validation loss (nats)', format: 'number', better: 'lower' },
-  { match: /^(perplexity|ppl)$/, label: 'Perplexity', format: 'number', better: 'lower' },
-  { match: /^(top1|top1accuracy|accuracy|nexttokenaccuracy)$/, label: 'Next token, top-1', format: 'percent', better: 'higher' },
-  { match: /^(top5|top5accuracy)$/, label: 'Next token, top-5', format: 'percent', better: 'higher' },
-  { match: /exactmatch|^em$/, label: 'Exact match', format: 'percent', better: 'higher' },
-  { match: /editsim|editsimilarity|^es$/, label: 'Edit similarity', format: 'percent', better: 'higher' },
-  { match: /p50|median/, label: 'Latency p50', format: 'ms', better: 'lower' },
-  { match: /p95/, label: 'Latency p95', format: 'ms', better: 'lower' },
-  { match: /p99/, label: 'Latency p99', format: 'ms', better: 'lower' },
+  { match: /^(val)?loss$/, label: 'loss (nats/token)', format: 'number', better: 'lower' },
+  { match: /^(perplexity|ppl)$/, label: 'perplexity', format: 'number', better: 'lower' },
+  { match: /^(top1|top1accuracy|accuracy|nexttokenaccuracy)$/, label: 'top-1 accuracy', format: 'percent', better: 'higher' },
+  { match: /^(top5|top5accuracy)$/, label: 'top-5 accuracy', format: 'percent', better: 'higher' },
+  { match: /exactmatch|^em$/, label: 'exact match', format: 'percent', better: 'higher' },
+  { match: /editsim|^es$/, label: 'edit similarity', format: 'percent', better: 'higher' },
+  { match: /p50|median/, label: 'latency p50', format: 'ms', better: 'lower' },
+  { match: /p95/, label: 'latency p95', format: 'ms', better: 'lower' },
+  { match: /p99/, label: 'latency p99', format: 'ms', better: 'lower' },
 ];
+
+// Sample sizes, not figures: said once in the caption rather than as rows.
+const COUNT_KEYS = /^(count|tokens|windows|lines|samples)$/i;
 
 /**
  * Finds every { model, baseline? } pair in eval.json, wherever it sits, and labels the figures we
- * know. A pair may hold numbers ({ top1: { model, baseline } }) or whole objects of figures
+ * know (sample sizes are left to describeEval). A pair may hold numbers ({ top1: { model, baseline } }) or whole objects of figures
  * ({ latency: { model: { p50Ms, p95Ms }, baseline: { ... } } }); both give one row per figure.
  * The path before the last key says where a figure was measured ("line start", "mid-line").
  */
@@ -321,8 +325,11 @@ export function extractEvalRows(evalJson: unknown): EvalRow[] {
   const rows: EvalRow[] = [];
   const visit = (value: unknown, path: string[], depth: number): void => {
     if (!isPlainObject(value) || depth > 5) return;
-    if ('model' in value) {
+    // A pair: { model: number, baseline?: number } or { model: {figures}, baseline: {figures} }.
+    // (A string or lone object under "model" is a name or a config, not a figure.)
+    if (typeof value.model === 'number' || (isPlainObject(value.model) && isPlainObject(value.baseline))) {
       for (const leaf of numericLeaves(value.model, [], 0)) {
+        if (COUNT_KEYS.test(leaf.path[leaf.path.length - 1] ?? '')) continue;
         const baseline = valueAt(value.baseline, leaf.path);
         rows.push(evalRow([...path, ...leaf.path], leaf.value, typeof baseline === 'number' && Number.isFinite(baseline) ? baseline : undefined));
       }
@@ -331,12 +338,7 @@ export function extractEvalRows(evalJson: unknown): EvalRow[] {
     for (const [key, child] of Object.entries(value)) visit(child, [...path, key], depth + 1);
   };
   visit(evalJson, [], 0);
-  const rank = (r: EvalRow): number => {
-    const i = KNOWN_EVAL_FIGURES.findIndex((k) => r.label.endsWith(k.label));
-    return i === -1 ? KNOWN_EVAL_FIGURES.length : i;
-  };
-  // Stable sort: figures of one kind stay in file order (line start before mid-line).
-  return rows.map((r, i) => ({ r, i })).sort((a, b) => rank(a.r) - rank(b.r) || a.i - b.i).map(({ r }) => r);
+  return rows; // in file order: evaluate.ts writes next-token, line start, mid-line, latency
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -360,23 +362,42 @@ function evalRow(path: string[], model: number, baseline: number | undefined): E
   const last = path[path.length - 1] ?? 'value';
   const norm = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]/g, '');
   const known = KNOWN_EVAL_FIGURES.find((k) => k.match.test(norm(last)));
+  const isLatency = /ms$/i.test(last) || path.some((p) => /latenc/i.test(p));
+  // Where it was measured ("line start", "mid line"); groups the label already names are dropped.
   const where = path
     .slice(0, -1)
-    .filter((p) => !/^(metrics|figures|results|completion|eval|model)$/i.test(p))
+    .filter((p) => !/^(metrics|figures|results|completion|eval|model|nexttoken|next_token|latency)$/i.test(p))
     .map(humanize);
-  const label = known ? known.label : humanize(last.replace(/Ms$/, ''));
-  const isLatency = /ms$/i.test(last) || path.some((p) => /latenc/i.test(p));
+  const name = humanize(last.replace(/Ms$/, ''));
+  const label = known ? known.label : isLatency ? `latency ${name}` : name;
   const row: EvalRow = {
     key: path.join('.'),
     label: where.length > 0 ? `${where.join(' · ')} · ${label}` : label,
     model,
-    format: known?.format ?? (isLatency && !/count/i.test(last) ? 'ms' : 'number'),
+    format: known?.format ?? (isLatency ? 'ms' : 'number'),
     better: known?.better ?? (isLatency ? 'lower' : 'higher'),
   };
   // Percentages may be stored as fractions (0.37) or on CodeXGLUE's 0–100 scale (37.0).
-  if (row.format === 'percent' && (model > 1 || (baseline ?? 0) > 1)) row.format = 'number';
+  if (row.format === 'percent' && (model > 1 || (baseline ?? 0) > 1)) row.format = 'score';
   if (baseline !== undefined) row.baseline = baseline;
   return row;
+}
+
+/** What the evaluation was measured on, in words: "2 held-out files · 40 lines · 2048 tokens". */
+export function describeEval(evalJson: unknown): string | undefined {
+  if (!isPlainObject(evalJson)) return undefined;
+  const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const data = isPlainObject(evalJson.data) ? evalJson.data : {};
+  const model = isPlainObject(evalJson.model) ? evalJson.model : {};
+  const nextToken = isPlainObject(model.nextToken) ? model.nextToken : {};
+  const parts: string[] = [];
+  const files = num(data.valFiles);
+  const lines = num(data.sampledLines);
+  const tokens = num(nextToken.tokens);
+  if (files !== undefined) parts.push(`${files} held-out file${files === 1 ? '' : 's'}`);
+  if (lines !== undefined) parts.push(`${lines} lines`);
+  if (tokens !== undefined) parts.push(`${tokens} tokens`);
+  return parts.length > 0 ? parts.join(' · ') : undefined;
 }
 
 /** "lineStart" → "line start", "mid_line" → "mid line". */
@@ -451,5 +472,8 @@ export function histogramOf(samples: number[], edges = LATENCY_EDGES_MS): { binL
  */
 export function buildRunData(summary: RunSummary, metrics: string | unknown[] | undefined, evalJson: unknown): RunData {
   const { points, badLines } = parseMetrics(metrics ?? '');
-  return { summary, points, badLines, evalRows: extractEvalRows(evalJson), latency: extractLatency(evalJson) };
+  const data: RunData = { summary, points, badLines, evalRows: extractEvalRows(evalJson), latency: extractLatency(evalJson) };
+  const evalNote = describeEval(evalJson);
+  if (evalNote) data.evalNote = evalNote;
+  return data;
 }

@@ -119,9 +119,10 @@ export class MetricsViewProvider implements vscode.WebviewViewProvider, vscode.D
       styleUri: view.webview.asWebviewUri(vscode.Uri.joinPath(this.mediaRoot, 'panel.css')).toString(),
     });
     this.viewSubscriptions.push(
+      // Returns the handling's promise: VS Code ignores it, tests await it.
       view.webview.onDidReceiveMessage((raw: unknown) => {
         const message = parsePanelMessage(raw);
-        if (message) void this.handle(message);
+        return message ? this.handle(message) : undefined;
       }),
       view.onDidDispose(() => {
         if (this.view === view) this.view = undefined;

@@ -1,0 +1,563 @@
+// Tests of the metrics panel: the readers that turn a model folder into panel data (on a recorded
+// run in test/fixtures/panel), the extension-side provider against a fake `vscode` module, and the
+// page itself in headless Chromium with a fake acquireVsCodeApi — charts, live points, eval table,
+// empty state, theme screenshots, and that no request leaves the page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import Module from 'node:module';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import {
+  appendPoints,
+  buildRunData,
+  estimateEtaMs,
+  extractEvalRows,
+  extractLatency,
+  parseMetrics,
+  parsePanelMessage,
+  renderPanelHtml,
+  summarizeModelInfo,
+  summarizeRun,
+  withConfig,
+  type HostMessage,
+  type MetricsPoint,
+  type PanelMessage,
+  type RunData,
+  type RunSummary,
+} from '../../client/media/panelProtocol';
+import type { SavedState } from '../../client/media/panel'; // also type-checks the page script
+import type { MetricsNotification, ModelInfo } from '../../server/src/protocol';
+
+const repoRoot = path.resolve(__dirname, '..', '..');
+const fixtureDir = path.join(repoRoot, 'test', 'fixtures', 'panel');
+const fixture = {
+  metrics: readFileSync(path.join(fixtureDir, 'metrics.jsonl'), 'utf8'),
+  evalJson: JSON.parse(readFileSync(path.join(fixtureDir, 'eval.json'), 'utf8')) as unknown,
+  config: JSON.parse(readFileSync(path.join(fixtureDir, 'config.json'), 'utf8')) as unknown,
+};
+const FIXTURE_STEPS = 60; // lines in metrics.jsonl
+const FIXTURE_VAL_POINTS = 6; // every evalInterval = 10 steps
+
+// ---------------------------------------------------------------------------------------------
+// Readers
+
+test('metrics.jsonl of the recorded run parses to one point per step, validation every 10', () => {
+  const { points, badLines } = parseMetrics(fixture.metrics);
+  assert.equal(points.length, FIXTURE_STEPS);
+  assert.equal(badLines, 0);
+  assert.deepEqual(points.filter((p) => p.valLoss !== undefined).map((p) => p.step), [10, 20, 30, 40, 50, 60]);
+  assert.equal(points[0].step, 1);
+  assert.ok(points[59].trainLoss < points[0].trainLoss - 2, 'the recorded loss falls by more than 2 nats');
+});
+
+test('a half-written last line and junk are counted, not thrown', () => {
+  const lines = fixture.metrics.trimEnd().split('\n');
+  const torn = [...lines.slice(0, 10), '{"step":11,"tokens":56', 'not json', '{"step":"12"}', ''].join('\n');
+  const { points, badLines } = parseMetrics(torn);
+  assert.equal(points.length, 10);
+  assert.equal(badLines, 3);
+});
+
+test('a resumed run replaces the steps it redoes', () => {
+  const point = (step: number, trainLoss: number): MetricsPoint => ({ step, tokens: step * 10, trainLoss, lr: 1e-3, gradNorm: 1, tokensPerSecond: 100, elapsedMs: step * 100 });
+  const first = [1, 2, 3, 4, 5].map((s) => point(s, 9 - s));
+  const resumed = appendPoints(first, [point(4, 1), point(5, 0.5), point(6, 0.25)]);
+  assert.deepEqual(resumed.map((p) => [p.step, p.trainLoss]), [[1, 8], [2, 7], [3, 6], [4, 1], [5, 0.5], [6, 0.25]]);
+  assert.equal(first.length, 5, 'the input series is not modified');
+  // Records given already parsed (workspaceLm/metricsHistory) go through the same checks.
+  assert.equal(parseMetrics([point(1, 2), { step: 2 }, point(2, 1)]).badLines, 1);
+});
+
+test('ETA comes from the pace of the recent steps', () => {
+  const points: MetricsPoint[] = Array.from({ length: 30 }, (_, i) => ({ step: i + 1, tokens: 0, trainLoss: 1, lr: 0, gradNorm: 0, tokensPerSecond: 1, elapsedMs: 5000 + (i + 1) * 200 }));
+  assert.equal(estimateEtaMs(points, 100), 70 * 200);
+  assert.equal(estimateEtaMs(points, 30), 0);
+  assert.equal(estimateEtaMs(points.slice(0, 1), 100), undefined);
+  assert.equal(estimateEtaMs(points, undefined), undefined);
+});
+
+test('eval.json gives a row per figure with the baseline beside it, in a fixed order', () => {
+  const rows = extractEvalRows(fixture.evalJson);
+  const byKey = new Map(rows.map((r) => [r.key, r]));
+  assert.deepEqual(rows.slice(0, 4).map((r) => r.label), ['loss (nats/token)', 'perplexity', 'top-1 accuracy', 'top-5 accuracy']);
+  assert.deepEqual(byKey.get('nextToken.top1'), { key: 'nextToken.top1', label: 'top-1 accuracy', model: 0.1846, baseline: 0.2977, format: 'percent', better: 'higher' });
+  assert.equal(byKey.get('lineStart.exactMatch')?.label, 'line start · exact match');
+  assert.equal(byKey.get('midLine.editSimilarity')?.label, 'mid line · edit similarity');
+  assert.equal(byKey.get('midLine.editSimilarity')?.format, 'score', 'edit similarity is on the 0–100 scale');
+  assert.deepEqual([byKey.get('latency.p95Ms')?.model, byKey.get('latency.p95Ms')?.baseline, byKey.get('latency.p95Ms')?.format], [88.4, 6.1, 'ms']);
+  assert.equal(rows.filter((r) => /count|tokens/.test(r.key)).length, 0, 'sample sizes are not figures');
+  assert.equal(rows.length, 12); // 4 next-token, 2 × 2 line completion, 4 latency
+  // A figure stored as a bare pair is read too; a name under "model" is not a figure.
+  assert.deepEqual(extractEvalRows({ model: 'tiny', valLoss: { model: 2.5, baseline: 3 } }).map((r) => [r.label, r.model, r.baseline]), [['loss (nats/token)', 2.5, 3]]);
+  assert.deepEqual(extractEvalRows(null), []);
+});
+
+test('latency histograms are found for the model and the baseline', () => {
+  const histograms = extractLatency(fixture.evalJson);
+  assert.deepEqual(histograms.map((h) => h.label), ['model', 'baseline']);
+  assert.equal(histograms[0].binLabels.length, 13);
+  assert.equal(histograms[0].binLabels[0], '<1');
+  assert.equal(histograms[0].binLabels[12], '≥5000');
+  assert.equal(histograms[0].counts.reduce((a, b) => a + b, 0), 80);
+  // Raw samples are binned with the same edges.
+  const [fromSamples] = extractLatency({ latencyMs: [0.5, 1.5, 30, 30, 7000] });
+  assert.deepEqual(fromSamples.counts, [1, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 1]);
+});
+
+test('a run summary from config.json and from the server models list', () => {
+  const fromConfig = summarizeRun('tiny-sample', fixture.config, true);
+  assert.deepEqual(fromConfig, {
+    id: 'tiny-sample',
+    name: 'tiny-sample',
+    preset: 'tiny',
+    backend: 'wasm (CPU (WebAssembly SIMD, 1 thread))',
+    active: true,
+    files: 14,
+    tokens: 52311,
+    createdAt: '2026-11-24T14:20:00.000Z',
+    step: 60,
+    maxSteps: 60,
+    bestValLoss: 5.9635,
+  });
+  const info: ModelInfo = { name: 'ft-1', dir: '/m/ft-1', state: 'training', preset: 'small', parent: 'tiny-sample', backend: 'webgpu (llvmpipe)', dataBytes: 2048, step: 3, bestValLoss: null, active: false };
+  const fromServer = summarizeModelInfo(info);
+  assert.deepEqual(fromServer, { id: 'ft-1', name: 'ft-1', preset: 'small', backend: 'webgpu (llvmpipe)', active: false, state: 'training', parent: 'tiny-sample', bytes: 2048, step: 3 });
+  assert.equal(withConfig(fromServer, fixture.config).maxSteps, 60, 'config.json fills the planned steps');
+  assert.equal(withConfig(fromServer, fixture.config).name, 'ft-1', 'the server name wins');
+  assert.equal(summarizeRun('x', 'garbage').preset, '?');
+});
+
+test('the page HTML: strict CSP with the nonce, nothing inline, values escaped', () => {
+  const nonce = 'Q2hlY2tpbmcgdGhlIG5vbmNlIQ==';
+  const html = renderPanelHtml({ cspSource: 'https://file+.vscode-resource.vscode-cdn.net', nonce, scriptUri: 'https://x/panel.js?a=1&b=2', styleUri: 'https://x/panel.css' });
+  const csp = /http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html)![1];
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, new RegExp(`script-src 'nonce-${nonce.replace(/[+/=]/g, '\\$&')}'`));
+  assert.match(csp, /style-src https:\/\/file\+\.vscode-resource\.vscode-cdn\.net;/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
+  assert.equal((html.match(/<script/g) ?? []).length, 1);
+  assert.match(html, new RegExp(`<script nonce="${nonce.replace(/[+/=]/g, '\\$&')}" src="https://x/panel.js\\?a=1&amp;b=2">`));
+  assert.doesNotMatch(html, /style="/);
+  assert.throws(() => renderPanelHtml({ cspSource: 'x', nonce: 'abc', scriptUri: 's', styleUri: 't' }), /nonce must be at least 16 base64 characters, got "abc"/);
+});
+
+test('messages from the page are checked', () => {
+  assert.deepEqual(parsePanelMessage({ type: 'showRun', runId: 'a', extra: 1 }), { type: 'showRun', runId: 'a' });
+  assert.deepEqual(parsePanelMessage({ type: 'ready' }), { type: 'ready' });
+  assert.equal(parsePanelMessage({ type: 'deleteRun' }), undefined);
+  assert.equal(parsePanelMessage({ type: 'deleteRun', runId: '' }), undefined);
+  assert.equal(parsePanelMessage({ type: 'rm -rf' }), undefined);
+  assert.equal(parsePanelMessage('ready'), undefined);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The provider, against a fake `vscode` module (only what metricsView.ts touches)
+
+interface FakeDisposable {
+  dispose(): void;
+}
+
+class FakeEventEmitter<T> {
+  private listeners: ((value: T) => unknown)[] = [];
+  event = (listener: (value: T) => unknown): FakeDisposable => {
+    this.listeners.push(listener);
+    return { dispose: () => (this.listeners = this.listeners.filter((l) => l !== listener)) };
+  };
+  fire(value: T): unknown[] {
+    return this.listeners.map((l) => l(value));
+  }
+  dispose(): void {
+    this.listeners = [];
+  }
+}
+
+const fakeVscode = {
+  warningAnswer: undefined as string | undefined,
+  warnings: [] as { message: string; options: unknown }[],
+  executed: [] as string[],
+  Uri: {
+    joinPath: (base: { path: string }, ...parts: string[]) => ({ path: [base.path, ...parts].join('/') }),
+  },
+  EventEmitter: FakeEventEmitter,
+  window: {
+    showWarningMessage: async (message: string, options: unknown) => {
+      fakeVscode.warnings.push({ message, options });
+      return fakeVscode.warningAnswer;
+    },
+    registerWebviewViewProvider: () => ({ dispose() {} }),
+  },
+  commands: {
+    executeCommand: async (id: string) => {
+      fakeVscode.executed.push(id);
+    },
+  },
+};
+
+function loadMetricsView(): typeof import('../../client/src/metricsView') {
+  const loader = Module as unknown as { _load(request: string, ...rest: unknown[]): unknown };
+  const original = loader._load;
+  loader._load = function (request: string, ...rest: unknown[]) {
+    return request === 'vscode' ? fakeVscode : original.call(this, request, ...rest);
+  };
+  try {
+    return require('../../client/src/metricsView') as typeof import('../../client/src/metricsView');
+  } finally {
+    loader._load = original;
+  }
+}
+
+function fakeView() {
+  const received = new FakeEventEmitter<unknown>();
+  const posted: HostMessage[] = [];
+  const view = {
+    webview: {
+      options: {} as { enableScripts?: boolean; localResourceRoots?: { path: string }[] },
+      html: '',
+      cspSource: 'https://file+.vscode-resource.vscode-cdn.net',
+      asWebviewUri: (uri: { path: string }) => ({ toString: () => `https://file+.vscode-resource.vscode-cdn.net${uri.path}` }),
+      postMessage: async (message: HostMessage) => {
+        posted.push(message);
+        return true;
+      },
+      onDidReceiveMessage: received.event,
+    },
+    onDidDispose: () => ({ dispose() {} }),
+  };
+  // What the page would send; resolves when the provider has handled it.
+  const send = async (message: unknown): Promise<void> => {
+    await Promise.all(received.fire(message));
+  };
+  return { view, posted, send };
+}
+
+test('provider: page shell, runs on ready, run data, delete only after confirmation, live metrics, usage', async () => {
+  const { MetricsViewProvider, UsageCounter, makeNonce } = loadMetricsView();
+  const models: ModelInfo[] = [
+    { name: 'tiny-sample', dir: '/m/tiny-sample', state: 'ready', preset: 'tiny', backend: 'wasm (CPU)', dataTokens: 52311, step: 60, bestValLoss: 5.9635, active: true, createdAt: '2026-11-24T14:20:00.000Z' },
+  ];
+  const calls: string[] = [];
+  const metricsEvents = new FakeEventEmitter<MetricsNotification.Params>();
+  const memento = new Map<string, unknown>();
+  const usage = new UsageCounter({ get: (key: string) => memento.get(key), update: async (key: string, value: unknown) => void memento.set(key, value), keys: () => [...memento.keys()] } as never);
+  const provider = new MetricsViewProvider({ path: '/ext' } as never, {
+    listRuns: async () => models,
+    readRun: async (runId) => {
+      calls.push(`read ${runId}`);
+      return { config: fixture.config, metrics: fixture.metrics, eval: fixture.evalJson };
+    },
+    deleteRun: async (runId) => {
+      calls.push(`delete ${runId}`);
+      models.splice(models.findIndex((m) => m.name === runId), 1);
+    },
+    selectRun: async (runId) => void calls.push(`select ${runId}`),
+    onMetrics: metricsEvents.event as never,
+  }, usage);
+
+  const { view, posted, send } = fakeView();
+  provider.resolveWebviewView(view as never);
+  assert.equal(view.webview.options.enableScripts, true);
+  assert.deepEqual(view.webview.options.localResourceRoots, [{ path: '/ext/dist/media' }]);
+  const nonce = /script-src 'nonce-([^']+)'/.exec(view.webview.html)![1];
+  assert.equal(Buffer.from(nonce, 'base64').length, 32);
+  assert.match(view.webview.html, /src="https:\/\/file\+\.vscode-resource\.vscode-cdn\.net\/ext\/dist\/media\/panel\.js"/);
+  assert.notEqual(makeNonce(), makeNonce());
+
+  await send({ type: 'ready' });
+  assert.deepEqual(posted.map((m) => m.type), ['usage', 'live', 'runs']);
+  const runs = posted[2] as Extract<HostMessage, { type: 'runs' }>;
+  assert.deepEqual(runs.runs.map((r) => [r.id, r.active, r.tokens]), [['tiny-sample', true, 52311]]);
+
+  posted.length = 0;
+  await send({ type: 'showRun', runId: 'tiny-sample' });
+  const runData = posted[0] as Extract<HostMessage, { type: 'runData' }>;
+  assert.equal(runData.type, 'runData');
+  assert.equal(runData.run.points.length, FIXTURE_STEPS);
+  assert.equal(runData.run.summary.maxSteps, 60, 'config.json fills what the models list lacks');
+  assert.equal(runData.run.evalRows.length, 12);
+
+  posted.length = 0;
+  fakeVscode.warningAnswer = undefined; // the user closes the dialog
+  await send({ type: 'deleteRun', runId: 'tiny-sample' });
+  assert.deepEqual(calls.filter((c) => c.startsWith('delete')), []);
+  assert.equal(fakeVscode.warnings.length, 1);
+  assert.match(fakeVscode.warnings[0].message, /Delete the model "tiny-sample"\?/);
+  assert.equal((fakeVscode.warnings[0].options as { modal: boolean }).modal, true);
+  fakeVscode.warningAnswer = 'Delete';
+  await send({ type: 'deleteRun', runId: 'tiny-sample' });
+  assert.deepEqual(calls.filter((c) => c.startsWith('delete')), ['delete tiny-sample']);
+  assert.deepEqual((posted.at(-1) as Extract<HostMessage, { type: 'runs' }>).runs, [], 'the list is re-sent without it');
+
+  await send({ type: 'useRun', runId: 'other' });
+  await send({ type: 'train' });
+  await send({ type: 'deleteRun' }); // malformed: ignored
+  assert.deepEqual(calls.filter((c) => c.startsWith('select')), ['select other']);
+  assert.deepEqual(fakeVscode.executed, ['workspaceLm.train']);
+  assert.equal(fakeVscode.warnings.length, 2);
+
+  posted.length = 0;
+  const step = parseMetrics(fixture.metrics).points[9];
+  metricsEvents.fire({ jobId: 1, kind: 'train', model: 'tiny-sample', maxSteps: 60, metrics: step });
+  metricsEvents.fire({ jobId: 1, kind: 'train', model: 'tiny-sample', maxSteps: 60, metrics: { step: 'x' } as never });
+  const live = posted.filter((m) => m.type === 'metrics');
+  assert.deepEqual(live, [{ type: 'metrics', runId: 'tiny-sample', points: [step], maxSteps: 60 }]);
+
+  posted.length = 0;
+  await usage.recordShown();
+  await usage.recordShown(2);
+  await usage.recordAccepted();
+  assert.deepEqual(usage.counts, { shown: 3, accepted: 1 });
+  assert.deepEqual(posted.at(-1), { type: 'usage', usage: { shown: 3, accepted: 1 } });
+  assert.deepEqual(memento.get('workspaceLm.usage'), { shown: 3, accepted: 1 });
+  provider.dispose();
+  usage.dispose();
+});
+
+// ---------------------------------------------------------------------------------------------
+// The page in headless Chromium
+
+const outDir = path.join(repoRoot, 'test-output', 'panel');
+const CHROMIUM = '/usr/bin/chromium';
+let browser: Browser;
+
+before(async () => {
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'build-panel.mjs'), path.join(outDir, 'media')]);
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  } catch (err) {
+    throw new Error(`cannot start ${CHROMIUM}: ${(err as Error).message.split('\n')[0]}; HINT: apt-get install -y chromium`);
+  }
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+// VS Code's Light+ and Dark+ values of the variables the panel uses, as VS Code sets them on <html>.
+const THEMES: Record<'light' | 'dark', Record<string, string>> = {
+  light: {
+    '--vscode-foreground': '#616161', '--vscode-descriptionForeground': '#717171', '--vscode-sideBar-background': '#f3f3f3',
+    '--vscode-font-family': 'system-ui, sans-serif', '--vscode-font-size': '13px', '--vscode-button-background': '#007acc',
+    '--vscode-button-foreground': '#ffffff', '--vscode-button-secondaryBackground': '#5f6a79', '--vscode-button-secondaryForeground': '#ffffff',
+    '--vscode-badge-background': '#c4c4c4', '--vscode-badge-foreground': '#333333', '--vscode-focusBorder': '#0090f1',
+    '--vscode-widget-border': '#d4d4d4', '--vscode-charts-lines': 'rgba(97, 97, 97, 0.5)', '--vscode-charts-blue': '#1a85ff',
+    '--vscode-charts-orange': '#d18616', '--vscode-charts-purple': '#652d90', '--vscode-charts-green': '#388a34',
+    '--vscode-progressBar-background': '#0e70c0', '--vscode-editorWidget-background': '#f3f3f3', '--vscode-errorForeground': '#a1260d',
+  },
+  dark: {
+    '--vscode-foreground': '#cccccc', '--vscode-descriptionForeground': 'rgba(204, 204, 204, 0.7)', '--vscode-sideBar-background': '#252526',
+    '--vscode-font-family': 'system-ui, sans-serif', '--vscode-font-size': '13px', '--vscode-button-background': '#0e639c',
+    '--vscode-button-foreground': '#ffffff', '--vscode-button-secondaryBackground': '#3a3d41', '--vscode-button-secondaryForeground': '#ffffff',
+    '--vscode-badge-background': '#4d4d4d', '--vscode-badge-foreground': '#ffffff', '--vscode-focusBorder': '#007fd4',
+    '--vscode-widget-border': '#454545', '--vscode-charts-lines': 'rgba(204, 204, 204, 0.5)', '--vscode-charts-blue': '#3794ff',
+    '--vscode-charts-orange': '#d18616', '--vscode-charts-purple': '#b180d7', '--vscode-charts-green': '#89d185',
+    '--vscode-progressBar-background': '#0e70c0', '--vscode-editorWidget-background': '#252526', '--vscode-errorForeground': '#f48771',
+  },
+};
+
+interface PanelPage {
+  page: Page;
+  offPage: string[]; // requests to anything but file: and data:
+  problems: string[]; // console errors and CSP violations
+  post(message: HostMessage): Promise<void>;
+  posted(): Promise<PanelMessage[]>;
+  state(): Promise<SavedState | undefined>;
+  theme(name: 'light' | 'dark'): Promise<void>;
+  points(chartId: string): Promise<Record<string, number>>;
+}
+
+async function openPanel(saved?: SavedState): Promise<PanelPage> {
+  const context = await browser.newContext({ viewport: { width: 380, height: 900 } });
+  const page = await context.newPage();
+  const offPage: string[] = [];
+  const problems: string[] = [];
+  await page.route('**/*', (route) => {
+    const url = route.request().url();
+    if (url.startsWith('file:') || url.startsWith('data:')) return route.continue();
+    offPage.push(url);
+    return route.abort();
+  });
+  page.on('request', (request) => {
+    const url = request.url();
+    if (!url.startsWith('file:') && !url.startsWith('data:') && !offPage.includes(url)) offPage.push(url);
+  });
+  page.on('console', (message) => {
+    if (message.type() === 'error' || message.type() === 'warning') problems.push(message.text());
+  });
+  page.on('pageerror', (error) => problems.push(String(error)));
+  // The webview's API, faked: records what the page posts and keeps its state. A string, not a
+  // function: tsx would wrap a function's inner closures in a helper the page does not have.
+  await page.addInitScript(`
+    window.__posted = [];
+    window.__state = ${JSON.stringify(saved ?? null)} ?? undefined;
+    window.acquireVsCodeApi = () => ({
+      postMessage: (m) => window.__posted.push(m),
+      getState: () => window.__state,
+      setState: (s) => { window.__state = s; },
+    });
+    document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));
+  `);
+  page.setDefaultTimeout(5000);
+
+  const media = path.join(outDir, 'media');
+  const htmlFile = path.join(outDir, 'panel.html');
+  writeFileSync(htmlFile, renderPanelHtml({
+    cspSource: 'file:',
+    nonce: 'dGVzdC1ub25jZS0xMjM0NTY3OA==',
+    scriptUri: pathToFileURL(path.join(media, 'panel.js')).href,
+    styleUri: pathToFileURL(path.join(media, 'panel.css')).href,
+  }));
+  await page.goto(pathToFileURL(htmlFile).href);
+  const panel: PanelPage = {
+    page,
+    offPage,
+    problems,
+    post: (message) => page.evaluate((m) => window.postMessage(m, '*'), message),
+    posted: () => page.evaluate(() => (window as unknown as { __posted: PanelMessage[] }).__posted),
+    state: () => page.evaluate(() => (window as unknown as { __state: SavedState | undefined }).__state),
+    theme: (name) =>
+      page.evaluate(
+        ({ name, vars }) => {
+          for (const [k, v] of Object.entries(vars)) document.documentElement.style.setProperty(k, v);
+          document.body.className = `vscode-${name}`;
+        },
+        { name, vars: THEMES[name] },
+      ),
+    points: async (chartId) => {
+      const handle = await page.waitForSelector(`#${chartId}[data-points]`, { state: 'attached' });
+      return JSON.parse((await handle.getAttribute('data-points'))!) as Record<string, number>;
+    },
+  };
+  await panel.theme('light');
+  return panel;
+}
+
+function runDataFor(summary: RunSummary, shift = 0): RunData {
+  const shifted = fixture.metrics
+    .trimEnd()
+    .split('\n')
+    .map((line) => {
+      const p = JSON.parse(line) as MetricsPoint;
+      return JSON.stringify({ ...p, trainLoss: p.trainLoss + shift, ...(p.valLoss !== undefined ? { valLoss: p.valLoss + shift } : {}) });
+    });
+  return buildRunData(summary, shifted, fixture.evalJson);
+}
+
+test('page: empty state says what to do first and its button asks for training', async () => {
+  const panel = await openPanel();
+  await panel.post({ type: 'runs', runs: [] });
+  await panel.page.waitForSelector('#empty:not([hidden])');
+  const text = await panel.page.textContent('#empty');
+  assert.match(text!, /Run 'Workspace LM: Train Model on Workspace'/);
+  assert.equal(await panel.page.isVisible('#curves'), false);
+  await panel.page.screenshot({ path: path.join(repoRoot, 'test-output', 'panel-empty-light.png') });
+  await panel.page.click('#train-button');
+  assert.deepEqual(await panel.posted(), [{ type: 'ready' }, { type: 'train' }]);
+  assert.deepEqual(panel.offPage, []);
+  assert.deepEqual(panel.problems, []);
+  await panel.page.context().close();
+});
+
+test('page: a recorded run, live points, comparison, eval beside the baseline, themes, no network', async () => {
+  const started = Date.now();
+  const panel = await openPanel();
+  const runA = withConfig({ id: 'tiny-sample', name: 'tiny-sample', preset: 'tiny', backend: 'wasm (CPU)', active: true, state: 'ready' }, fixture.config);
+  const runB: RunSummary = { id: 'small-older', name: 'small-older', preset: 'small', backend: 'webgpu (lavapipe)', active: false, createdAt: '2026-11-23T09:00:00.000Z', tokens: 48000, files: 12 };
+  await panel.post({ type: 'runs', runs: [runB, runA] });
+  // The active run is shown first: the page asks for its data.
+  await panel.page.waitForFunction(() => (window as unknown as { __posted: PanelMessage[] }).__posted.some((m) => m.type === 'showRun'));
+  assert.deepEqual((await panel.posted()).filter((m) => m.type === 'showRun'), [{ type: 'showRun', runId: 'tiny-sample' }]);
+  assert.deepEqual(await panel.page.$$eval('#runs .run .run-name', (els) => els.map((e) => e.textContent)), ['tiny-sample', 'small-older'], 'newest first');
+
+  await panel.post({ type: 'runData', run: runDataFor(runA) });
+  assert.deepEqual(await panel.points('chart-loss'), { train: FIXTURE_STEPS, validation: FIXTURE_VAL_POINTS });
+  assert.deepEqual(await panel.points('chart-lr'), { 'learning rate': FIXTURE_STEPS });
+  assert.equal(await panel.page.textContent('#stat-step .stat-value'), '60 / 60');
+  assert.equal(await panel.page.textContent('#stat-val .stat-value'), '5.963');
+
+  // Evaluation: the model's figure and the baseline's in one row.
+  const top1 = await panel.page.$$eval('tr[data-key="nextToken.top1"] td', (tds) => tds.map((td) => td.textContent));
+  assert.deepEqual(top1, ['18.5%', '29.8%']);
+  const p95 = await panel.page.$$eval('tr[data-key="latency.p95Ms"] td', (tds) => tds.map((td) => td.textContent));
+  assert.deepEqual(p95, ['88 ms', '6.1 ms']);
+  assert.equal(await panel.page.$eval('tr[data-key="nextToken.top1"] td.baseline', (td) => td.classList.contains('wins')), true);
+  assert.deepEqual(await panel.points('chart-latency'), { model: 13, baseline: 13 });
+
+  await panel.post({ type: 'usage', usage: { shown: 12, accepted: 5 } });
+  await panel.page.waitForFunction(() => document.querySelector('#usage-shown')?.textContent === '12');
+  assert.match((await panel.page.textContent('#usage-counts'))!, /12 shown · 5 accepted \(42%\)/);
+
+  // Live: the run goes on (maxSteps 80); each notification adds a point.
+  const recorded = parseMetrics(fixture.metrics).points;
+  const { valLoss: _lastVal, ...last } = recorded.at(-1)!;
+  const livePoints: MetricsPoint[] = [];
+  for (let step = 61; step <= 70; step++) {
+    const point: MetricsPoint = { ...last, step, tokens: last.tokens + (step - 60) * 512, trainLoss: last.trainLoss - (step - 60) * 0.01, elapsedMs: last.elapsedMs + (step - 60) * 250 };
+    if (step === 70) point.valLoss = 5.9;
+    livePoints.push(point);
+    await panel.post({ type: 'metrics', runId: 'tiny-sample', points: [point], maxSteps: 80 });
+  }
+  await panel.page.waitForFunction(() => document.querySelector('#chart-loss')?.getAttribute('data-points')?.includes('"train":70'));
+  assert.deepEqual(await panel.points('chart-loss'), { train: 70, validation: 7 });
+  assert.deepEqual(await panel.points('chart-lr'), { 'learning rate': 70 });
+  const liveText = (await panel.page.textContent('#live-figures'))!;
+  assert.match(liveText, /step 70 \/ 80/);
+  const etaSeconds = Math.round(estimateEtaMs([...recorded, ...livePoints], 80)! / 1000);
+  assert.ok(etaSeconds >= 2 && etaSeconds <= 3, `10 steps left at about 250 ms a step, got ${etaSeconds} s`);
+  assert.match(liveText, new RegExp(`ETA ${etaSeconds} s`));
+  assert.equal(await panel.page.textContent('#stat-step .stat-value'), '70 / 80');
+  await panel.page.screenshot({ path: path.join(repoRoot, 'test-output', 'panel-live-light.png'), fullPage: true });
+
+  // Compare with the older run: curves overlaid, eval tables side by side.
+  await panel.page.click('.run[data-run-id="small-older"] button[data-action="compare"]');
+  await panel.page.waitForFunction(() => (window as unknown as { __posted: PanelMessage[] }).__posted.some((m) => m.type === 'showRun' && m.runId === 'small-older'));
+  await panel.post({ type: 'runData', run: runDataFor(runB, 0.4) });
+  await panel.page.waitForFunction(() => Object.keys(JSON.parse(document.querySelector('#chart-loss')?.getAttribute('data-points') ?? '{}')).length === 4);
+  assert.deepEqual(await panel.points('chart-loss'), {
+    'train · tiny-sample': 70,
+    'validation · tiny-sample': 7,
+    'train · small-older': FIXTURE_STEPS,
+    'validation · small-older': FIXTURE_VAL_POINTS,
+  });
+  assert.equal(await panel.page.locator('.eval-block').count(), 2);
+  assert.deepEqual(await panel.state(), { selectedRunId: 'tiny-sample', compareRunId: 'small-older' });
+
+  await panel.page.screenshot({ path: path.join(repoRoot, 'test-output', 'panel-compare-light.png'), fullPage: true });
+  await panel.theme('dark');
+  await panel.page.waitForFunction(() => getComputedStyle(document.body).color === 'rgb(204, 204, 204)');
+  await panel.page.screenshot({ path: path.join(repoRoot, 'test-output', 'panel-compare-dark.png'), fullPage: true });
+  assert.deepEqual(await panel.points('chart-loss'), {
+    'train · tiny-sample': 70,
+    'validation · tiny-sample': 7,
+    'train · small-older': FIXTURE_STEPS,
+    'validation · small-older': FIXTURE_VAL_POINTS,
+  }, 'the charts are rebuilt in the new theme with the same data');
+
+  // Actions go to the extension; deleting asks there, not here.
+  await panel.page.click('.run[data-run-id="small-older"] button[data-action="delete"]');
+  await panel.page.click('.run[data-run-id="small-older"] button[data-action="use"]');
+  const actions = (await panel.posted()).filter((m) => m.type === 'deleteRun' || m.type === 'useRun');
+  assert.deepEqual(actions, [{ type: 'deleteRun', runId: 'small-older' }, { type: 'useRun', runId: 'small-older' }]);
+
+  assert.deepEqual(panel.offPage, [], 'no request leaves the page');
+  assert.deepEqual(panel.problems, [], 'no console errors or CSP violations');
+  await panel.page.context().close();
+  assert.ok(Date.now() - started < 30_000, `the page test took ${Date.now() - started} ms`);
+});
+
+test('page: state restored after the view was hidden asks again for both runs', async () => {
+  const panel = await openPanel({ selectedRunId: 'b', compareRunId: 'a' });
+  const run = (id: string, createdAt: string): RunSummary => ({ id, name: id, preset: 'tiny', backend: 'cpu', active: id === 'a', createdAt });
+  await panel.post({ type: 'runs', runs: [run('a', '2026-11-01T00:00:00Z'), run('b', '2026-11-02T00:00:00Z')] });
+  await panel.page.waitForFunction(() => (window as unknown as { __posted: PanelMessage[] }).__posted.length >= 3);
+  assert.deepEqual(await panel.posted(), [{ type: 'ready' }, { type: 'showRun', runId: 'b' }, { type: 'showRun', runId: 'a' }]);
+  await panel.page.context().close();
+});
