@@ -103,7 +103,8 @@ export function buildPrompt(tok: DecodingTokenizer, prefix: string, suffix: stri
     throw new Error(`completion budget of ${opts.maxTokens} tokens leaves ${budget} of the ${opts.blockSize}-token context for the prompt; ask for fewer tokens`);
   }
   const step = Math.max(1, Math.floor(opts.blockSize / TOKEN_WINDOW_STEPS));
-  const useFim = opts.fim && suffix.trim().length > 0;
+  // FIM needs 4 special tokens and room for both sides; tiny budgets complete the prefix only.
+  const useFim = opts.fim && suffix.trim().length > 0 && budget >= 16;
   const heal = opts.heal ?? true;
 
   let suffixIds: number[] = [];
