@@ -125,13 +125,14 @@ for (const attention of ['split2d', 'batched'] as AttentionKernel[]) {
       for (const name of direction.keys()) model.setParam(name, base.get(name)!.data);
       return loss;
     };
-    // One direction per parameter group, unit norm, seeded; central differences in float32.
+    // One direction per parameter tensor, unit norm, seeded; central differences in float32
+    // (noise ~1e-6 / 2eps on the numeric side).
     let seed = 99;
     const rand = (): number => {
       seed = (seed * 16807) % 2147483647;
       return seed / 2147483647 - 0.5;
     };
-    const groups = [['wte'], ['wpe'], ['h.0.attn.wqkv', 'h.0.attn.bqkv'], ['h.1.attn.wo'], ['h.0.mlp.wfc', 'h.0.mlp.bfc'], ['h.1.mlp.wproj'], ['h.0.ln1.g', 'h.1.ln2.b', 'lnf.g']];
+    const groups = [...model.params.keys()].map((name) => [name]); // every tensor on its own
     const eps = 1e-2;
     for (const group of groups) {
       const direction = new Map(group.map((name) => [name, Float32Array.from(base.get(name)!.data, () => rand())]));
@@ -140,7 +141,7 @@ for (const attention of ['split2d', 'batched'] as AttentionKernel[]) {
       let analytic = 0;
       for (const [name, d] of direction) analytic += grads.get(name)!.reduce((s, g, i) => s + g * d[i], 0);
       const numeric = (lossAt(direction, eps) - lossAt(direction, -eps)) / (2 * eps);
-      const tolerance = 1e-3 + 0.02 * Math.abs(analytic);
+      const tolerance = 2e-4 + 0.01 * Math.abs(analytic);
       assert.ok(Math.abs(numeric - analytic) < tolerance, `${group.join('+')}: numeric ${numeric} vs analytic ${analytic}`);
     }
     tf.dispose([x, y]);
