@@ -36,7 +36,7 @@ export interface SavedState {
 
 const TRAIN_COMMAND_TITLE = 'Workspace LM: Train Model on Workspace';
 const EVALUATE_COMMAND_TITLE = 'Workspace LM: Evaluate Model';
-const CHART_HEIGHT = 170;
+const CHART_HEIGHT = 200;
 
 // ---------------------------------------------------------------------------------------------
 // Small DOM helpers: everything is built with createElement and textContent, never innerHTML,
@@ -88,7 +88,8 @@ function formatFigure(value: number, format: EvalRow['format']): string {
   if (format === 'percent') return `${(value * 100).toFixed(1)}%`;
   if (format === 'score') return value.toFixed(1);
   if (format === 'ms') return `${value < 10 ? value.toFixed(1) : Math.round(value)} ms`;
-  return Math.abs(value) >= 100 ? value.toFixed(1) : value.toFixed(3);
+  const magnitude = Math.abs(value);
+  return value.toFixed(magnitude >= 100 ? 1 : magnitude >= 10 ? 2 : 3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -225,6 +226,12 @@ class Chart {
     this.signature = '';
     delete this.element.dataset.points;
   }
+}
+
+/** Throughput over the last 20 logged steps: one step's figure jumps with GC and eval pauses. */
+function recentTokensPerSecond(points: MetricsPoint[]): number | undefined {
+  const recent = points.slice(-20).filter((p) => p.tokensPerSecond > 0);
+  return recent.length > 0 ? recent.reduce((a, p) => a + p.tokensPerSecond, 0) / recent.length : undefined;
 }
 
 /** Step-aligned columns for several runs: the union of their steps, null where a run has none. */
@@ -460,8 +467,7 @@ export function startPanel(api: VsCodeApi, root: HTMLElement): { receive(message
     const last = points[points.length - 1];
     const vals = points.filter((p) => p.valLoss !== undefined).map((p) => p.valLoss!);
     const maxSteps = (live?.runId === runId ? live.maxSteps : undefined) ?? summaryOf(runId).maxSteps;
-    const recent = points.slice(-20).filter((p) => p.tokensPerSecond > 0);
-    const tokensPerSecond = recent.length > 0 ? recent.reduce((a, p) => a + p.tokensPerSecond, 0) / recent.length : undefined;
+    const tokensPerSecond = recentTokensPerSecond(points);
     const isLive = live?.runId === runId && live.state === 'running';
     const eta = isLive ? estimateEtaMs(points, maxSteps) : undefined;
     const figure = (id: string, name: string, value: string): HTMLElement => el('div', { class: 'stat', id }, el('span', { class: 'stat-name' }, name), el('span', { class: 'stat-value' }, value));
@@ -575,7 +581,7 @@ export function startPanel(api: VsCodeApi, root: HTMLElement): { receive(message
           state: 'running',
           step: last?.step ?? 0,
           maxSteps,
-          tokensPerSecond: last?.tokensPerSecond,
+          tokensPerSecond: recentTokensPerSecond(points),
           etaMs: estimateEtaMs(points, maxSteps),
         };
         // A run starting while nothing is shown becomes the shown run: that is what the user is

@@ -275,7 +275,10 @@ export function summarizeRun(id: string, config: unknown, active = false): RunSu
   const parent = str(parentRaw) ?? str(obj(parentRaw).name) ?? str(obj(parentRaw).dir) ?? str(obj(parentRaw).id);
   const backendName = str(backend.name);
   const device = str(backend.device);
-  const files = Array.isArray(data.files) ? data.files.length : num(data.files);
+  // pipeline.ts records { train, val } counts; a plain number or a list of files is read too.
+  const total = (v: unknown): number | undefined =>
+    Array.isArray(v) ? v.length : typeof v === 'object' && v !== null ? Object.values(v).reduce<number>((n, x) => n + (num(x) ?? 0), 0) : num(v);
+  const files = total(data.files);
   const summary: RunSummary = {
     id,
     name: str(c.name) ?? id,
@@ -285,8 +288,10 @@ export function summarizeRun(id: string, config: unknown, active = false): RunSu
   };
   if (parent) summary.parent = parent;
   if (files !== undefined) summary.files = files;
-  const tokens = num(data.tokens);
+  const tokens = total(data.tokens);
   if (tokens !== undefined) summary.tokens = tokens;
+  const bytes = num(data.bytes);
+  if (bytes !== undefined) summary.bytes = bytes;
   const createdAt = str(c.createdAt);
   if (createdAt) summary.createdAt = createdAt;
   const step = num(c.step);
