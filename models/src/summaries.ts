@@ -117,15 +117,21 @@ function startsFunctionValue(src: string, at: number): boolean {
 
 const TS_MODIFIERS = '(?:(?:export|default|declare|public|private|protected|static|readonly|async|override|abstract|get|set|accessor)\\s+)*';
 
+const TS_INTERFACE = new RegExp(`^(?:export\\s+)?(?:default\\s+)?(?:declare\\s+)?(?:interface|(?:const\\s+)?enum|type(?=\\s+${IDENT}\\s*(?:<[^=;]*>)?\\s*=))\\s+(${IDENT})`);
+const TS_CONST = new RegExp(`^(?:export\\s+)?(?:declare\\s+)?(?:const|let|var)\\s+(${IDENT})\\s*(?::[^=;]+)?=`);
+const TS_MEMBER = new RegExp(`^(${TS_MODIFIERS})\\*?\\s*(#?${IDENT})\\s*[?!]?\\s*`);
+
 const matchTypeScript: DefinitionMatcher = (src) => {
   let m = /^(?:export\s+)?(?:default\s+)?(?:declare\s+)?(?:async\s+)?function\s*\*?\s*([A-Za-z_$][\w$]*)?\s*[<(]/.exec(src);
   if (m) return { name: m[1], kind: 'function' };
   m = /^(?:export\s+)?(?:default\s+)?(?:declare\s+)?(?:abstract\s+)?class\b\s*([A-Za-z_$][\w$]*)?/.exec(src);
   if (m) return { name: m[1], kind: 'class' };
-  m = new RegExp(`^(?:export\\s+)?(?:declare\\s+)?(?:const|let|var)\\s+(${IDENT})\\s*(?::[^=;]+)?=`).exec(src);
+  m = TS_INTERFACE.exec(src);
+  if (m) return { name: m[1], kind: 'type' };
+  m = TS_CONST.exec(src);
   if (m) return startsFunctionValue(src, m[0].length) ? { name: m[1], kind: 'function' } : null;
   // Class members: `name(...) {`, `name(...): T;` (overload, abstract), `name = (...) => ...`.
-  m = new RegExp(`^(${TS_MODIFIERS})\\*?\\s*(#?${IDENT})\\s*[?!]?\\s*`).exec(src);
+  m = TS_MEMBER.exec(src);
   if (!m || CONTROL_WORDS.has(m[2]) || m[2] === 'class' || m[2] === 'const' || m[2] === 'let' || m[2] === 'var') return null;
   const after = m[0].length;
   const modifiers = m[1].trim();
@@ -151,11 +157,14 @@ const matchPython: DefinitionMatcher = (src) => {
   return m ? { name: m[1], kind: 'class' } : null;
 };
 
+const RUST_VISIBILITY = '(?:pub(?:\\s*\\([^)]*\\))?\\s+)?';
+const RUST_FN = new RegExp(`^${RUST_VISIBILITY}(?:(?:const|async|unsafe|default)\\s+)*(?:extern\\s+(?:"[^"]*"\\s+)?)?fn\\s+([A-Za-z_]\\w*)`);
+const RUST_TYPE = new RegExp(`^${RUST_VISIBILITY}(?:unsafe\\s+)?(?:struct|enum|trait|union|type)\\s+([A-Za-z_]\\w*)`);
+
 const matchRust: DefinitionMatcher = (src) => {
-  const vis = '(?:pub(?:\\s*\\([^)]*\\))?\\s+)?';
-  let m = new RegExp(`^${vis}(?:(?:const|async|unsafe|default)\\s+)*(?:extern\\s+(?:"[^"]*"\\s+)?)?fn\\s+([A-Za-z_]\\w*)`).exec(src);
+  let m = RUST_FN.exec(src);
   if (m) return { name: m[1], kind: 'function' };
-  m = new RegExp(`^${vis}(?:unsafe\\s+)?(?:struct|enum|trait|union|type)\\s+([A-Za-z_]\\w*)`).exec(src);
+  m = RUST_TYPE.exec(src);
   return m ? { name: m[1], kind: m[0].includes('trait') ? 'type' : 'class' } : null;
 };
 
@@ -433,9 +442,14 @@ function braceExtent(code: string, lines: LineIndex, from: number): { end: numbe
       if (depth < 0) return { end: trimEnd(code, i), hasBody: sawBlock }; // left the enclosing scope
       if (depth === 0 && c === '}') {
         sawBlock = true;
-        const rest = /^[ \t]*(\S?)(\S?)/.exec(code.slice(i + 1, i + 40))!;
-        if (rest[1] === '{' || (rest[1] === '=' && rest[2] === '>')) continue; // a return-type literal, then the body
-        if (rest[1] === ';') return { end: i + 1 + code.slice(i + 1).indexOf(';') + 1, hasBody: true };
+        // A `{ ... }` in a return type or generic constraint is followed by the body on its line;
+        // a union or intersection type goes on with `|` or `&` on the next.
+        const lineEnd = code.indexOf('\n', i) < 0 ? code.length : code.indexOf('\n', i);
+        const rest = code.slice(i + 1, lineEnd).trim();
+        if (rest.includes('{') || rest.startsWith('=>')) continue;
+        if (rest.startsWith(';')) return { end: i + 1 + code.slice(i + 1).indexOf(';') + 1, hasBody: true };
+        const nextLine = code.slice(lineEnd + 1, lineEnd + 200).trimStart();
+        if (rest === '' && /^(?:[|&.?:]|=>)/.test(nextLine) && !nextLine.startsWith('...')) continue;
         return { end: i + 1, hasBody: true };
       }
     } else if (c === ';' && depth === 0) {
@@ -445,7 +459,7 @@ function braceExtent(code: string, lines: LineIndex, from: number): { end: numbe
       const current = code.slice(lines.start(line), i).trim();
       const nextLine = line + 1 < lines.count ? code.slice(lines.start(line + 1), lines.end(line + 1)).trim() : '';
       const continues = current === '' || /(?:[,=(+\-*/&|?:<>]|=>)$/.test(current) ||
-        /^(?:[{.?:)\]]|=>|->|&&|\|\||throws\b|where\b|extends\b|implements\b|const\b|noexcept\b|override\b|final\b)/.test(nextLine);
+        /^(?:[{.?:)\]|&]|=>|->|throws\b|where\b|extends\b|implements\b|noexcept\b)/.test(nextLine);
       if (!continues) return { end: trimEnd(code, i), hasBody: sawBlock };
     }
   }

@@ -87,6 +87,33 @@ test('JavaScript lexing: braces inside strings, templates and regex literals do 
   assert.equal(pairs[1].code, 'function second() { return 2; }');
 });
 
+test('TypeScript types and statements without semicolons end where they should', () => {
+  const text = [
+    '/** Adds one, no semicolons. */',
+    'const inc = (x) => x + 1',
+    'const other = 2',
+    '/** A union type. */',
+    'export type Shape =',
+    "  | { kind: 'circle' }",
+    "  | { kind: 'square' }",
+    '/** Describes a point. */',
+    'export interface Point<T extends { x: number }> {',
+    '  x: number',
+    '}',
+    '/** Colours. */',
+    'export const enum Colour { Red, Green }',
+    '/** Returns a literal type. */',
+    'function origin(): { x: number } {',
+    '  return { x: 0 }',
+    '}',
+  ].join('\n');
+  const pairs = minePairs(text, 'typescript');
+  assert.deepEqual(pairs.map((pair) => [pair.name, pair.code.split('\n').length]), [['inc', 1], ['Shape', 3], ['Point', 3], ['Colour', 1], ['origin', 3]]);
+  assert.deepEqual(pairs.map((pair) => findFunctionAt(text, 'typescript', pair.line).ok && pair.summary), [
+    'Adds one, no semicolons', 'A union type', 'Describes a point', 'Colours', 'Returns a literal type',
+  ]);
+});
+
 test('Python: docstrings, # blocks, decorators; headers, commented-out code and empty docstrings skipped', () => {
   const text = fixture('sample.py');
   const pairs = minePairs(text, 'python');
