@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { GPT, initialWeights, type AttentionKernel } from '../../models/src/gpt';
 import { selectBackend } from '../../models/src/backend';
 import { parameterShapes } from '../../models/src/checkpoint';
-import type { GPTConfig } from '../../models/src/config';
+import { countParameters, type GPTConfig } from '../../models/src/config';
 
 const tiny: GPTConfig = { vocabSize: 61, blockSize: 12, nLayer: 2, nHead: 2, nEmbd: 16, dropout: 0 };
 
@@ -42,8 +42,7 @@ function lossAndGrads(model: GPT, x: tf.Tensor2D, y: tf.Tensor2D): { loss: numbe
   return { loss, grads: out };
 }
 
-test('parameters have the contract names and shapes, and their count matches config.countParameters', async () => {
-  const { countParameters } = await import('../../models/src/config');
+test('parameters have the contract names and shapes, and their count matches config.countParameters', () => {
   const model = new GPT(tiny, { seed: 1 });
   assert.deepEqual([...model.params.keys()], parameterShapes(tiny).map(([n]) => n));
   assert.deepEqual(model.params.get('h.1.attn.wqkv')!.shape, [16, 48]);
