@@ -1,0 +1,59 @@
+// Backend selection: the best available backend is really active afterwards, each better one that
+// was passed over has a reason, a forced unavailable backend is a clear error, and wasm computes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend, wasmDir, BACKEND_NAMES, type BackendName } from '../../models/src/backend';
+
+const TFJS_NAME: Record<BackendName, string> = { 'tfjs-node-gpu': 'tensorflow', webgpu: 'webgpu', 'tfjs-node': 'tensorflow', wasm: 'wasm', cpu: 'cpu' };
+
+function installed(pkg: string): boolean {
+  try {
+    require.resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('auto selection: the chosen backend is active, and every better one has a reason', async () => {
+  const choice = await selectBackend();
+  assert.ok(BACKEND_NAMES.includes(choice.name));
+  assert.equal(tf.getBackend(), TFJS_NAME[choice.name]);
+  assert.ok(choice.device.length > 0);
+  const better = BACKEND_NAMES.slice(0, BACKEND_NAMES.indexOf(choice.name));
+  assert.deepEqual(choice.fallbacks.map((f) => f.split(':')[0]), better);
+  if (!installed('@tensorflow/tfjs-node-gpu')) assert.match(choice.fallbacks[0], /^tfjs-node-gpu: @tensorflow\/tfjs-node-gpu is not installed$/);
+  // wasm always installs, so auto selection never falls to plain cpu.
+  assert.notEqual(choice.name, 'cpu');
+});
+
+test('forcing wasm: runs a matmul with the right numbers; device says 1 thread', async () => {
+  const choice = await selectBackend('wasm');
+  assert.equal(tf.getBackend(), 'wasm');
+  assert.deepEqual(choice.fallbacks, []);
+  assert.match(choice.device, /CPU \(1 thread/);
+  const product = tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5], [6]]));
+  assert.deepEqual(Array.from(product.dataSync()), [17, 39]);
+  product.dispose();
+});
+
+test('forcing cpu works; forcing an unknown or unavailable backend is a clear error', async () => {
+  assert.equal((await selectBackend('cpu')).name, 'cpu');
+  assert.equal(tf.getBackend(), 'cpu');
+  await assert.rejects(selectBackend('tpu' as BackendName), /unknown backend "tpu"; choose one of: tfjs-node-gpu, webgpu, tfjs-node, wasm, cpu/);
+  if (!installed('@tensorflow/tfjs-node')) {
+    await assert.rejects(selectBackend('tfjs-node'), /backend tfjs-node: @tensorflow\/tfjs-node is not installed \(hint: leave the backend unset/);
+    assert.equal(tf.getBackend(), 'cpu'); // a failed forced choice leaves the active backend alone
+  } else {
+    assert.equal((await selectBackend('tfjs-node')).name, 'tfjs-node');
+  }
+});
+
+test('wasm binaries are found from the installed package', () => {
+  const dir = wasmDir();
+  assert.ok(path.isAbsolute(dir));
+  for (const file of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm']) assert.ok(existsSync(path.join(dir, file)), file);
+});
