@@ -147,7 +147,15 @@ export class CompletionSession {
         continue;
       }
       const completion = new CompletionSession(dir, folderConfig, tokenizer, session, provider, fallbacks);
-      await completion.checkGraph(onnxFile);
+      try {
+        await completion.checkGraph(onnxFile);
+      } catch (err) {
+        await session.release();
+        // A GPU provider may load a graph it cannot run; the CPU provider is the judge of the file.
+        if (provider === 'cpu') throw err;
+        fallbacks.push(`${provider}: ${oneLine(err)}`);
+        continue;
+      }
       for (const f of fallbacks) log(`execution provider ${f}`);
       log(`completion session on ${provider} (${threads} threads)`);
       return completion;
