@@ -553,6 +553,14 @@ export function startPanel(api: VsCodeApi, root: HTMLElement): { receive(message
   // -------------------------------------------------------------------------------------------
   // Messages from the extension
 
+  /**
+   * A run that starts training becomes the shown run: that is what the user is waiting to see.
+   * (The comparison, if any, stays.)
+   */
+  function startsNewRun(runId: string): boolean {
+    return live?.runId !== runId && state.selectedRunId !== runId;
+  }
+
   function receive(message: HostMessage): void {
     switch (message.type) {
       case 'runs': {
@@ -572,6 +580,7 @@ export function startPanel(api: VsCodeApi, root: HTMLElement): { receive(message
         render();
         return;
       case 'metrics': {
+        const follow = startsNewRun(message.runId);
         livePoints.set(message.runId, appendPoints(livePoints.get(message.runId) ?? [], message.points));
         const points = pointsOf(message.runId);
         const last = points[points.length - 1];
@@ -584,16 +593,17 @@ export function startPanel(api: VsCodeApi, root: HTMLElement): { receive(message
           tokensPerSecond: recentTokensPerSecond(points),
           etaMs: estimateEtaMs(points, maxSteps),
         };
-        // A run starting while nothing is shown becomes the shown run: that is what the user is
-        // waiting to see.
-        if (!state.selectedRunId) select(message.runId, undefined);
+        if (follow) select(message.runId, state.compareRunId);
         else render();
         return;
       }
-      case 'live':
+      case 'live': {
+        const follow = message.status?.state === 'running' && startsNewRun(message.status.runId);
         live = message.status;
-        render();
+        if (follow) select(message.status!.runId, state.compareRunId);
+        else render();
         return;
+      }
       case 'usage':
         usage = message.usage;
         renderUsage();

@@ -188,6 +188,11 @@ export class MetricsViewProvider implements vscode.WebviewViewProvider, vscode.D
       const summary = withConfig(info ? summarizeModelInfo(info) : { id: runId, name: runId, preset: '?', backend: '?', active: false }, files.config);
       this.post({ type: 'runData', run: buildRunData(summary, files.metrics, files.eval) });
     } catch (err) {
+      if (this.live?.runId === runId && this.live.state === 'running') {
+        // A run that has only just started may have no folder yet; its points arrive live.
+        this.post({ type: 'runData', run: buildRunData({ id: runId, name: runId, preset: '?', backend: '?', active: false, state: 'training' }, [], null) });
+        return;
+      }
       this.postError(`could not read the run "${runId}"`, err);
     }
   }
@@ -209,6 +214,7 @@ export class MetricsViewProvider implements vscode.WebviewViewProvider, vscode.D
       const sameRun = this.live?.runId === job.model ? this.live : undefined;
       this.live = { ...sameRun, runId: job.model, state: 'running', step: job.step, maxSteps: job.maxSteps, message: job.message };
       this.post({ type: 'live', status: this.live });
+      if (previous?.id !== job.id) void this.refresh(); // a new run: the list should show it
     }
     if (previous && previous.id !== job?.id) {
       // A job ended: its model folder now holds the final metrics or a new eval.json.

@@ -29,7 +29,7 @@ import {
   type RunSummary,
 } from '../../client/media/panelProtocol';
 import type { SavedState } from '../../client/media/panel'; // also type-checks the page script
-import type { MetricsNotification, ModelInfo } from '../../server/src/protocol';
+import type { MetricsNotification, ModelInfo, StatusNotification } from '../../server/src/protocol';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const fixtureDir = path.join(repoRoot, 'test', 'fixtures', 'panel');
@@ -316,6 +316,58 @@ test('provider: page shell, runs on ready, run data, delete only after confirmat
   usage.dispose();
 });
 
+test('provider: a job start refreshes the list, its end re-reads the run; read errors are reported', async () => {
+  const { MetricsViewProvider, UsageCounter } = loadMetricsView();
+  const models: ModelInfo[] = [];
+  const statusEvents = new FakeEventEmitter<StatusNotification.Params>();
+  let folderWritten = false;
+  const memento = new Map<string, unknown>();
+  const provider = new MetricsViewProvider({ path: '/ext' } as never, {
+    listRuns: async () => models,
+    readRun: async (runId) => {
+      if (!folderWritten) throw new Error(`no model folder ${runId}`);
+      return { metrics: fixture.metrics, eval: null };
+    },
+    deleteRun: async () => {},
+    selectRun: async () => {},
+    onMetrics: () => ({ dispose() {} }) as never,
+    onStatus: statusEvents.event as never,
+  }, new UsageCounter({ get: (key: string) => memento.get(key), update: async (key: string, value: unknown) => void memento.set(key, value), keys: () => [] } as never));
+  const { view, posted, send } = fakeView();
+  provider.resolveWebviewView(view as never);
+  const status = (job: StatusNotification.Params['job']): StatusNotification.Params => ({ activeModel: null, provider: null, job, trusted: true, modelsDir: '/m' });
+  const job = { id: 7, kind: 'train' as const, model: 'run-7', step: 0, maxSteps: 60, message: 'tokenizing', backend: null };
+
+  models.push({ name: 'run-7', dir: '/m/run-7', state: 'training', active: false });
+  await Promise.all(statusEvents.fire(status(job)));
+  await new Promise((resolve) => setImmediate(resolve)); // the refresh it started
+  assert.deepEqual(posted.map((m) => m.type), ['live', 'runs']);
+  assert.deepEqual((posted[0] as Extract<HostMessage, { type: 'live' }>).status, { runId: 'run-7', state: 'running', step: 0, maxSteps: 60, message: 'tokenizing' });
+
+  // The page asks for the new run before its folder exists: an empty run, not an error.
+  posted.length = 0;
+  await send({ type: 'showRun', runId: 'run-7' });
+  assert.equal(posted[0].type, 'runData');
+  assert.equal((posted[0] as Extract<HostMessage, { type: 'runData' }>).run.points.length, 0);
+
+  // The job ends: the panel hears 'done' and gets the finished run from disk.
+  posted.length = 0;
+  folderWritten = true;
+  statusEvents.fire(status(null));
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(posted.map((m) => m.type), ['live', 'runs', 'runData']);
+  assert.equal((posted[0] as Extract<HostMessage, { type: 'live' }>).status?.state, 'done');
+  assert.equal((posted[2] as Extract<HostMessage, { type: 'runData' }>).run.points.length, FIXTURE_STEPS);
+
+  // Not a live run: the error reaches the page, with the reason.
+  posted.length = 0;
+  folderWritten = false;
+  await send({ type: 'showRun', runId: 'gone' });
+  assert.deepEqual(posted, [{ type: 'error', message: 'Workspace LM: could not read the run "gone": no model folder gone' }]);
+  provider.dispose();
+});
+
 // ---------------------------------------------------------------------------------------------
 // The page in headless Chromium
 
@@ -560,5 +612,25 @@ test('page: state restored after the view was hidden asks again for both runs', 
   await panel.post({ type: 'runs', runs: [run('a', '2026-11-01T00:00:00Z'), run('b', '2026-11-02T00:00:00Z')] });
   await panel.page.waitForFunction(() => (window as unknown as { __posted: PanelMessage[] }).__posted.length >= 3);
   assert.deepEqual(await panel.posted(), [{ type: 'ready' }, { type: 'showRun', runId: 'b' }, { type: 'showRun', runId: 'a' }]);
+  await panel.page.context().close();
+});
+
+test('page: a run that starts training is shown, live, before its folder is read', async () => {
+  const panel = await openPanel();
+  const run = (id: string, createdAt: string, active: boolean): RunSummary => ({ id, name: id, preset: 'tiny', backend: 'cpu', active, createdAt });
+  await panel.post({ type: 'runs', runs: [run('old', '2026-11-01T00:00:00Z', true)] });
+  await panel.post({ type: 'runData', run: runDataFor(run('old', '2026-11-01T00:00:00Z', true)) });
+  assert.deepEqual(await panel.points('chart-loss'), { train: FIXTURE_STEPS, validation: FIXTURE_VAL_POINTS });
+
+  const points = parseMetrics(fixture.metrics).points.slice(0, 3);
+  await panel.post({ type: 'live', status: { runId: 'new', state: 'running', step: 0, maxSteps: 60, message: 'tokenizing' } });
+  for (const point of points) await panel.post({ type: 'metrics', runId: 'new', points: [point], maxSteps: 60 });
+  await panel.page.waitForFunction(() => document.querySelector('#chart-loss')?.getAttribute('data-points') === '{"train":3,"validation":0}');
+  assert.deepEqual((await panel.posted()).filter((m) => m.type === 'showRun').map((m) => (m as { runId: string }).runId), ['old', 'new']);
+  assert.match((await panel.page.textContent('#live'))!, /Training new/);
+  assert.deepEqual(await panel.state(), { selectedRunId: 'new', compareRunId: undefined });
+  await panel.post({ type: 'live', status: { runId: 'new', state: 'done', step: 60, maxSteps: 60 } });
+  await panel.page.waitForFunction(() => document.querySelector('#live .live-title')?.textContent === 'Trained new');
+  assert.deepEqual(panel.problems, []);
   await panel.page.context().close();
 });
