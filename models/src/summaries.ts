@@ -704,7 +704,8 @@ function foldOverloads(text: string, definitions: Definition[]): void {
 // ---------------------------------------------------------------------------------------------
 // From a comment to a one-sentence summary
 
-const NOT_DOCS = /\b(?:copyright|licen[cs]ed?|spdx-license-identifier|all rights reserved)\b|@(?:file|fileoverview|overview|module|packageDocumentation|license|preserve|copyright)\b/i;
+// A licence or file header, not documentation. A bare "license" is allowed: "Prints the license text".
+const NOT_DOCS = /\b(?:copyright|spdx-license-identifier|licen[cs]ed (?:under|to)|all rights reserved|permission is hereby granted)\b|\(c\)\s*\d{4}|@(?:file|fileoverview|overview|module|packageDocumentation|license|preserve|copyright)\b/i;
 const DIRECTIVE = /^\s*(?:eslint|tslint|jshint|jscs|global\s|prettier-ignore|istanbul\s|c8\s|@ts-|pylint:|noqa|type:\s*ignore|fmt:|mypy:|#?region\b|#?endregion\b|shellcheck\s|rubocop:|frozen_string_literal|nolint|go:|\+build|-\*-|!\/|swiftlint:|NOLINT|clang-format|pragma\b)/i;
 const SECTION_HEADER = /^(?:args|arguments|parameters|params|returns?|yields?|raises|throws|exceptions?|examples?|notes?|attributes|see also|references|todo|warnings?|usage|properties|keyword arguments|other parameters)\s*:?\s*$/i;
 const ABBREVIATIONS = new Set(['e.g', 'i.e', 'etc', 'vs', 'cf', 'approx', 'no', 'fig', 'mr', 'dr', 'st', 'incl', 'resp', 'esp', 'ca', 'al']);

@@ -194,6 +194,9 @@ test('summaryFromComment cleans tags, markup and whitespace and keeps the first 
   assert.equal(summaryFromComment('<summary>Adds <paramref name="x"/> once.</summary>', 'triple'), 'Adds x once');
   assert.equal(summaryFromComment('TODO: write docs'), '');
   assert.equal(summaryFromComment('Copyright 2026 Example Corp.'), '');
+  assert.equal(summaryFromComment('(c) 2026 Example Corp. MIT.', 'line'), '');
+  assert.equal(summaryFromComment('@license MIT'), '');
+  assert.equal(summaryFromComment('Prints the license text.'), 'Prints the license text');
   assert.equal(summaryFromComment('eslint-disable-next-line no-console', 'line'), '');
   assert.equal(summaryFromComment('const x = compute(1);\nreturn x;', 'line'), '');
   assert.equal(summaryFromComment('   \n  \n'), '');
