@@ -210,6 +210,12 @@ function loadMetricsView(): typeof import('../../client/src/metricsView') {
   }
 }
 
+/** The message, checked to be of the given type. */
+function messageOf<T extends HostMessage['type']>(message: HostMessage | undefined, type: T): Extract<HostMessage, { type: T }> {
+  assert.equal(message?.type, type);
+  return message as Extract<HostMessage, { type: T }>;
+}
+
 function fakeView() {
   const received = new FakeEventEmitter<unknown>();
   const posted: HostMessage[] = [];
@@ -347,8 +353,7 @@ test('provider: a job start refreshes the list, its end re-reads the run; read e
   // The page asks for the new run before its folder exists: an empty run, not an error.
   posted.length = 0;
   await send({ type: 'showRun', runId: 'run-7' });
-  assert.equal(posted[0].type, 'runData');
-  assert.equal((posted[0] as Extract<HostMessage, { type: 'runData' }>).run.points.length, 0);
+  assert.equal(messageOf(posted[0], 'runData').run.points.length, 0);
 
   // The job ends: the panel hears 'done' and gets the finished run from disk.
   posted.length = 0;
@@ -357,8 +362,8 @@ test('provider: a job start refreshes the list, its end re-reads the run; read e
   await new Promise((resolve) => setImmediate(resolve));
   await new Promise((resolve) => setImmediate(resolve));
   assert.deepEqual(posted.map((m) => m.type), ['live', 'runs', 'runData']);
-  assert.equal((posted[0] as Extract<HostMessage, { type: 'live' }>).status?.state, 'done');
-  assert.equal((posted[2] as Extract<HostMessage, { type: 'runData' }>).run.points.length, FIXTURE_STEPS);
+  assert.equal(messageOf(posted[0], 'live').status?.state, 'done');
+  assert.equal(messageOf(posted[2], 'runData').run.points.length, FIXTURE_STEPS);
 
   // Not a live run: the error reaches the page, with the reason.
   posted.length = 0;
