@@ -17,6 +17,7 @@ import {
 } from '../../models/src/summaries';
 import { codeWords, evaluateRetrievalBaseline, jaccard, RetrievalBaseline } from '../../models/src/summaryBaseline';
 import { smoothedBleu } from '../../models/src/textMetrics';
+import { CodeTokenizer } from '../../models/src/tokenizer';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'summaries');
 const fixture = (name: string): string => readFileSync(path.join(FIXTURES, name), 'utf8');
@@ -308,6 +309,21 @@ test('token layout: <|code|> code <|summary|> summary <|endoftext|> with the res
   assert.deepEqual(long, [1004, ...Array(5).fill(120), 1005, ...Array(5).fill(121), 1000]);
   assert.deepEqual(summaryPromptTokens('abcdef', tokenizer, 5), [1004, 97, 98, 99, 1005]);
   assert.throws(() => summaryTrainingTokens({ code: 'a', summary: 'b' }, tokenizer, 4), /maxTokens must be an integer >= 5, got 4/);
+});
+
+test('token layout with the real CodeTokenizer: specials as ids, code and summary decode back', async () => {
+  const tokenizer = await CodeTokenizer.train([TS_SAMPLE, fixture('sample.py'), fixture('sample.rs')], 400);
+  const pair = minePairs(fixture('sample.py'), 'python')[0];
+  const ids = summaryTrainingTokens(pair, tokenizer, 256);
+  const { code, summary, endOfText } = tokenizer.special;
+  assert.equal(ids[0], code);
+  assert.equal(ids[ids.length - 1], endOfText);
+  const split = ids.indexOf(summary);
+  assert.ok(split > 0 && ids.lastIndexOf(summary) === split);
+  assert.equal(tokenizer.decode(ids.slice(1, split)), pair.code);
+  assert.equal(tokenizer.decode(ids.slice(split + 1, -1)), pair.summary);
+  // The markers as text stay text: they never turn into the reserved ids.
+  assert.ok(!tokenizer.encode('<|code|> x <|summary|>').includes(code));
 });
 
 test('retrieval baseline: Jaccard over identifier words picks the nearest training summary', () => {
