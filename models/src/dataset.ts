@@ -122,7 +122,7 @@ export interface TokenizeOptions {
 }
 
 /** How much text is handed to the native encoder at once: big enough to use its threads. */
-const ENCODE_BATCH_CHARS = 1 << 20;
+const ENCODE_BATCH_CHARS = 2 << 20;
 
 /**
  * Tokenizes files one batch at a time into `outFile`, each document preceded by <|endoftext|>

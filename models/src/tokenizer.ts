@@ -247,10 +247,11 @@ async function trainInChildProcess(corpusFile: string, trainedFile: string): Pro
   }
 }
 
-// Chunks for the native batch encoder end right after a "\n" that is followed by a visible ASCII
-// character: the GPT-2 regex always starts a new pre-token there, so encoding chunk by chunk gives
-// exactly the ids of encoding the whole text.
-const CHUNK_CHARS = 4096;
+// Chunks for the native batch encoder end just before a "\n" that follows a visible ASCII
+// character. No GPT-2 pre-token can hold both (letter, digit and punctuation runs never take a
+// newline; whitespace runs start after the visible character), so encoding chunk by chunk gives
+// exactly the ids of encoding the whole text. Nearly every line end qualifies, indented code too.
+const CHUNK_CHARS = 2048; // measured here: 2 KB chunks encode at ~7 MB/s, 64 KB ones at ~1 MB/s
 
 function splitAtPreTokenBoundaries(text: string, chunkChars: number): string[] {
   const chunks: string[] = [];
@@ -258,8 +259,8 @@ function splitAtPreTokenBoundaries(text: string, chunkChars: number): string[] {
   while (text.length - start > chunkChars) {
     let cut = -1;
     for (let i = start + chunkChars; i < text.length; i++) {
-      const next = text.charCodeAt(i);
-      if (text.charCodeAt(i - 1) === 0x0a && next >= 0x21 && next <= 0x7e) {
+      const previous = text.charCodeAt(i - 1);
+      if (text.charCodeAt(i) === 0x0a && previous >= 0x21 && previous <= 0x7e) {
         cut = i;
         break;
       }

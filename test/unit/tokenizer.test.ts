@@ -94,6 +94,20 @@ test('pure-JS encode and native encodeBatch give identical ids, long texts inclu
   inputs.forEach((text, i) => assert.deepEqual(batch[i], tokenizer.encode(text), JSON.stringify(text.slice(0, 40))));
 });
 
+test('batch encoding cuts long texts only where the ids cannot change (random texts)', async () => {
+  // Random mixes of the characters that decide pre-token boundaries: newlines after letters,
+  // digits, quotes, spaces, tabs, CR; multi-byte characters. Deterministic generator.
+  const alphabet = ['a', 'Z', ' ', '  ', '\n', '\n', '\t', '\r', '7', "'", 's', "'s", '{', ';', '.', 'é', '😀', '世'];
+  let state = 12345;
+  const next = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 0x100000000;
+  const randomTexts = Array.from({ length: 4 }, () => Array.from({ length: 6000 }, () => alphabet[Math.floor(next() * alphabet.length)]).join(''));
+  const batch = await tokenizer.encodeBatch(randomTexts);
+  randomTexts.forEach((text, i) => {
+    assert.deepEqual(batch[i], tokenizer.encode(text));
+    assert.equal(tokenizer.decode(batch[i]), text);
+  });
+});
+
 test('the newline and the next line\'s indentation are learned as one token', () => {
   // The trainer reads line by line; tokenizer.ts works around it. Without that, no token would
   // start with "\n" followed by spaces.
