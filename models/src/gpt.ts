@@ -7,12 +7,13 @@
 // explicit transposes, through custom gradients. Attention's per-(batch, head) products are done
 // one 2-D matmul each, with the heads cut out on the host (wasm's slice copies its whole input
 // per call, which would cost more than the matmuls). GPU backends use the plain batched version.
+// Every differentiable step is a custom op, so no tfjs gradient registry is needed (tfjs-core's
+// register_all_gradients is ESM-only and cannot load from our CommonJS bundle).
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients'; // gradients of the ops autograd still differentiates
 import { validateGPTConfig, type GPTConfig } from './config';
 import { parameterShapes, type WeightTensor } from './checkpoint';
 
-/** How attention is computed: 'split2d' for CPU backends, 'batched' (tfjs autograd) for GPUs. */
+/** How attention is computed: 'split2d' (2-D matmuls per head) for CPU backends, 'batched' for GPUs. */
 export type AttentionKernel = 'split2d' | 'batched';
 
 export interface GPTOptions {
@@ -66,15 +67,13 @@ export class GPT {
 
   /** Everything up to the output head: embeddings, blocks, final LayerNorm. (B, T) → (B*T, C). */
   private hidden(idx: tf.Tensor2D): tf.Tensor2D {
-    const { blockSize, nLayer, nEmbd: C } = this.config;
+    const { blockSize, nLayer } = this.config;
     const [B, T] = idx.shape;
     if (T > blockSize) throw new Error(`GPT: sequence of ${T} tokens exceeds blockSize ${blockSize}`);
-    const tok = embedding(tf.reshape(idx, [-1]) as tf.Tensor1D, this.p('wte')); // (B*T, C)
-    const pos = tf.slice(this.p('wpe'), [0, 0], [T, C]); // (T, C)
-    let x = tf.reshape(tf.add(tf.reshape(tok, [B, T, C]), pos), [B * T, C]) as tf.Tensor2D;
+    let x = embed(idx, this.p('wte'), this.p('wpe')); // (B*T, C): token + position embeddings
     for (let i = 0; i < nLayer; i++) {
-      x = tf.add(x, this.attn(i, layerNorm(x, this.p(`h.${i}.ln1.g`), this.p(`h.${i}.ln1.b`)), B, T));
-      x = tf.add(x, this.mlp(i, layerNorm(x, this.p(`h.${i}.ln2.g`), this.p(`h.${i}.ln2.b`))));
+      x = residual(x, this.attn(i, layerNorm(x, this.p(`h.${i}.ln1.g`), this.p(`h.${i}.ln1.b`)), B, T));
+      x = residual(x, this.mlp(i, layerNorm(x, this.p(`h.${i}.ln2.g`), this.p(`h.${i}.ln2.b`))));
     }
     return layerNorm(x, this.p('lnf.g'), this.p('lnf.b'));
   }
@@ -229,14 +228,31 @@ function tiedHead(x: tf.Tensor2D, wte: tf.Variable): tf.Tensor2D {
   return op(x, wte) as tf.Tensor2D;
 }
 
-/** Rows of wte for each token. The gradient scatters (and sums) rows back: no UnsortedSegmentSum. */
-function embedding(idx: tf.Tensor1D, wte: tf.Variable): tf.Tensor2D {
+/**
+ * Token embedding rows plus position embeddings. idx (B, T) → (B*T, C). The wte gradient scatters
+ * (and sums) rows back with scatterND: wasm has no UnsortedSegmentSum for tf.gather's gradient.
+ */
+function embed(idx: tf.Tensor2D, wte: tf.Variable, wpe: tf.Variable): tf.Tensor2D {
+  const [B, T] = idx.shape;
   const [V, C] = wte.shape;
-  const op = customOp(([wte]) => ({
-    value: tf.gather(wte, idx),
-    gradFunc: (dy) => tf.scatterND(tf.reshape(idx, [-1, 1]), dy, [V, C]),
+  const blockSize = wpe.shape[0];
+  const flat = tf.reshape(idx, [B * T]);
+  const op = customOp(([wte, wpe]) => ({
+    value: tf.reshape(tf.add(tf.reshape(tf.gather(wte, flat), [B, T, C]), tf.slice(wpe, [0, 0], [T, C])), [B * T, C]),
+    gradFunc: (dy) => {
+      const dWte = tf.scatterND(tf.reshape(flat, [-1, 1]), dy, [V, C]);
+      const dPos = tf.reshape(tf.matMul(tf.ones([1, B]), tf.reshape(dy, [B, T * C])), [T, C]); // sum over the batch
+      const dWpe = T < blockSize ? tf.concat([dPos, tf.zeros([blockSize - T, C])], 0) : dPos;
+      return [dWte, dWpe];
+    },
   }));
-  return op(wte) as tf.Tensor2D;
+  return op(wte, wpe) as tf.Tensor2D;
+}
+
+/** x + f(x), with the gradient passed through to both. */
+function residual(x: tf.Tensor2D, fx: tf.Tensor2D): tf.Tensor2D {
+  const op = customOp(([x, fx]) => ({ value: tf.add(x, fx), gradFunc: (dy) => [dy, dy] }));
+  return op(x, fx) as tf.Tensor2D;
 }
 
 /**
@@ -307,15 +323,34 @@ function gelu(x: tf.Tensor2D): tf.Tensor2D {
 // Attention. Both versions take qkv (B*T, 3C) — row b*T+t, columns q|k|v, head h at h*hs — and
 // return y (B*T, C) with the heads side by side, ready for the output projection.
 
-/** The reference: batched matmuls and tfjs autograd. Fast on GPUs, slow on wasm. */
+/**
+ * Batched matmuls over (B, nh): fast on GPUs, slow on wasm.
+ * Forward:  S = q k^T / sqrt(hs) + mask, P = softmax(S), y = P v.
+ * Backward: dP = dy v^T, dv = P^T dy, dS = P ⊙ (dP - rowsum(dP ⊙ P)) / sqrt(hs), dq = dS k, dk = dS^T q.
+ */
 function attentionBatched(qkv: tf.Tensor2D, mask: tf.Tensor2D, B: number, T: number, nh: number, C: number): tf.Tensor2D {
   const hs = C / nh;
-  const heads = (part: number): tf.Tensor4D => // (B, nh, T, hs)
-    tf.transpose(tf.reshape(tf.slice(qkv, [0, part * C], [B * T, C]), [B, T, nh, hs]), [0, 2, 1, 3]);
-  const [q, k, v] = [heads(0), heads(1), heads(2)];
-  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hs)), mask); // (B, nh, T, T)
-  const y = tf.matMul(tf.softmax(scores), v); // (B, nh, T, hs)
-  return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, C]);
+  const scale = 1 / Math.sqrt(hs);
+  const split = (x: tf.Tensor, col: number): tf.Tensor4D => // columns col..col+C of (B*T, width) → (B, nh, T, hs)
+    tf.transpose(tf.reshape(tf.slice(x, [0, col], [B * T, C]), [B, T, nh, hs]), [0, 2, 1, 3]);
+  const merge = (x: tf.Tensor4D): tf.Tensor2D => tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B * T, C]); // inverse of split
+  const op = customOp(([qkv], save) => {
+    const [q, k, v] = [split(qkv, 0), split(qkv, C), split(qkv, 2 * C)];
+    const probs = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), mask)); // (B, nh, T, T)
+    save([q, k, v, probs]);
+    return {
+      value: merge(tf.matMul(probs, v)),
+      gradFunc: (dy, saved) => {
+        const [q, k, v, probs] = saved as tf.Tensor4D[];
+        const dyHeads = split(dy, 0);
+        const dP = tf.matMul(dyHeads, v, false, true);
+        const dV = tf.matMul(probs, dyHeads, true, false);
+        const dS = tf.mul(tf.mul(probs, tf.sub(dP, tf.sum(tf.mul(dP, probs), -1, true))), scale);
+        return tf.concat([merge(tf.matMul(dS, k)), merge(tf.matMul(dS, q, true, false)), merge(dV as tf.Tensor4D)], 1);
+      },
+    };
+  });
+  return op(qkv) as tf.Tensor2D;
 }
 
 /**

@@ -91,7 +91,7 @@ test('forward gives (B, T, V) logits whose cross-entropy is loss()', () => {
   model.dispose();
 });
 
-test('split2d attention (hand-written gradients) matches batched attention (tfjs autograd): loss and every gradient', () => {
+test('split2d attention (2-D matmuls, host-cut heads) matches batched attention: loss and every gradient', () => {
   const a = new GPT(tiny, { seed: 4, attention: 'split2d' });
   const b = new GPT(tiny, { seed: 4, attention: 'batched' });
   const x = tokens(3, 12, 61, 9);
