@@ -23,8 +23,16 @@ export const onnxNames = {
   presentValue: (layer: number) => `present_value_${layer}`,
 };
 
+/**
+ * false: float32 throughout. true: int8 weights (per output channel, symmetric) behind
+ * DequantizeLinear, folded back to float when the session loads: a 4x smaller file, float speed.
+ * 'dynamic': the blocks' matrix products also run in int8 (DynamicQuantizeLinear + MatMulInteger
+ * on each activation); faster on CPU, at some accuracy (figures in test/unit/onnx.test.ts).
+ */
+export type OnnxQuantization = boolean | 'dynamic';
+
 export interface BuildOnnxOptions {
-  quantize?: boolean; // int8 matrices (per output channel, symmetric) dequantized in the graph
+  quantize?: OnnxQuantization;
   name?: string; // recorded as the graph name
 }
 
@@ -50,13 +58,19 @@ class GraphBuilder {
   private counter = 0;
 
   op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, output?: string): string {
-    const out = output ?? `${opType.toLowerCase()}_${this.counter++}`;
+    return this.opMulti(opType, inputs, 1, attrs, output ? [output] : undefined)[0];
+  }
+
+  /** A node with several outputs (DynamicQuantizeLinear has three). */
+  opMulti(opType: string, inputs: string[], outputCount: number, attrs: Record<string, AttrValue> = {}, outputs?: string[]): string[] {
+    const id = this.counter++;
+    const out = outputs ?? Array.from({ length: outputCount }, (_, k) => `${opType.toLowerCase()}_${id}${outputCount > 1 ? `_${k}` : ''}`);
     const attribute: onnx.IAttributeProto[] = Object.entries(attrs).map(([name, v]) => {
       if (Array.isArray(v)) return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: v };
       if (typeof v === 'number') return { name, type: onnx.AttributeProto.AttributeType.INT, i: v };
       return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v.float };
     });
-    this.nodes.push({ opType, input: inputs, output: [out], name: `${opType}_${this.nodes.length}`, attribute });
+    this.nodes.push({ opType, input: inputs, output: out, name: `${opType}_${this.nodes.length}`, attribute });
     return out;
   }
 
@@ -188,7 +202,19 @@ export function buildOnnxModel(c: GPTConfig, weights: Map<string, WeightTensor>,
 
   const layerNorm = (input: string, prefix: string): string =>
     g.op('LayerNormalization', [input, vector(`${prefix}.g`), vector(`${prefix}.b`)], { axis: -1, epsilon: { float: 1e-5 } });
-  const linear = (input: string, w: string, b: string): string => g.op('Add', [g.op('MatMul', [input, matrix(w, 1)]), vector(b)]);
+  // y = x @ W + b; with 'dynamic' quantization x is quantized per call (uint8, per tensor) and
+  // multiplied by the int8 W in integers, then rescaled by x's scale times W's column scales.
+  const linear = (input: string, w: string, b: string): string => {
+    if (opts.quantize !== 'dynamic') return g.op('Add', [g.op('MatMul', [input, matrix(w, 1)]), vector(b)]);
+    const weight = weights.get(w)!;
+    const { q, scale } = quantizeInt8(weight, 1);
+    const qName = g.int8Tensor(`${w}.q`, weight.shape, q);
+    const wScale = g.floatTensor(`${w}.scale`, [scale.length], scale);
+    const wZero = g.int8Tensor(`${w}.zero`, [], new Int8Array(1));
+    const [xq, xScale, xZero] = g.opMulti('DynamicQuantizeLinear', [input], 3);
+    const product = g.op('Cast', [g.op('MatMulInteger', [xq, qName, xZero, wZero])], { to: onnx.TensorProto.DataType.FLOAT });
+    return g.op('Add', [g.op('Mul', [product, g.op('Mul', [xScale, wScale])]), vector(b)]);
+  };
 
   for (let i = 0; i < c.nLayer; i++) {
     const p = `h.${i}`;
@@ -238,14 +264,14 @@ export function buildOnnxModel(c: GPTConfig, weights: Map<string, WeightTensor>,
     metadataProps: [
       { key: 'wlm.format', value: 'workspace-lm-gpt-kv' },
       { key: 'wlm.config', value: JSON.stringify(c) },
-      { key: 'wlm.quantized', value: opts.quantize ? 'int8' : 'none' },
+      { key: 'wlm.quantized', value: opts.quantize === 'dynamic' ? 'int8-dynamic' : opts.quantize ? 'int8' : 'none' },
     ],
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
 }
 
 /** Reads a model folder's config.json and weights and writes its model.onnx (atomically). */
-export async function exportOnnx(modelDir: string, opts: { quantize?: boolean; file?: string } = {}): Promise<{ file: string; bytes: number; ms: number }> {
+export async function exportOnnx(modelDir: string, opts: { quantize?: OnnxQuantization; file?: string } = {}): Promise<{ file: string; bytes: number; ms: number }> {
   const started = performance.now();
   const config = await readModelConfig(modelDir);
   const weights = await readWeights(modelDir);

@@ -179,7 +179,7 @@ test('a future token never changes a past logit', async () => {
   assert.ok(maxAbsDiff(a.logits.subarray(4 * V), b.logits.subarray(4 * V)) > 1e-3);
 });
 
-test('int8 quantization: 4x smaller matrices, logits close to float', async () => {
+test('int8 quantization (weights, or weights and activations): 3x smaller file, logits close to float', async () => {
   const c: GPTConfig = { vocabSize: 256, blockSize: 32, nLayer: 2, nHead: 4, nEmbd: 64, dropout: 0 };
   const weights = randomWeights(c, 11);
   const floatBytes = buildOnnxModel(c, weights);
@@ -190,6 +190,12 @@ test('int8 quantization: 4x smaller matrices, logits close to float', async () =
   const range = Math.max(...a.logits) - Math.min(...a.logits);
   const diff = maxAbsDiff(a.logits, b.logits);
   assert.ok(diff > 0 && diff < 0.05 * range, `int8 logits diff ${diff} (float logits range ${range})`);
+  // int8 activations too: MatMulInteger in the blocks, same file size, a little further from float
+  const dynamicBytes = buildOnnxModel(c, weights, { quantize: 'dynamic' });
+  assert.ok(dynamicBytes.byteLength < floatBytes.byteLength * 0.35);
+  const d = await runStep(await ort.InferenceSession.create(dynamicBytes), c, ids);
+  const dynamicDiff = maxAbsDiff(a.logits, d.logits);
+  assert.ok(dynamicDiff > 0 && dynamicDiff < 0.08 * range, `dynamic int8 logits diff ${dynamicDiff} (float logits range ${range})`);
 });
 
 test('quantizeInt8 is symmetric per channel and round-trips within half a step', () => {
