@@ -157,7 +157,7 @@ export function buildOnnxModel(c: GPTConfig, weights: Map<string, WeightTensor>,
     const { q, scale } = quantizeInt8(w, axis);
     const qName = g.int8Tensor(`${name}.q`, w.shape, q);
     const sName = g.floatTensor(`${name}.scale`, [scale.length], scale);
-    // int8 zero points also fix the output type of the dequantized tensor's source to int8.
+    // Symmetric: zero points are 0 (explicit, so every runtime reads the int8 type alike).
     const zName = g.int8Tensor(`${name}.zero`, [scale.length], new Int8Array(scale.length));
     return g.op('DequantizeLinear', [qName, sName, zName], { axis }, name);
   };
