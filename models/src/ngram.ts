@@ -19,6 +19,7 @@ export interface TokenSource {
 export interface NGramOptions {
   vocabSize: number; // ids are 0..vocabSize-1; unseen ids still get probability (uniform floor)
   order?: number; // n: the longest n-gram counted, so order-1 tokens of context. Default 4
+  chunkTokens?: number; // tokens read from the source per call; n-grams span the chunks. Default 1M
 }
 
 export interface NGramCompletionOptions {
@@ -84,7 +85,8 @@ export class NGramModel {
     const source: TokenSource = tokens instanceof Int32Array ? { length: tokens.length, read: (s, n) => tokens.subarray(s, s + n) } : tokens;
     if (source.length === 0) throw new Error('n-gram: no tokens to train on (the training split is empty)');
     const counter = new NGramCounter(order, opts.vocabSize, Math.min(source.length + 16, 1 << 22));
-    const chunk = 1 << 20;
+    const chunk = opts.chunkTokens ?? 1 << 20;
+    if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`n-gram: chunkTokens must be a positive integer, got ${opts.chunkTokens}`);
     for (let start = 0; start < source.length; start += chunk) {
       counter.add(source.read(start, Math.min(chunk, source.length - start)), start);
     }

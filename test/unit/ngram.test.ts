@@ -152,6 +152,22 @@ function heldOutCrossEntropy(model: NGramModel, tokens: number[]): number {
   return sum / (tokens.length - 1);
 }
 
+test('training from a token stream read in small chunks counts the n-grams that span them', () => {
+  const rand = random(9);
+  const tokens = Int32Array.from({ length: 5000 }, () => Math.floor(rand() * rand() * 40));
+  const whole = NGramModel.train(tokens, { vocabSize: 40 });
+  const reads: number[] = [];
+  const stream = { length: tokens.length, read: (start: number, count: number) => (reads.push(count), tokens.slice(start, start + count)) };
+  const chunked = NGramModel.train(stream, { vocabSize: 40, chunkTokens: 7 });
+  assert.equal(reads.length, Math.ceil(5000 / 7));
+  assert.equal(chunked.nodeCount, whole.nodeCount);
+  assert.deepEqual(chunked.discounts, whole.discounts);
+  for (let i = 3; i < 400; i++) {
+    const context = Array.from(tokens.subarray(i - 3, i));
+    assert.deepEqual(chunked.distribution(context), whole.distribution(context));
+  }
+});
+
 test('the 4-gram learns: it beats a unigram on held-out text and reproduces a memorised sequence', () => {
   const codec = new TestCodec([]);
   const train = Int32Array.from(codec.encode(syntheticCode(1, 400)));
