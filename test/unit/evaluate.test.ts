@@ -187,6 +187,15 @@ test('a uniform scorer scores ln V, and an oracle completer scores 100%', async 
   assert.ok(report.baseline.nextToken.loss! < next.loss! - 2);
 });
 
+test('no held-out data gives empty figures and an n/a table, not a crash', async () => {
+  const empty = { length: 0, read: () => new Int32Array(0) };
+  const report = await evaluateModel({ model: ngramSystem(ngram, codec, { blockSize: 16 }), ngram, tokenizer: codec, valTokens: empty, valFiles: [], blockSize: 16 });
+  assert.deepEqual(report.model.nextToken, { tokens: 0, loss: null, perplexity: null, top1: null, top5: null });
+  assert.deepEqual(report.baseline.lineStart, { count: 0, exactMatch: null, editSimilarity: null });
+  assert.equal(report.model.latency.p95Ms, null);
+  assert.match(formatEvalTable(report), /perplexity +\| +n\/a \| +n\/a/);
+});
+
 test('bad input gets clear errors', async () => {
   const base = { ngram, tokenizer: codec, valTokens: val.stream, valFiles: valDocs, blockSize: 16, lines: 1, tokens: 16 };
   const wrongShape: EvalSystem = { name: 'broken', score: () => new Float32Array(3), complete: async () => '' };
