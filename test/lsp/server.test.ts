@@ -1,0 +1,365 @@
+// The language server end to end: the real bundle (node dist/server.js --stdio) driven by a real
+// JSON-RPC client connection. Trains a tiny model on a copy of the sample project with work-done
+// progress and metrics observed, completes from it, cancels a second training midway (its last
+// checkpoint stays, the first model keeps serving), fine-tunes on changed files, and checks that
+// bad params get error responses while the server keeps serving. Waits on events, never on timers.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  createMessageConnection,
+  StreamMessageReader,
+  StreamMessageWriter,
+  ResponseError,
+  type MessageConnection,
+} from 'vscode-jsonrpc/node';
+import {
+  CancelRequest,
+  ErrorCodes,
+  FineTuneRequest,
+  MetricsNotification,
+  ModelsRequest,
+  StatusNotification,
+  TrainRequest,
+  type InitializationOptions,
+} from '../../server/src/protocol';
+
+const repoRoot = path.resolve(__dirname, '..', '..');
+const fixture = path.join(repoRoot, 'test', 'fixtures', 'sample-project');
+
+type Listener<T> = (value: T) => void;
+
+/** A client connection to one server process, with notifications kept for the test to look at. */
+class LspClient {
+  readonly connection: MessageConnection;
+  readonly statuses: StatusNotification.Params[] = [];
+  readonly metrics: MetricsNotification.Params[] = [];
+  readonly progress = new Map<string, { kind: string; percentage?: number; message?: string }[]>();
+  readonly logs: string[] = [];
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly process: ChildProcess) {
+    this.connection = createMessageConnection(new StreamMessageReader(process.stdout!), new StreamMessageWriter(process.stdin!));
+    this.connection.onNotification(StatusNotification.method, (p: StatusNotification.Params) => this.push(this.statuses, p));
+    this.connection.onNotification(MetricsNotification.method, (p: MetricsNotification.Params) => this.push(this.metrics, p));
+    this.connection.onNotification('window/logMessage', (p: { message: string }) => this.push(this.logs, p.message));
+    this.connection.onNotification('window/showMessage', (p: { message: string }) => this.push(this.logs, p.message));
+    this.connection.onNotification('$/progress', (p: { token: string; value: { kind: string; percentage?: number; message?: string } }) => {
+      const list = this.progress.get(String(p.token)) ?? [];
+      this.progress.set(String(p.token), list);
+      this.push(list, p.value);
+    });
+    this.connection.listen();
+  }
+
+  private push<T>(list: T[], value: T): void {
+    list.push(value);
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  /** Resolves once `check` holds, re-checked on every notification that arrives. */
+  until<T>(check: () => T | undefined | false): Promise<T> {
+    const now = check();
+    if (now) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const wake: Listener<void> = () => {
+        const value = check();
+        if (value) {
+          this.waiters.delete(wake);
+          resolve(value);
+        }
+      };
+      this.waiters.add(wake);
+    });
+  }
+
+  request<P, R>(type: { method: string; _?: unknown }, params: P): Promise<R> {
+    return this.connection.sendRequest(type.method, params) as Promise<R>;
+  }
+
+  async completeAt(uri: string, line: number, character: number): Promise<{ items: { insertText: string }[] }> {
+    return this.connection.sendRequest('textDocument/inlineCompletion', {
+      textDocument: { uri },
+      position: { line, character },
+      context: { triggerKind: 1 }, // Invoked: no debounce, the latency is the model's
+    });
+  }
+}
+
+function startServer(init: InitializationOptions, rootDir: string): Promise<{ client: LspClient; capabilities: Record<string, unknown> }> {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'dist', 'server.js'), '--stdio'], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stderr!.on('data', () => undefined); // onnxruntime warnings; the connection is stdout
+  const client = new LspClient(child);
+  return client.connection
+    .sendRequest('initialize', {
+      processId: process.pid,
+      rootUri: pathToFileURL(rootDir).href,
+      workspaceFolders: [{ uri: pathToFileURL(rootDir).href, name: 'project' }],
+      capabilities: { window: { workDoneProgress: false } },
+      initializationOptions: init,
+    })
+    .then(async (result) => {
+      await client.connection.sendNotification('initialized', {});
+      return { client, capabilities: (result as { capabilities: Record<string, unknown> }).capabilities };
+    });
+}
+
+async function stopServer(client: LspClient): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => client.process.once('exit', (code) => resolve(code)));
+  await client.connection.sendRequest('shutdown');
+  await client.connection.sendNotification('exit');
+  const code = await exited;
+  client.connection.dispose();
+  return code;
+}
+
+/** The latest status notification that satisfies `match` (ES2022 has no findLast). */
+function lastStatus(from: LspClient, match: (s: StatusNotification.Params) => boolean): StatusNotification.Params | undefined {
+  return [...from.statuses].reverse().find(match);
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+async function expectError(promise: Promise<unknown>, code: number, pattern: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof ResponseError, `expected a ResponseError, got ${String(err)}`);
+    assert.equal(err.code, code, `code of "${err.message}"`);
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+let tmp: string;
+let project: string;
+let modelsDir: string;
+let client: LspClient;
+let capabilities: Record<string, unknown>;
+const figures: Record<string, unknown> = {};
+const docUri = () => pathToFileURL(path.join(project, 'src', 'lru.ts')).href;
+let docLines: string[] = [];
+
+before(async () => {
+  execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'build.mjs')], { cwd: repoRoot, stdio: 'inherit' });
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'wlm-lsp-'));
+  project = path.join(tmp, 'project');
+  cpSync(fixture, project, { recursive: true });
+  // A git repository, so that a fine-tune on "changed" files has a commit to diff against.
+  const git = (...args: string[]) => execFileSync('git', ['-C', project, ...args], { stdio: 'ignore' });
+  git('init', '-q');
+  git('add', '-A');
+  git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'fixture');
+  modelsDir = path.join(tmp, 'models');
+  ({ client, capabilities } = await startServer({ storageDir: path.join(tmp, 'storage'), settings: { modelsDir, preset: 'tiny', backend: 'auto' } }, project));
+  const text = readFileSync(path.join(project, 'src', 'lru.ts'), 'utf8');
+  docLines = text.split('\n');
+  await client.connection.sendNotification('textDocument/didOpen', { textDocument: { uri: docUri(), languageId: 'typescript', version: 1, text } });
+});
+
+after(async () => {
+  if (client) {
+    const code = await stopServer(client);
+    assert.equal(code, 0, 'the server exits cleanly after shutdown/exit');
+  }
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  console.log(`LSP figures: ${JSON.stringify(figures)}`);
+});
+
+/** Line ends of the open document that make distinct prompts (no cache hits between them). */
+function completionSites(count: number, skip = 0): { line: number; character: number }[] {
+  const sites: { line: number; character: number }[] = [];
+  for (let line = 0; line < docLines.length && sites.length < count + skip; line++) {
+    if (docLines[line].trim().length > 3) sites.push({ line, character: docLines[line].length });
+  }
+  return sites.slice(skip);
+}
+
+test('initialize declares inline completions; the first status says no model', async () => {
+  assert.equal(capabilities.inlineCompletionProvider, true);
+  const status = await client.until(() => client.statuses.at(-1));
+  assert.equal(status.activeModel, null);
+  assert.equal(status.trusted, true);
+  assert.equal(status.modelsDir, modelsDir);
+  const empty = await client.completeAt(docUri(), 3, 0);
+  assert.deepEqual(empty.items, [], 'no model: no items, no error');
+});
+
+test('bad params get error responses and the server keeps serving', async () => {
+  await expectError(client.request(TrainRequest.type, { preset: 'huge' }), ErrorCodes.invalidParams, /unknown preset "huge".*tiny, small, base/);
+  await expectError(client.request(TrainRequest.type, { steps: -3 }), ErrorCodes.invalidParams, /steps must be a positive integer, got -3/);
+  await expectError(client.request(TrainRequest.type, { folder: path.join(tmp, 'nowhere') }), ErrorCodes.invalidParams, /folder not found/);
+  await expectError(client.request(TrainRequest.type, null), ErrorCodes.invalidParams, /params must be an object/);
+  await expectError(client.request(ModelsRequest.type, { action: 'select', name: '../../etc' }), ErrorCodes.invalidParams, /invalid model name/);
+  await expectError(client.request(ModelsRequest.type, { action: 'select', name: 'missing' }), ErrorCodes.notFound, /no model named "missing"/);
+  await expectError(client.request(ModelsRequest.type, { action: 'explode' }), ErrorCodes.invalidParams, /unknown action "explode"/);
+  await expectError(client.request(FineTuneRequest.type, { scope: 'everything' }), ErrorCodes.invalidParams, /scope must be/);
+  await expectError(client.request(CancelRequest.type, { jobId: 'x' }), ErrorCodes.invalidParams, /jobId must be an integer/);
+  await expectError(client.connection.sendRequest('workspaceLm/nonsense', {}) as Promise<unknown>, -32601, /nonsense/);
+  const list = await client.request<ModelsRequest.Params, ModelsRequest.Result>(ModelsRequest.type, { action: 'list' });
+  assert.deepEqual(list.models, []);
+  assert.deepEqual(await client.request(CancelRequest.type, {}), { cancelled: false, jobId: null });
+});
+
+let firstModel = '';
+
+test('train a tiny model: progress, metrics per step, then it serves completions', { timeout: 300_000 }, async () => {
+  const token = 'train-1';
+  const started = performance.now();
+  const result = await client.request<TrainRequest.Params, import('../../server/src/protocol').JobResult>(TrainRequest.type, { preset: 'tiny', steps: 40, workDoneToken: token });
+  figures.trainMs = Math.round(performance.now() - started);
+  assert.equal(result.stopReason === 'cancelled', false);
+  assert.equal(result.step, 40);
+  assert.equal(result.activated, true);
+  firstModel = result.model;
+
+  const progress = client.progress.get(token) ?? [];
+  assert.equal(progress[0]?.kind, 'begin');
+  assert.equal(progress.at(-1)?.kind, 'end');
+  assert.ok(progress.some((p) => p.kind === 'report' && p.percentage === 100), 'a report at 100%');
+  const steps = client.metrics.filter((m) => m.model === firstModel).map((m) => m.metrics.step);
+  assert.ok(steps.length >= 10, `metrics notifications: ${steps.length}`);
+  assert.deepEqual(steps, [...steps].sort((a, b) => a - b), 'steps arrive in order');
+  assert.equal(steps.at(-1), 40);
+  const losses = client.metrics.filter((m) => m.model === firstModel).map((m) => m.metrics.trainLoss);
+  assert.ok(losses.every(Number.isFinite));
+  assert.ok(losses.at(-1)! < losses[0], `loss went down: ${losses[0]} -> ${losses.at(-1)}`);
+
+  const status = await client.until(() => lastStatus(client, (s) => s.activeModel === firstModel && s.job === null));
+  assert.ok(status.provider, 'a provider serves');
+
+  // The first completion that shows text, trying distinct sites until one does.
+  let shown: string | null = null;
+  for (const site of completionSites(20)) {
+    const { items } = await client.completeAt(docUri(), site.line, site.character);
+    if (items.length > 0) {
+      shown = items[0].insertText;
+      break;
+    }
+  }
+  figures.trainRequestToFirstCompletionMs = Math.round(performance.now() - started);
+  assert.ok(shown !== null && shown.trim() !== '', 'some site got a non-blank completion');
+
+  const list = await client.request<ModelsRequest.Params, ModelsRequest.Result>(ModelsRequest.type, { action: 'list' });
+  assert.equal(list.active, firstModel);
+  const info = list.models.find((m) => m.name === firstModel)!;
+  assert.equal(info.state, 'ready');
+  assert.equal(info.preset, 'tiny');
+  assert.equal(info.step, 40);
+});
+
+test('completion latency idle (p50/p95 over distinct prompts)', { timeout: 120_000 }, async () => {
+  assert.ok(firstModel, 'needs the model trained above');
+  let shown = 0;
+  const latencies: number[] = [];
+  for (const site of completionSites(30, 20)) {
+    const t0 = performance.now();
+    shown += (await client.completeAt(docUri(), site.line, site.character)).items.length;
+    latencies.push(performance.now() - t0);
+  }
+  figures.idleShown = `${shown}/${latencies.length}`;
+  figures.idleP50Ms = +percentile(latencies, 0.5).toFixed(1);
+  figures.idleP95Ms = +percentile(latencies, 0.95).toFixed(1);
+  assert.ok(latencies.length >= 10);
+});
+
+test('cancel a training midway: last checkpoint kept, the previous model still serves', { timeout: 300_000 }, async () => {
+  const pending = client.request<TrainRequest.Params, import('../../server/src/protocol').JobResult>(TrainRequest.type, { preset: 'tiny', steps: 5000, name: 'to-cancel', workDoneToken: 'train-2' });
+  assert.ok(firstModel, 'needs the model trained above');
+  // Past the first checkpoint (the tiny preset evaluates and saves every 20 steps); a training that
+  // ends or fails first ends the wait too.
+  await Promise.race([
+    client.until(() => client.metrics.find((m) => m.model === 'to-cancel' && m.metrics.step >= 25)),
+    pending.then((r) => assert.fail(`training ended before step 25: ${r.stopReason} at step ${r.step}`)),
+  ]);
+
+  // While it trains: completions keep coming from the first model, and measured.
+  const latencies: number[] = [];
+  for (const site of completionSites(20, 50)) {
+    const t0 = performance.now();
+    await client.completeAt(docUri(), site.line, site.character);
+    latencies.push(performance.now() - t0);
+  }
+  figures.trainingP50Ms = +percentile(latencies, 0.5).toFixed(1);
+  figures.trainingP95Ms = +percentile(latencies, 0.95).toFixed(1);
+  const during = client.statuses.at(-1)!;
+  assert.equal(during.activeModel, firstModel);
+  assert.equal(during.job?.model, 'to-cancel');
+
+  // The model in training can be neither selected nor deleted; a second job is refused.
+  await expectError(client.request(ModelsRequest.type, { action: 'delete', name: 'to-cancel' }), ErrorCodes.busy, /training/);
+  await expectError(client.request(ModelsRequest.type, { action: 'select', name: 'to-cancel' }), ErrorCodes.busy, /still training/);
+  await expectError(client.request(TrainRequest.type, { preset: 'tiny' }), ErrorCodes.busy, /already running/);
+
+  const cancelled = await client.request<CancelRequest.Params, CancelRequest.Result>(CancelRequest.type, {});
+  assert.equal(cancelled.cancelled, true);
+  const result = await pending;
+  assert.equal(result.stopReason, 'cancelled');
+  assert.equal(result.activated, false);
+  assert.ok(result.step >= 25 && result.step < 5000, `stopped at step ${result.step}`);
+  assert.ok(existsSync(path.join(modelsDir, 'to-cancel', 'model.json')), 'the last checkpoint is on disk');
+  const progress = client.progress.get('train-2') ?? [];
+  assert.equal(progress.at(-1)?.kind, 'end');
+
+  const after = await client.until(() => lastStatus(client, (s) => s.job === null));
+  assert.equal(after.activeModel, firstModel, 'the first model still serves');
+  const list = await client.request<ModelsRequest.Params, ModelsRequest.Result>(ModelsRequest.type, { action: 'list' });
+  assert.equal(list.active, firstModel);
+  const stopped = list.models.find((m) => m.name === 'to-cancel')!;
+  assert.equal(stopped.state, 'incomplete');
+  assert.match(stopped.reason ?? '', /cancelled/);
+  const { items } = await client.completeAt(docUri(), completionSites(1)[0].line, completionSites(1)[0].character);
+  assert.ok(Array.isArray(items));
+
+  // Deleting it now works; the active model is untouched.
+  const afterDelete = await client.request<ModelsRequest.Params, ModelsRequest.Result>(ModelsRequest.type, { action: 'delete', name: 'to-cancel' });
+  assert.deepEqual(afterDelete.models.map((m) => m.name), [firstModel]);
+  assert.equal(existsSync(path.join(modelsDir, 'to-cancel')), false);
+});
+
+test('fine-tune on the files changed since the base model, freezing a layer', { timeout: 300_000 }, async () => {
+  assert.ok(firstModel, 'needs the model trained above');
+  appendFileSync(path.join(project, 'src', 'queue.ts'), '\nexport const queueVersion = 2;\n');
+  writeFileSync(path.join(project, 'src', 'added.ts'), 'export function added(a: number, b: number): number {\n  return a + b;\n}\n');
+  const result = await client.request<FineTuneRequest.Params, import('../../server/src/protocol').JobResult>(FineTuneRequest.type, {
+    base: firstModel,
+    scope: 'changed',
+    steps: 6,
+    freezeLayers: 1,
+    learningRate: 1e-3,
+    name: 'tuned',
+  });
+  assert.equal(result.kind, 'fineTune');
+  assert.equal(result.step, 6);
+  assert.equal(result.activated, true);
+  assert.ok(client.logs.some((l) => /fine-tune scope: 2 changed files \(git diff against/.test(l)), 'the scope was the two changed files');
+  const list = await client.request<ModelsRequest.Params, ModelsRequest.Result>(ModelsRequest.type, { action: 'list' });
+  assert.equal(list.active, 'tuned');
+  assert.equal(list.models.find((m) => m.name === 'tuned')?.parent, firstModel);
+  await expectError(
+    client.request(FineTuneRequest.type, { base: firstModel, scope: 'folder', freezeLayers: 99 }),
+    ErrorCodes.invalidParams,
+    /freezeLayers must be an integer from 0 to 2/,
+  );
+  // Back to the first model by selection.
+  const selected = await client.request<ModelsRequest.Params, ModelsRequest.Result>(ModelsRequest.type, { action: 'select', name: firstModel });
+  assert.equal(selected.active, firstModel);
+});
+
+test('an untrusted workspace serves but refuses to train', { timeout: 60_000 }, async () => {
+  const { client: restricted } = await startServer({ trusted: false, settings: { modelsDir } }, project);
+  try {
+    const status = await restricted.until(() => lastStatus(restricted, (s) => s.activeModel !== null));
+    assert.equal(status.trusted, false);
+    assert.equal(status.activeModel, firstModel, 'the active model is served in restricted mode');
+    await expectError(restricted.request(TrainRequest.type, { preset: 'tiny' }), ErrorCodes.untrusted, /untrusted workspace/);
+    await expectError(restricted.request(FineTuneRequest.type, { scope: 'folder' }), ErrorCodes.untrusted, /untrusted workspace/);
+  } finally {
+    assert.equal(await stopServer(restricted), 0);
+  }
+});
