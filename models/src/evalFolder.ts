@@ -1,0 +1,91 @@
+// `wlm eval` and the server's evaluate job: loads a model folder, rebuilds its held-out data (or
+// takes a folder given), trains the n-gram baseline on the model's own training tokens, and hands
+// both to evaluate.ts. The model side runs on the ONNX session, the engine that serves completions.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readModelConfig } from './checkpoint';
+import { scanFolder, readSourceText, type SourceFile } from './files';
+import { splitFiles, tokenizeFiles, openTokenStream } from './dataset';
+import { NGramModel } from './ngram';
+import { CompletionSession } from './session';
+import { evaluateModel, type EvalDocument, type EvalReport, type EvalSystem } from './evaluate';
+import { UserError } from './errors';
+
+export { formatEvalTable } from './evaluate';
+
+export interface EvaluateFolderOptions {
+  modelDir: string;
+  folder?: string; // held-out code to evaluate on; default: the model's own validation split
+  lines?: number; // held-out lines to complete (default 200)
+  tokens?: number; // next-token predictions to score (default 4096)
+  signal?: AbortSignal;
+  onProgress?: (p: { phase: string; done: number; total: number }) => void;
+}
+
+export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalReport> {
+  const modelDir = path.resolve(opts.modelDir);
+  const config = await readModelConfig(modelDir);
+  const trainFile = path.join(modelDir, 'data', 'train.bin');
+  if (!existsSync(trainFile)) {
+    throw new UserError(`${modelDir} has no data/train.bin: the n-gram baseline needs the model's training tokens; retrain the model`);
+  }
+
+  // Held-out files: the folder given, or the validation split recorded by the model's settings.
+  let valFiles: SourceFile[];
+  if (opts.folder) {
+    valFiles = (await scanFolder(path.resolve(opts.folder))).files;
+  } else {
+    if (!existsSync(config.data.root)) throw new UserError(`the folder this model was trained on (${config.data.root}) is gone; pass a folder to evaluate on`);
+    const scan = await scanFolder(config.data.root);
+    valFiles = splitFiles(scan.files, config.train.valFraction, config.train.seed).val;
+  }
+  if (valFiles.length === 0) throw new UserError('no held-out source files to evaluate on');
+  const docs: EvalDocument[] = [];
+  for (const file of valFiles) {
+    const text = await readSourceText(file);
+    if (text !== null) docs.push({ relPath: file.relPath, text });
+  }
+
+  const session = await CompletionSession.open(modelDir);
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'wlm-eval-'));
+  try {
+    const valFile = path.join(scratch, 'val.bin');
+    await tokenizeFiles(valFiles, session.tokenizer, valFile, { seed: config.train.seed, signal: opts.signal });
+    const valTokens = openTokenStream(valFile);
+    if (valTokens.length < config.model.blockSize + 1) {
+      throw new UserError(`held-out files hold ${valTokens.length} tokens, fewer than one ${config.model.blockSize + 1}-token window; evaluate on a larger folder`);
+    }
+    const ngram = NGramModel.train(openTokenStream(trainFile), { vocabSize: config.model.vocabSize });
+    const model: EvalSystem = {
+      name: `GPT ${config.preset} (onnxruntime ${session.provider})`,
+      score: async (windows, batchSize, blockSize) => {
+        const vocab = config.model.vocabSize;
+        const out = new Float32Array(batchSize * blockSize * vocab);
+        for (let b = 0; b < batchSize; b++) {
+          const row = Array.from(windows.subarray(b * blockSize, (b + 1) * blockSize));
+          out.set(await session.logitsUncached(row), b * blockSize * vocab);
+        }
+        return out;
+      },
+      complete: async (prefix, suffix) => (await session.complete({ prefix, suffix, mode: 'line', maxTokens: 48, signal: opts.signal })).text,
+    };
+    return await evaluateModel({
+      model,
+      ngram,
+      tokenizer: session.tokenizer,
+      valTokens,
+      valFiles: docs,
+      blockSize: config.model.blockSize,
+      lines: opts.lines,
+      tokens: opts.tokens,
+      seed: config.train.seed,
+      modelDir,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+    });
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+    await session.close();
+  }
+}
