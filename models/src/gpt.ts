@@ -179,10 +179,16 @@ function gaussian(seed: number): () => number {
 
 type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
 
-/** tf.customGrad with the inputs as an array: forward gets them and `save`, returns value + gradFunc. */
+/**
+ * tf.customGrad with the inputs as an array: forward gets them and `save`, returns value + gradFunc.
+ * The gradient runs inside tf.tidy: tfjs does not tidy a custom gradient's temporaries itself and
+ * would keep them all until the whole backward pass ends (it doubled the peak memory).
+ */
 function customOp(forward: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: GradFunc }): (...inputs: tf.Tensor[]) => tf.Tensor {
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) =>
-    forward(args.slice(0, -1) as tf.Tensor[], args[args.length - 1] as tf.GradSaveFunc));
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const { value, gradFunc } = forward(args.slice(0, -1) as tf.Tensor[], args[args.length - 1] as tf.GradSaveFunc);
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => gradFunc(dy, saved)) };
+  });
   return (...inputs) => op(...inputs);
 }
 
