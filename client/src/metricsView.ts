@@ -5,6 +5,7 @@
 // Also keeps the local completion counters (shown / accepted), in workspace state, never sent.
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
+import type { Middleware } from 'vscode-languageclient/node';
 import type { JobStatus, MetricsNotification, ModelInfo, StatusNotification, StepMetrics } from '../../server/src/protocol';
 import {
   buildRunData,
@@ -20,6 +21,7 @@ import {
 } from '../media/panelProtocol';
 
 export const METRICS_VIEW_ID = 'workspaceLm.metrics';
+export const COMPLETION_ACCEPTED_COMMAND = 'workspaceLm.completionAccepted'; // internal, not in the palette
 const DEFAULT_TRAIN_COMMAND = 'workspaceLm.train';
 const USAGE_KEY = 'workspaceLm.usage';
 
@@ -82,6 +84,34 @@ export class UsageCounter implements vscode.Disposable {
   dispose(): void {
     this.changed.dispose();
   }
+}
+
+/**
+ * Language-client middleware that counts inline completions into `usage`: one "shown" per answer
+ * that offers non-empty text, one "accepted" when VS Code runs the command attached to an item
+ * (it does so after inserting it). Wire it as `middleware: { provideInlineCompletionItems }` in
+ * LanguageClientOptions. A command the server put on an item still runs, after the count.
+ */
+export function countInlineCompletions(context: vscode.ExtensionContext, usage: UsageCounter): Required<Pick<Middleware, 'provideInlineCompletionItems'>> {
+  context.subscriptions.push(
+    vscode.commands.registerCommand(COMPLETION_ACCEPTED_COMMAND, async (original?: vscode.Command) => {
+      await usage.recordAccepted();
+      if (original) await vscode.commands.executeCommand(original.command, ...(original.arguments ?? []));
+    }),
+  );
+  return {
+    provideInlineCompletionItems: async (document, position, completionContext, token, next) => {
+      const result = await next(document, position, completionContext, token);
+      const items = Array.isArray(result) ? result : (result?.items ?? []);
+      const offered = items.filter((item) => (typeof item.insertText === 'string' ? item.insertText : item.insertText.value).trim() !== '');
+      if (offered.length === 0 || token.isCancellationRequested) return result;
+      void usage.recordShown();
+      for (const item of offered) {
+        item.command = { command: COMPLETION_ACCEPTED_COMMAND, title: 'Count an accepted completion', arguments: item.command ? [item.command] : [] };
+      }
+      return result;
+    },
+  };
 }
 
 export class MetricsViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {

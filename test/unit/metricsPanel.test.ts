@@ -190,9 +190,14 @@ const fakeVscode = {
     },
     registerWebviewViewProvider: () => ({ dispose() {} }),
   },
+  registered: new Map<string, (...args: unknown[]) => unknown>(),
   commands: {
-    executeCommand: async (id: string) => {
-      fakeVscode.executed.push(id);
+    executeCommand: async (id: string, ...args: unknown[]) => {
+      fakeVscode.executed.push([id, ...args].join(' '));
+    },
+    registerCommand: (id: string, handler: (...args: unknown[]) => unknown) => {
+      fakeVscode.registered.set(id, handler);
+      return { dispose: () => fakeVscode.registered.delete(id) };
     },
   },
 };
@@ -371,6 +376,36 @@ test('provider: a job start refreshes the list, its end re-reads the run; read e
   await send({ type: 'showRun', runId: 'gone' });
   assert.deepEqual(posted, [{ type: 'error', message: 'Workspace LM: could not read the run "gone": no model folder gone' }]);
   provider.dispose();
+});
+
+test('usage: inline completions offered count as shown, their command counts them as accepted', async () => {
+  const { UsageCounter, countInlineCompletions, COMPLETION_ACCEPTED_COMMAND } = loadMetricsView();
+  const memento = new Map<string, unknown>();
+  const usage = new UsageCounter({ get: (key: string) => memento.get(key), update: async (key: string, value: unknown) => void memento.set(key, value), keys: () => [] } as never);
+  const subscriptions: FakeDisposable[] = [];
+  const { provideInlineCompletionItems } = countInlineCompletions({ subscriptions } as never, usage);
+  const token = { isCancellationRequested: false };
+  type Items = { insertText: string; command?: { command: string; title: string; arguments?: unknown[] } }[];
+  const answer = (items: Items) => provideInlineCompletionItems({} as never, {} as never, {} as never, token as never, (() => items) as never) as Promise<Items>;
+
+  const items = await answer([{ insertText: 'return x;' }, { insertText: '  ', command: { command: 'server.cmd', title: 't', arguments: [1] } }]);
+  assert.equal(items[0].command?.command, COMPLETION_ACCEPTED_COMMAND);
+  assert.equal(items[1].command?.command, 'server.cmd', 'blank items are not offered, so not counted');
+  await answer([]);
+  const withServerCommand = await answer([{ insertText: 'y', command: { command: 'server.cmd', title: 't', arguments: [2] } }]);
+  token.isCancellationRequested = true;
+  await answer([{ insertText: 'too late' }]);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(usage.counts, { shown: 2, accepted: 0 });
+
+  // VS Code runs the item's command after inserting it.
+  const accept = fakeVscode.registered.get(COMPLETION_ACCEPTED_COMMAND)!;
+  fakeVscode.executed.length = 0;
+  await accept(...(items[0].command?.arguments ?? []));
+  await accept(...(withServerCommand[0].command?.arguments ?? []));
+  assert.deepEqual(usage.counts, { shown: 2, accepted: 2 });
+  assert.deepEqual(fakeVscode.executed, ['server.cmd 2'], "the server's own command still runs");
+  assert.equal(subscriptions.length, 1);
 });
 
 // ---------------------------------------------------------------------------------------------
