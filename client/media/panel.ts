@@ -259,6 +259,7 @@ export function startPanel(api: VsCodeApi, root: HTMLElement): { receive(message
   let runsReceived = false;
   const runData = new Map<string, RunData>();
   const livePoints = new Map<string, MetricsPoint[]>(); // from workspaceLm/metrics, per run
+  const requested = new Set<string>(); // runs asked for with showRun and not answered yet
   let live: LiveStatus | null = null;
   let usage: UsageCounts = { shown: 0, accepted: 0 };
   let error: string | undefined;
@@ -316,7 +317,12 @@ export function startPanel(api: VsCodeApi, root: HTMLElement): { receive(message
     state.compareRunId = compareRunId !== runId ? compareRunId : undefined;
     saveState();
     for (const id of [state.selectedRunId, state.compareRunId]) {
-      if (id && !runData.has(id)) api.postMessage({ type: 'showRun', runId: id });
+      // Asked once: the answer (or an error) comes back as a message; re-asking on every runs
+      // list would only repeat the read.
+      if (id && !runData.has(id) && !requested.has(id)) {
+        requested.add(id);
+        api.postMessage({ type: 'showRun', runId: id });
+      }
     }
     render();
   }
@@ -575,6 +581,7 @@ export function startPanel(api: VsCodeApi, root: HTMLElement): { receive(message
         return;
       }
       case 'runData':
+        requested.delete(message.run.summary.id);
         runData.set(message.run.summary.id, message.run);
         error = undefined;
         render();
@@ -609,6 +616,7 @@ export function startPanel(api: VsCodeApi, root: HTMLElement): { receive(message
         renderUsage();
         return;
       case 'error':
+        requested.clear(); // whatever failed may be asked for again
         error = message.message;
         render();
         return;
