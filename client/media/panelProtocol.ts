@@ -118,7 +118,6 @@ export interface PanelHtmlOptions {
   nonce: string; // fresh per render, from crypto.randomBytes
   scriptUri: string;
   styleUri: string;
-  codiconUri?: string;
 }
 
 /** The page shell. A pure function, so the same HTML is rendered in VS Code and in the tests. */
