@@ -143,7 +143,7 @@ interface ReadOutcome {
   reason?: SkipReason;
 }
 
-async function readAndClassify(absPath: string): Promise<ReadOutcome & { buffer?: Uint8Array }> {
+async function readAndClassify(absPath: string): Promise<ReadOutcome> {
   let buffer: Uint8Array;
   try {
     buffer = await fs.readFile(absPath);
@@ -152,7 +152,7 @@ async function readAndClassify(absPath: string): Promise<ReadOutcome & { buffer?
   }
   const text = utf8.decode(buffer);
   const reason = classifyContent(buffer, text);
-  return reason ? { text: null, reason } : { text, buffer };
+  return reason ? { text: null, reason } : { text };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -236,7 +236,11 @@ async function trainInChildProcess(corpusFile: string, trainedFile: string): Pro
     'trainer.train([corpus]);',
     'trainer.save(out);',
   ].join('\n');
-  const child = spawn(process.execPath, ['-e', script, corpusFile, trainedFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Under VS Code, execPath is Electron: ELECTRON_RUN_AS_NODE makes it the Node it stands for.
+  const child = spawn(process.execPath, ['-e', script, corpusFile, trainedFile], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+  });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-2000);
