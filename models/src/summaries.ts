@@ -430,6 +430,13 @@ function leadingWhitespace(s: string): string {
   return /^[ \t]*/.exec(s)![0];
 }
 
+/** Columns of a line's indentation, a tab reaching the next multiple of 8 as Python counts it. */
+function indentWidth(line: string): number {
+  let width = 0;
+  for (const c of leadingWhitespace(line)) width = c === '\t' ? (Math.floor(width / 8) + 1) * 8 : width + 1;
+  return width;
+}
+
 /** End of a bracketed definition: its `{ ... }` block, or its statement when it has none. */
 function braceExtent(code: string, lines: LineIndex, from: number): { end: number; hasBody: boolean } {
   let depth = 0;
@@ -490,7 +497,7 @@ function indentExtent(code: string, lines: LineIndex, from: number, indent: numb
   for (let line = headerLine + 1; line < lines.count; line++) {
     const content = code.slice(lines.start(line), lines.end(line));
     if (content.trim() === '') continue; // blank, a comment, or inside a multi-line string
-    if (depth === 0 && leadingWhitespace(content).length <= indent) break;
+    if (depth === 0 && indentWidth(content) <= indent) break;
     bodyLine ??= line;
     for (const c of content) {
       if (c === '(' || c === '[' || c === '{') depth++;
@@ -508,7 +515,7 @@ function endKeywordExtent(code: string, lines: LineIndex, keywordLine: number, i
   for (let line = keywordLine + 1; line < lines.count; line++) {
     const content = code.slice(lines.start(line), lines.end(line));
     if (content.trim() === '') continue;
-    const depth = leadingWhitespace(content).length;
+    const depth = indentWidth(content);
     if (depth === indent && /^\s*end\b/.test(content)) return trimEnd(code, lines.end(line));
     if (depth < indent) return trimEnd(code, lines.start(line));
   }
@@ -652,7 +659,7 @@ function findDefinitions(text: string, spec: LanguageSpec): Definition[] {
     const indent = leadingWhitespace(text.slice(lines.start(keywordLine), lines.end(keywordLine)));
     const definition: Definition = { name: match.name, kind: match.kind, headStart, keywordLine, end: 0, hasBody: true, indent };
     if (spec.extent === 'indent') {
-      const extent = indentExtent(code, lines, at, indent.replace(/\t/g, '    ').length);
+      const extent = indentExtent(code, lines, at, indentWidth(indent));
       definition.end = extent.end;
       definition.bodyLine = extent.bodyLine;
       definition.hasBody = extent.bodyLine !== undefined;
@@ -661,7 +668,7 @@ function findDefinitions(text: string, spec: LanguageSpec): Definition[] {
         definition.doc = pythonDocstring(text, lines, extent.bodyLine);
       }
     } else if (spec.extent === 'end') {
-      definition.end = endKeywordExtent(code, lines, keywordLine, indent.length);
+      definition.end = endKeywordExtent(code, lines, keywordLine, indentWidth(indent));
     } else {
       const extent = braceExtent(code, lines, at);
       definition.end = extent.end;
@@ -798,8 +805,15 @@ export function summaryFromComment(body: string, style: DocStyle | 'docstring' =
 /** Removes the first line's indentation from every line (string contents at column 0 stay). */
 function dedent(code: string): string {
   const rows = code.split('\n');
-  const margin = leadingWhitespace(rows[0]).length;
-  return rows.map((row) => row.slice(Math.min(margin, leadingWhitespace(row).length))).join('\n');
+  const margin = leadingWhitespace(rows[0]);
+  if (margin === '') return code;
+  // The first line's exact whitespace where a line starts with it; else as many columns of it.
+  return rows.map((row) => {
+    if (row.startsWith(margin)) return row.slice(margin.length);
+    let cut = 0;
+    while (cut < row.length && /[ \t]/.test(row[cut]) && indentWidth(row.slice(0, cut + 1)) <= indentWidth(margin)) cut++;
+    return row.slice(cut);
+  }).join('\n');
 }
 
 function bound(code: string, maxLines: number, maxChars: number): string {

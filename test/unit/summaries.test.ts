@@ -137,6 +137,16 @@ test('Python: docstrings, # blocks, decorators; headers, commented-out code and 
   assert.equal(pairs.some((pair) => pair.name === 'not_a_function' || pair.name === 'divide' || pair.name === 'empty_doc'), false);
 });
 
+test('CRLF line endings and tab indentation mine the same pairs', () => {
+  const python = fixture('sample.py');
+  const expected = minePairs(python, 'python').map((pair) => [pair.name, pair.summary, pair.code]);
+  const crlf = minePairs(python.replace(/\n/g, '\r\n'), 'python').map((pair) => [pair.name, pair.summary, pair.code]);
+  assert.deepEqual(crlf, expected);
+  // Tabs count as Python counts them (to the next multiple of 8), so a tab-indented body stays in.
+  const tabs = minePairs(python.replace(/^((?:    )+)/gm, (m) => '\t'.repeat(m.length / 4)), 'python');
+  assert.deepEqual(tabs.map((pair) => [pair.name, pair.summary, pair.code.replace(/\t/g, '    ')]), expected);
+});
+
 test('Rust, C#, Go, Java, C, shell and Ruby fixtures', () => {
   assert.deepEqual(named(minePairs(fixture('sample.rs'), 'rust')), [
     ['max_of', 'Returns the larger of two values'],
