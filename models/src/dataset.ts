@@ -114,6 +114,13 @@ function assertLittleEndian(): void {
   if (os.endianness() !== 'LE') throw new Error('token files are little-endian; this machine is big-endian');
 }
 
+/** Named like DOM aborts (and generate.ts's) so callers can tell a cancel from a failure. */
+function cancelled(): Error {
+  const err = new Error('tokenizing cancelled');
+  err.name = 'AbortError';
+  return err;
+}
+
 export interface TokenizeOptions {
   fimRate?: number; // share of documents rewritten as FIM examples; default 0
   seed?: number; // which documents, and where they are cut; default 0
@@ -182,7 +189,7 @@ export async function tokenizeFiles(
     };
 
     for (const file of files) {
-      if (opts.signal?.aborted) throw new Error('tokenizing cancelled');
+      if (opts.signal?.aborted) throw cancelled();
       const text = await readSourceText(file);
       if (text === null) continue;
       const draw = generator(hashInts(seed, hashString(file.relPath), 0x46494d)); // "FIM"
@@ -197,7 +204,7 @@ export async function tokenizeFiles(
       if (pendingChars >= ENCODE_BATCH_CHARS) await flush();
     }
     await flush();
-    if (opts.signal?.aborted) throw new Error('tokenizing cancelled');
+    if (opts.signal?.aborted) throw cancelled();
     await handle.sync();
     completed = true;
   } finally {

@@ -2,10 +2,11 @@
 // tokenizer.json. Owns training, the file format, encode and decode. It does not read workspace
 // files (files.ts) or build token streams (dataset.ts).
 //
-// Two engines sit behind one class. The native `tokenizers` binding (Rust) trains and encodes
-// datasets fast but only asynchronously; the pure-JS `@huggingface/tokenizers` encodes
-// synchronously, which the completion path needs. Both read the same JSON and give the same ids
-// (checked in test/unit/tokenizer.test.ts). Decoding needs neither: a token is a byte string.
+// Two engines sit behind one class. The native `tokenizers` binding (Rust) trains (in a child
+// process, see trainInChildProcess) and encodes datasets fast, but its encode is asynchronous only;
+// the pure-JS `@huggingface/tokenizers` encodes synchronously, which the completion path needs.
+// Both read the same JSON and give the same ids (checked in test/unit/tokenizer.test.ts).
+// Decoding needs neither: a token is a byte string.
 import { promises as fs, createWriteStream } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
