@@ -142,6 +142,9 @@ test('cancelling leaves no token file behind', async () => {
   controller.abort();
   await assert.rejects(tokenizeFiles(files, tokenizer, file, { signal: controller.signal }), { name: 'AbortError', message: 'tokenizing cancelled' });
   assert.equal(existsSync(file), false);
+  const midway = new AbortController(); // cancelled after tokens were written to the temporary file
+  await assert.rejects(tokenizeFiles(files, tokenizer, file, { signal: midway.signal, onProgress: () => midway.abort() }), /tokenizing cancelled/);
+  assert.equal(existsSync(file), false);
   assert.deepEqual(readdirSync(dir).filter((f) => f.includes('cancelled')), []);
 });
 
