@@ -35,3 +35,7 @@ if (existsSync('client/src/extension.ts')) {
     logLevel: 'warning',
   });
 }
+
+// The metrics panel's page script and styles (uPlot bundled in: the webview loads nothing remote).
+const { buildPanel } = await import('./build-panel.mjs');
+await buildPanel();

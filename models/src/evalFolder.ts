@@ -56,6 +56,8 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
     if (valTokens.length < config.model.blockSize + 1) {
       throw new UserError(`held-out files hold ${valTokens.length} tokens, fewer than one ${config.model.blockSize + 1}-token window; evaluate on a larger folder`);
     }
+    // The same completion budget for both sides (the session caps it at half the context).
+    const maxTokens = Math.min(48, Math.floor(config.model.blockSize / 2));
     const ngram = NGramModel.train(openTokenStream(trainFile), { vocabSize: config.model.vocabSize });
     const model: EvalSystem = {
       name: `GPT ${config.preset} (onnxruntime ${session.provider})`,
@@ -68,7 +70,7 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
         }
         return out;
       },
-      complete: async (prefix, suffix) => (await session.complete({ prefix, suffix, mode: 'line', maxTokens: 48, signal: opts.signal })).text,
+      complete: async (prefix, suffix) => (await session.complete({ prefix, suffix, mode: 'line', maxTokens, signal: opts.signal })).text,
     };
     return await evaluateModel({
       model,
@@ -78,6 +80,7 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
       valFiles: docs,
       blockSize: config.model.blockSize,
       lines: opts.lines,
+      maxTokens,
       tokens: opts.tokens,
       seed: config.train.seed,
       modelDir,

@@ -1,0 +1,131 @@
+// `npm run bench`: speed and quality of the whole chain on real code (rxjs@7.8.2's src/, fetched
+// from the npm registry into .bench-cache/). Prints one JSON object. Each training-speed figure is
+// measured in a child process of its own so that its peak RSS is its own.
+//
+//   node dist/bench.js [--only speed,latency,quality] [--speed-steps N] [--quality-minutes M]
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { countParameters, loadPreset, type PresetName } from '../models/src/config';
+import { trainOnFolder } from '../models/src/pipeline';
+import type { StepMetrics } from '../models/src/train';
+import { ensureCorpus, CACHE_DIR } from './corpus';
+import { latencyBench } from './latency';
+
+const CORPUS = 'rxjs@7.8.2';
+
+interface SpeedResult {
+  config: string;
+  preset: PresetName;
+  parameters: number;
+  backend: string;
+  device: string;
+  batchSize: number;
+  microBatchSize: number;
+  blockSize: number;
+  steps: number;
+  tokensPerSecond: number; // median over the steps after the first two (compilation, warm-up)
+  gflopsPerSecond: number; // (6N + 12·L·T·d) FLOPs per token, forward + backward
+  peakRssMB: number;
+}
+
+/** Training FLOPs per token, forward and backward (PaLM appendix / nanoGPT's estimate). */
+function flopsPerToken(preset: PresetName): number {
+  const m = loadPreset(preset).model;
+  return 6 * countParameters(m) + 12 * m.nLayer * m.nEmbd * m.blockSize;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+}
+
+/** Runs in a child process: a short training run, its throughput and its own peak RSS. */
+async function speedChild(preset: PresetName, steps: number, label: string, backend?: string): Promise<void> {
+  const corpus = ensureCorpus(CORPUS);
+  const outDir = path.join(CACHE_DIR, 'runs', `speed-${preset}-${backend ?? 'default'}`);
+  rmSync(outDir, { recursive: true, force: true });
+  const perStep: number[] = [];
+  let backendName = '';
+  let device = '';
+  const { config } = await trainOnFolder({
+    folder: corpus,
+    outDir,
+    preset,
+    steps,
+    minutes: 0,
+    backend: backend as never,
+    skipExport: true,
+    onEvent: (e) => {
+      if (e.type === 'log') perStep.push((e.metrics as StepMetrics).tokensPerSecond);
+      if (e.type === 'backend') [backendName, device] = [e.name, e.device];
+    },
+  });
+  const tokensPerSecond = median(perStep.slice(2));
+  const result: SpeedResult = {
+    config: label,
+    preset,
+    parameters: countParameters(config.model),
+    backend: backendName,
+    device,
+    batchSize: config.train.batchSize,
+    microBatchSize: config.train.microBatchSize,
+    blockSize: config.model.blockSize,
+    steps,
+    tokensPerSecond: Math.round(tokensPerSecond),
+    gflopsPerSecond: +((tokensPerSecond * flopsPerToken(preset)) / 1e9).toFixed(2),
+    peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+function runChild(args: string[]): unknown {
+  const out = execFileSync(process.execPath, [__filename, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      child: { type: 'string' },
+      preset: { type: 'string' },
+      label: { type: 'string' },
+      backend: { type: 'string' },
+      only: { type: 'string' },
+      'speed-steps': { type: 'string' },
+      'quality-minutes': { type: 'string' },
+    },
+  });
+  if (values.child === 'speed') {
+    await speedChild(values.preset as PresetName, Number(values['speed-steps'] ?? 12), values.label ?? values.preset!, values.backend);
+    return;
+  }
+  const only = new Set((values.only ?? 'speed,latency,quality').split(','));
+  const speedSteps = values['speed-steps'] ?? '12';
+  const report: Record<string, unknown> = { corpus: CORPUS, date: new Date().toISOString(), node: process.version };
+  mkdirSync(CACHE_DIR, { recursive: true });
+  ensureCorpus(CORPUS);
+
+  if (only.has('speed')) {
+    report.trainingSpeed = [
+      runChild(['--child', 'speed', '--preset', 'small', '--label', 'A', '--speed-steps', speedSteps]),
+      runChild(['--child', 'speed', '--preset', 'base', '--label', 'B', '--speed-steps', speedSteps]),
+    ];
+  }
+  if (only.has('latency')) {
+    // A small model trained briefly on rxjs: latency depends on the size, not on the quality.
+    const modelDir = path.join(CACHE_DIR, 'runs', 'latency-small');
+    rmSync(modelDir, { recursive: true, force: true });
+    await trainOnFolder({ folder: ensureCorpus(CORPUS), outDir: modelDir, preset: 'small', steps: 30, minutes: 0 });
+    report.completionLatency = await latencyBench({ modelDir });
+  }
+  const json = JSON.stringify(report, null, 2);
+  writeFileSync(path.join(CACHE_DIR, 'last-bench.json'), json);
+  process.stdout.write(json + '\n');
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exitCode = 1;
+});
