@@ -625,6 +625,7 @@ function findDefinitions(text: string, spec: LanguageSpec): Definition[] {
   for (const group of groups) groupByEnd.set(trimEnd(text, group.end), group);
   const definitions: Definition[] = [];
   let pendingHead: number | null = null; // start of the decorators seen above, waiting for their definition
+  const open: Definition[] = [];
 
   // A doc comment ends just before `head`: only whitespace between, and no blank line.
   const docAbove = (head: number): DocComment | undefined => {
@@ -675,14 +676,11 @@ function findDefinitions(text: string, spec: LanguageSpec): Definition[] {
       definition.hasBody = extent.hasBody;
     }
     definition.doc ??= docAbove(headStart) ?? (headStart !== lineStart ? docAbove(lineStart) : undefined);
-    // A function directly inside a class is a method.
-    for (let k = definitions.length - 1; k >= 0; k--) {
-      const outer = definitions[k];
-      if (outer.headStart < headStart && outer.end >= definition.end) {
-        if (outer.kind === 'class' && definition.kind === 'function') definition.kind = 'method';
-        break;
-      }
-    }
+    // A function directly inside a class is a method. `open` holds the definitions still enclosing this line.
+    while (open.length > 0 && open[open.length - 1].end < definition.end) open.pop();
+    const outer = open[open.length - 1];
+    if (outer && outer.kind === 'class' && definition.kind === 'function') definition.kind = 'method';
+    open.push(definition);
     definitions.push(definition);
   }
   foldOverloads(text, definitions);
