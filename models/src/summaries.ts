@@ -35,7 +35,7 @@ const DEFAULT_MAX_SUMMARY_WORDS = 48;
 // Languages
 
 type LexerFamily = 'c' | 'python' | 'hash';
-type DocStyle = 'jsdoc' | 'bang' | 'block' | 'triple' | 'inner' | 'line' | 'hash';
+export type DocStyle = 'jsdoc' | 'bang' | 'block' | 'triple' | 'inner' | 'line' | 'hash';
 type DefinitionMatcher = (src: string) => { name?: string; kind: DefinitionKind } | null;
 
 interface LanguageSpec {
@@ -119,6 +119,7 @@ const TS_MODIFIERS = '(?:(?:export|default|declare|public|private|protected|stat
 
 const TS_INTERFACE = new RegExp(`^(?:export\\s+)?(?:default\\s+)?(?:declare\\s+)?(?:interface|(?:const\\s+)?enum|type(?=\\s+${IDENT}\\s*(?:<[^=;]*>)?\\s*=))\\s+(${IDENT})`);
 const TS_CONST = new RegExp(`^(?:export\\s+)?(?:declare\\s+)?(?:const|let|var)\\s+(${IDENT})\\s*(?::[^=;]+)?=`);
+const JS_MEMBER_ASSIGNMENT = new RegExp(`^(?:${IDENT}\\.)+(${IDENT})\\s*=(?!=)`);
 const TS_MEMBER = new RegExp(`^(${TS_MODIFIERS})\\*?\\s*(#?${IDENT})\\s*[?!]?\\s*`);
 
 const matchTypeScript: DefinitionMatcher = (src) => {
@@ -129,6 +130,8 @@ const matchTypeScript: DefinitionMatcher = (src) => {
   m = TS_INTERFACE.exec(src);
   if (m) return { name: m[1], kind: 'type' };
   m = TS_CONST.exec(src);
+  if (m) return startsFunctionValue(src, m[0].length) ? { name: m[1], kind: 'function' } : null;
+  m = JS_MEMBER_ASSIGNMENT.exec(src); // exports.parse = function (...) / Foo.prototype.bar = (...) =>
   if (m) return startsFunctionValue(src, m[0].length) ? { name: m[1], kind: 'function' } : null;
   // Class members: `name(...) {`, `name(...): T;` (overload, abstract), `name = (...) => ...`.
   m = TS_MEMBER.exec(src);

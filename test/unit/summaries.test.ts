@@ -81,9 +81,16 @@ test('JavaScript lexing: braces inside strings, templates and regex literals do 
     '}',
     '/** Second function. */',
     'function second() { return 2; }',
+    '/** Parses the input. */',
+    'module.exports.parse = function (input) {',
+    '  return input;',
+    '};',
+    '/** Not a function value. */',
+    'module.exports.version = 3;',
   ].join('\n');
   const pairs = minePairs(text, 'javascript');
-  assert.deepEqual(named(pairs), [['escape', 'Escapes braces in text'], ['second', 'Second function']]);
+  assert.deepEqual(named(pairs), [['escape', 'Escapes braces in text'], ['second', 'Second function'], ['parse', 'Parses the input']]);
+  assert.equal(pairs[2].code, 'module.exports.parse = function (input) {\n  return input;\n};');
   assert.equal(pairs[0].code.split('\n').length, 4);
   assert.equal(pairs[1].code, 'function second() { return 2; }');
 });
