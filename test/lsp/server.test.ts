@@ -15,17 +15,21 @@ import {
   StreamMessageReader,
   StreamMessageWriter,
   ResponseError,
+  CancellationTokenSource,
   type MessageConnection,
 } from 'vscode-jsonrpc/node';
 import {
   CancelRequest,
   ErrorCodes,
+  EvaluateRequest,
   FineTuneRequest,
+  MetricsHistoryRequest,
   MetricsNotification,
   ModelsRequest,
   StatusNotification,
   TrainRequest,
   type InitializationOptions,
+  type JobResult,
 } from '../../server/src/protocol';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
@@ -211,7 +215,7 @@ let firstModel = '';
 test('train a tiny model: progress, metrics per step, then it serves completions', { timeout: 300_000 }, async () => {
   const token = 'train-1';
   const started = performance.now();
-  const result = await client.request<TrainRequest.Params, import('../../server/src/protocol').JobResult>(TrainRequest.type, { preset: 'tiny', steps: 40, workDoneToken: token });
+  const result = await client.request<TrainRequest.Params, JobResult>(TrainRequest.type, { preset: 'tiny', steps: 40, workDoneToken: token });
   figures.trainMs = Math.round(performance.now() - started);
   assert.equal(result.stopReason === 'cancelled', false);
   assert.equal(result.step, 40);
@@ -269,7 +273,7 @@ test('completion latency idle (p50/p95 over distinct prompts)', { timeout: 120_0
 });
 
 test('cancel a training midway: last checkpoint kept, the previous model still serves', { timeout: 300_000 }, async () => {
-  const pending = client.request<TrainRequest.Params, import('../../server/src/protocol').JobResult>(TrainRequest.type, { preset: 'tiny', steps: 5000, name: 'to-cancel', workDoneToken: 'train-2' });
+  const pending = client.request<TrainRequest.Params, JobResult>(TrainRequest.type, { preset: 'tiny', steps: 5000, name: 'to-cancel', workDoneToken: 'train-2' });
   assert.ok(firstModel, 'needs the model trained above');
   // Past the first checkpoint (the tiny preset evaluates and saves every 20 steps); a training that
   // ends or fails first ends the wait too.
@@ -323,13 +327,44 @@ test('cancel a training midway: last checkpoint kept, the previous model still s
   assert.equal(existsSync(path.join(modelsDir, 'to-cancel')), false);
 });
 
+test('evaluate the model against the n-gram baseline, with progress; eval.json lands in its folder', { timeout: 300_000 }, async () => {
+  assert.ok(firstModel, 'needs the model trained above');
+  const result = await client.request<EvaluateRequest.Params, EvaluateRequest.Result>(EvaluateRequest.type, { model: firstModel, lines: 10, workDoneToken: 'eval-1' });
+  figures.evaluateMs = result.ms;
+  assert.equal(result.model, firstModel);
+  assert.equal(result.report.kind, 'workspace-lm-eval');
+  assert.ok((result.report.model as { name?: string }) && result.report.baseline, 'model and baseline sections');
+  assert.match(result.table, /n-gram|baseline/i);
+  assert.ok(existsSync(path.join(modelsDir, firstModel, 'eval.json')));
+  const progress = client.progress.get('eval-1') ?? [];
+  assert.deepEqual([progress[0]?.kind, progress.at(-1)?.kind], ['begin', 'end']);
+  assert.ok(progress.some((p) => p.kind === 'report' && /nextToken|lines/.test(p.message ?? '')), 'phase reports');
+  const history = await client.request<MetricsHistoryRequest.Params, MetricsHistoryRequest.Result>(MetricsHistoryRequest.type, { model: firstModel });
+  assert.equal(history.metrics.length, 40, 'one metrics.jsonl line per step');
+  assert.equal(history.eval?.kind, 'workspace-lm-eval');
+});
+
+test('cancelling the train request itself ($/cancelRequest) stops the job', { timeout: 300_000 }, async () => {
+  const source = new CancellationTokenSource();
+  const pending = client.connection.sendRequest(TrainRequest.method, { preset: 'tiny', steps: 5000, name: 'cancel-by-request' }, source.token) as Promise<JobResult>;
+  await Promise.race([
+    client.until(() => client.metrics.find((m) => m.model === 'cancel-by-request' && m.metrics.step >= 3)),
+    pending.then((r) => assert.fail(`training ended before step 3: ${r.stopReason}`)),
+  ]);
+  source.cancel();
+  const result = await pending;
+  assert.equal(result.stopReason, 'cancelled');
+  assert.ok(result.step < 5000);
+  await client.request(ModelsRequest.type, { action: 'delete', name: 'cancel-by-request' });
+});
+
 test('fine-tune on the files changed since the base model, freezing a layer', { timeout: 300_000 }, async () => {
   assert.ok(firstModel, 'needs the model trained above');
   // Enough new code in each file for a window of the tiny preset, whichever side of the split it lands.
   const helpers = Array.from({ length: 12 }, (_, i) => `export function scaled${i}(values: number[]): number[] {\n  return values.map((v) => v * ${i + 2});\n}\n`).join('\n');
   appendFileSync(path.join(project, 'src', 'queue.ts'), `\n${helpers}`);
   writeFileSync(path.join(project, 'src', 'added.ts'), helpers.replace(/scaled/g, 'added'));
-  const result = await client.request<FineTuneRequest.Params, import('../../server/src/protocol').JobResult>(FineTuneRequest.type, {
+  const result = await client.request<FineTuneRequest.Params, JobResult>(FineTuneRequest.type, {
     base: firstModel,
     scope: 'changed',
     steps: 6,
