@@ -871,6 +871,28 @@ export function minePairs(text: string, languageId: string, relPath?: string, op
   return pairs;
 }
 
+/** The code with all whitespace removed: copies that differ only in layout share this key. */
+function codeKey(code: string): string {
+  return code.replace(/\s+/g, '');
+}
+
+/**
+ * The held-out pairs whose code does not also occur among the training pairs (whitespace aside), and
+ * each only once. Workspaces hold copies (src/ and dist/, vendored files): without this, retrieval
+ * would score its own training data.
+ */
+export function withoutDuplicates<T extends { code: string }>(heldOut: readonly T[], train: readonly { code: string }[]): T[] {
+  const seen = new Set(train.map((pair) => codeKey(pair.code)));
+  const kept: T[] = [];
+  for (const pair of heldOut) {
+    const key = codeKey(pair.code);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    kept.push(pair);
+  }
+  return kept;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The definition at the cursor, and writing a summary back
 

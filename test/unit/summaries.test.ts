@@ -13,6 +13,7 @@ import {
   summaryFromComment,
   summaryPromptTokens,
   summaryTrainingTokens,
+  withoutDuplicates,
   type SummaryPair,
 } from '../../models/src/summaries';
 import { codeWords, evaluateRetrievalBaseline, jaccard, RetrievalBaseline } from '../../models/src/summaryBaseline';
@@ -341,6 +342,17 @@ test('token layout with the real CodeTokenizer: specials as ids, code and summar
   assert.equal(tokenizer.decode(ids.slice(split + 1, -1)), pair.summary);
   // The markers as text stay text: they never turn into the reserved ids.
   assert.ok(!tokenizer.encode('<|code|> x <|summary|>').includes(code));
+});
+
+test('withoutDuplicates drops held-out code that training already holds, whitespace aside', () => {
+  const train = [{ code: 'function a() {\n  return 1;\n}', summary: 'One' }];
+  const heldOut = [
+    { code: 'function a() { return 1; }', summary: 'One again' }, // a copy, laid out differently
+    { code: 'function b() { return 2; }', summary: 'Two' },
+    { code: 'function b() {\treturn 2; }', summary: 'Two again' }, // a copy within the held-out set
+  ];
+  assert.deepEqual(withoutDuplicates(heldOut, train).map((pair) => pair.summary), ['Two']);
+  assert.deepEqual(withoutDuplicates([], train), []);
 });
 
 test('retrieval baseline: Jaccard over identifier words picks the nearest training summary', () => {
