@@ -44,6 +44,7 @@ class LspClient {
   readonly metrics: MetricsNotification.Params[] = [];
   readonly progress = new Map<string, { kind: string; percentage?: number; message?: string }[]>();
   readonly logs: string[] = [];
+  readonly createdProgress: string[] = []; // tokens of server-initiated progress (what VS Code shows)
   private readonly waiters = new Set<() => void>();
 
   constructor(readonly process: ChildProcess) {
@@ -94,16 +95,20 @@ class LspClient {
   }
 }
 
-function startServer(init: InitializationOptions, rootDir: string): Promise<{ client: LspClient; capabilities: Record<string, unknown> }> {
+function startServer(init: InitializationOptions, rootDir: string, serverProgress = false): Promise<{ client: LspClient; capabilities: Record<string, unknown> }> {
   const child = spawn(process.execPath, [path.join(repoRoot, 'dist', 'server.js'), '--stdio'], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stderr!.on('data', () => undefined); // onnxruntime warnings; the connection is stdout
   const client = new LspClient(child);
+  client.connection.onRequest('window/workDoneProgress/create', (p: { token: string | number }) => {
+    client.createdProgress.push(String(p.token));
+    return null;
+  });
   return client.connection
     .sendRequest('initialize', {
       processId: process.pid,
       rootUri: pathToFileURL(rootDir).href,
       workspaceFolders: [{ uri: pathToFileURL(rootDir).href, name: 'project' }],
-      capabilities: { window: { workDoneProgress: false } },
+      capabilities: { window: { workDoneProgress: serverProgress } },
       initializationOptions: init,
     })
     .then(async (result) => {
@@ -387,6 +392,28 @@ test('fine-tune on the files changed since the base model, freezing a layer', { 
   // Back to the first model by selection.
   const selected = await client.request<ModelsRequest.Params, ModelsRequest.Result>(ModelsRequest.type, { action: 'select', name: firstModel });
   assert.equal(selected.active, firstModel);
+});
+
+test('server-initiated progress, as VS Code shows it: its cancel button stops the training', { timeout: 300_000 }, async () => {
+  const { client: vscodeLike } = await startServer({ settings: { modelsDir: path.join(tmp, 'models-2'), preset: 'tiny' } }, project, true);
+  try {
+    const pending = vscodeLike.request<TrainRequest.Params, JobResult>(TrainRequest.type, { steps: 5000, name: 'button' });
+    const token = await vscodeLike.until(() => vscodeLike.createdProgress[0]);
+    await Promise.race([
+      vscodeLike.until(() => vscodeLike.metrics.find((m) => m.metrics.step >= 3)),
+      pending.then((r) => assert.fail(`training ended before step 3: ${r.stopReason}`)),
+    ]);
+    const begin = vscodeLike.progress.get(token)?.[0] as { kind: string; cancellable?: boolean; title?: string } | undefined;
+    assert.equal(begin?.kind, 'begin');
+    assert.equal(begin?.cancellable, true);
+    assert.match(begin?.title ?? '', /Training button/);
+    await vscodeLike.connection.sendNotification('window/workDoneProgress/cancel', { token });
+    const result = await pending;
+    assert.equal(result.stopReason, 'cancelled');
+    assert.equal(vscodeLike.progress.get(token)?.at(-1)?.kind, 'end');
+  } finally {
+    assert.equal(await stopServer(vscodeLike), 0);
+  }
 });
 
 test('an untrusted workspace serves but refuses to train', { timeout: 60_000 }, async () => {
