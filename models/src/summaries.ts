@@ -178,8 +178,10 @@ const matchCStyle: DefinitionMatcher = (src) => {
   let m = /^(?:[\w@]+\s+)*?(?:func|fun|def|function|fn)\s+(?:\([^)]*\)\s*)?(?:<[^>]*>\s*)?(?:[\w.]+\.)?([A-Za-z_$][\w$]*)/.exec(line);
   if (m && !CONTROL_WORDS.has(m[1])) return { name: m[1], kind: 'function' };
   m = /^(?:[\w@]+\s+)*?(class|interface|struct|enum|record|trait|object|protocol|extension|type)\s+([A-Za-z_$][\w$]*)/.exec(line);
-  if (m && !/^(?:return|new|case|throw)\b/.test(line) && !(m[1] === 'type' && !/^\s*(?:struct|interface)\b/.test(line.slice(m[0].length)) && !/^type\s/.test(line))) {
-    return { name: m[2], kind: m[1] === 'interface' || m[1] === 'trait' || m[1] === 'protocol' || m[1] === 'type' ? 'type' : 'class' };
+  // `type` declares only at the start of a line (Go `type Buffer struct`, Scala `type Id = Int`).
+  const typeKeywordOk = m && (m[1] !== 'type' || line.startsWith('type '));
+  if (m && typeKeywordOk && !/^(?:return|new|case|throw)\b/.test(line)) {
+    return { name: m[2], kind: ['interface', 'trait', 'protocol', 'type'].includes(m[1]) ? 'type' : 'class' };
   }
   m = /^((?:[\w$.<>[\],?*&:~]+\s+)+)[*&]*((?:[A-Za-z_]\w*::)*~?[A-Za-z_$][\w$]*)\s*(?:<[^()]*>)?\s*\(/.exec(line);
   if (!m) return null;
