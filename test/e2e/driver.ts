@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type BrowserContext, type Page, type FrameLocator } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page, type FrameLocator, type Locator } from 'playwright-core';
 import * as sel from './selectors';
 
 const execFileAsync = promisify(execFile);
@@ -202,8 +202,9 @@ export interface WorkbenchOptions {
 }
 
 /** One VS Code window in a page: the gestures the scenarios are written in. */
+let shotIndex = 0; // across windows, so screenshots sort in the order they were taken
+
 export class Workbench {
-  private shotIndex = 0;
   lastScreenshot: string | null = null;
 
   constructor(
@@ -219,7 +220,7 @@ export class Workbench {
 
   async screenshot(name: string): Promise<string> {
     await fs.mkdir(this.opts.screenshotsDir, { recursive: true });
-    const file = path.join(this.opts.screenshotsDir, `${String(++this.shotIndex).padStart(2, '0')}-${name}.png`);
+    const file = path.join(this.opts.screenshotsDir, `${String(++shotIndex).padStart(2, '0')}-${name}.png`);
     await this.page.screenshot({ path: file });
     this.lastScreenshot = file;
     return file;
@@ -231,7 +232,7 @@ export class Workbench {
     await this.page.keyboard.press('Control+Shift+P');
     const input = this.page.locator(sel.quickInput.input);
     await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill(`>${title}`);
+    await this.typeInto(input, `>${title}`);
     const row = this.page.locator(sel.quickInput.rowWithText(title)).first();
     await row.waitFor({ state: 'visible', timeout: 15_000 });
     await this.page.keyboard.press('Enter');
@@ -243,11 +244,18 @@ export class Workbench {
     await this.page.keyboard.press('Control+Shift+P');
     const input = this.page.locator(sel.quickInput.input);
     await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill(`>${filter}`);
+    await this.typeInto(input, `>${filter}`);
     await this.page.locator(sel.quickInput.rowWithText(filter)).first().waitFor({ state: 'visible', timeout: 20_000 });
     const titles = await this.page.locator(sel.quickInput.row).allInnerTexts();
     await this.page.keyboard.press('Escape');
     return titles.map((t) => t.split('\n')[0].trim());
+  }
+
+  /** Types like a user: the quick input filters on key events, and a programmatic fill can leave a stale list. */
+  private async typeInto(input: Locator, text: string): Promise<void> {
+    await input.press('Control+A');
+    await input.press('Backspace');
+    await input.pressSequentially(text, { delay: 20 });
   }
 
   async dismissQuickInput(): Promise<void> {
@@ -260,7 +268,7 @@ export class Workbench {
     await this.page.keyboard.press('Control+P');
     const input = this.page.locator(sel.quickInput.input);
     await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill(name);
+    await this.typeInto(input, name);
     await this.page.locator(sel.quickInput.row).first().waitFor({ state: 'visible', timeout: 15_000 });
     await this.page.keyboard.press('Enter');
     await this.page.locator(sel.editor.tabWithName(path.basename(name))).first().waitFor({ state: 'visible', timeout: 15_000 });

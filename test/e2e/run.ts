@@ -3,7 +3,8 @@
 // (scenarios.ts), then runs the in-host mocha tests (host/) in a second window, and prints one line
 // per test, the stage timings and "N passed, N failed"; exits non-zero on any failure. It expects
 // scripts/e2e-setup.sh, `npm run build` and `npm run package` to have run (npm run test:e2e does).
-// Flags: --keep (leave the temp folder), --only NAME (UI scenarios whose name contains NAME).
+// Flags: --keep (leave the temp folder), --only NAME (UI scenarios whose name contains NAME; no
+// in-host tests), --vsix FILE (default: the linux-x64 package of this version).
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
@@ -21,6 +22,7 @@ interface Outcome {
 const args = process.argv.slice(2);
 const keep = args.includes('--keep');
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const vsixArg = args.includes('--vsix') ? args[args.indexOf('--vsix') + 1] : undefined;
 const screenshotsDir = path.join(repoRoot, 'e2e-screenshots');
 const EXTENSION_ID = 'workspace-lm.workspace-lm';
 
@@ -83,6 +85,25 @@ async function buildHostTests(): Promise<string> {
   return path.join(outDir, 'index.js');
 }
 
+// Runs in the page before the workbench reads its configuration. A string, not a function: tsx
+// would wrap a function's inner functions in helpers that do not exist in the browser.
+const ENABLE_SMOKE_TEST_DRIVER = `(() => {
+  const patch = () => {
+    const meta = document.getElementById('vscode-workbench-web-configuration');
+    const raw = meta && meta.getAttribute('data-settings');
+    if (!raw) return false;
+    const settings = JSON.parse(raw);
+    settings.developmentOptions = Object.assign({}, settings.developmentOptions, { enableSmokeTestDriver: true });
+    meta.setAttribute('data-settings', JSON.stringify(settings));
+    window.__wlmSmokeTestDriver = true;
+    return true;
+  };
+  if (!patch()) {
+    const observer = new MutationObserver(() => { if (patch()) observer.disconnect(); });
+    observer.observe(document, { childList: true, subtree: true });
+  }
+})();`;
+
 /** Opens a window with VS Code's test payload and waits for the in-host run to call back with its exit code. */
 async function runHostTests(server: CodeServer, workbench: Workbench, workspace: string, resultsFile: string): Promise<Outcome[]> {
   const testsEntry = await buildHostTests();
@@ -107,23 +128,7 @@ async function runHostTests(server: CodeServer, workbench: Workbench, workspace:
   });
   // The payload is honoured only with the smoke-test driver on, which code-server's CLI refuses:
   // switch it on in the workbench configuration before the workbench reads it.
-  await page.addInitScript(() => {
-    const patch = (): boolean => {
-      const meta = document.getElementById('vscode-workbench-web-configuration');
-      const raw = meta?.getAttribute('data-settings');
-      if (!meta || !raw) return false;
-      const settings = JSON.parse(raw);
-      settings.developmentOptions = { ...(settings.developmentOptions ?? {}), enableSmokeTestDriver: true };
-      meta.setAttribute('data-settings', JSON.stringify(settings));
-      return true;
-    };
-    if (!patch()) {
-      const observer = new MutationObserver(() => {
-        if (patch()) observer.disconnect();
-      });
-      observer.observe(document, { childList: true, subtree: true });
-    }
-  });
+  await page.addInitScript({ content: ENABLE_SMOKE_TEST_DRIVER });
   await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`);
   const timeoutMs = 240_000;
   const code = await Promise.race([exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs))]);
@@ -151,8 +156,9 @@ async function main(): Promise<number> {
 
   checkTools();
   const manifest = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { name: string; version: string };
-  const vsix = path.join(repoRoot, `${manifest.name}-${manifest.version}.vsix`);
-  if (!existsSync(vsix)) throw new Error(`e2e: ${vsix} not found; HINT: npm run build && npm run package`);
+  // The platform package `node scripts/package.mjs --target linux-x64` makes, unless --vsix says.
+  const vsix = vsixArg ? path.resolve(vsixArg) : path.join(repoRoot, `${manifest.name}-${process.platform}-${process.arch}-${manifest.version}.vsix`);
+  if (!existsSync(vsix)) throw new Error(`e2e: ${vsix} not found; HINT: npm run build && node scripts/package.mjs --target ${process.platform}-${process.arch}`);
 
   const tempRoot = await makeTempRoot();
   await fs.rm(screenshotsDir, { recursive: true, force: true });

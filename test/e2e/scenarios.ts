@@ -54,11 +54,11 @@ function modelFolders(server: CodeServer): string[] {
   return found;
 }
 
-/** Picks the first row of an open quick pick after checking it says `expected`. */
+/** Picks the first row of the quick pick that offers `expected`, after checking it is the first. */
 async function acceptFirstPick(wb: Workbench, expected: string): Promise<void> {
-  const first = wb.page.locator(sel.quickInput.row).first();
-  await first.waitFor({ state: 'visible', timeout: 15_000 });
-  const text = await first.innerText();
+  // The palette's own rows linger for a moment after a command opens its quick pick.
+  await wb.page.locator(sel.quickInput.rowWithText(expected)).first().waitFor({ state: 'visible', timeout: 15_000 });
+  const text = await wb.page.locator(sel.quickInput.row).first().innerText();
   assert.ok(text.includes(expected), `the first quick pick row is ${JSON.stringify(text)}, expected it to offer ${JSON.stringify(expected)}`);
   await wb.page.keyboard.press('Enter');
 }
@@ -100,11 +100,11 @@ export const scenarios: Scenario[] = [
   {
     name: 'the packaged extension installs, activates and lists its commands in the palette',
     async run({ workbench }) {
+      // The status bar item appears once the extension has activated (onStartupFinished).
+      await workbench.page.locator(sel.workbench.statusBarItem('WLM')).first().waitFor({ state: 'visible', timeout: 60_000 });
       const titles = await workbench.paletteTitles('Workspace LM');
       await workbench.screenshot('palette-commands');
-      assert.ok(titles.includes(TRAIN), `"${TRAIN}" not in the palette: ${JSON.stringify(titles)}`);
-      // The status bar item appears once the extension has activated and its server answered.
-      await workbench.page.locator(sel.workbench.statusBarItem('WLM')).first().waitFor({ state: 'visible', timeout: 60_000 });
+      for (const title of [TRAIN, CANCEL, EVALUATE]) assert.ok(titles.includes(title), `"${title}" not in the palette: ${JSON.stringify(titles)}`);
     },
   },
   {
