@@ -241,3 +241,33 @@ test('modified Kneser-Ney discounts follow Chen & Goodman, and fall back on thin
   assert.deepEqual(kneserNeyDiscounts(5, 0, 0, 0), [0.5, 0.5, 0.5]); // y = 1 is no discount estimate
   assert.deepEqual(kneserNeyDiscounts(4, 1, 0, 0), [4 / 6, 4 / 6, 4 / 6]); // D2 would be 2 - 3y·0 = 2 but D3 is undefined: one D = y
 });
+
+test('save and load: the same probabilities from ngram.bin; a damaged file is named in a clear error', async () => {
+  const { promises: fs } = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const draw = random(7);
+  const tokens = Int32Array.from({ length: 3000 }, () => Math.floor(draw() * 20));
+  const model = NGramModel.train(tokens, { vocabSize: 24, order: 3 });
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'wlm-ngram-'));
+  try {
+    const file = path.join(dir, 'ngram.bin');
+    await model.save(file);
+    const loaded = await NGramModel.load(file);
+    assert.equal(loaded.order, 3);
+    assert.equal(loaded.trainedTokens, 3000);
+    assert.equal(loaded.nodeCount, model.nodeCount);
+    assert.deepEqual(loaded.discounts, model.discounts);
+    for (const context of [[], [3], [3, 5], [19, 23], [1, 2, 3, 4]]) {
+      assert.deepEqual(loaded.distribution(context), model.distribution(context));
+    }
+    const bytes = await fs.readFile(file);
+    await fs.writeFile(file, bytes.subarray(0, bytes.length - 5));
+    await assert.rejects(NGramModel.load(file), /corrupt n-gram .*ngram\.bin: \d+ bytes, the header promises \d+; hint/);
+    bytes[0] = 0;
+    await fs.writeFile(file, bytes);
+    await assert.rejects(NGramModel.load(file), /bad magic/);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
