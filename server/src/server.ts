@@ -68,6 +68,12 @@ const jobs = new Jobs({
   log: (message) => connection.console.info(message),
 });
 
+/** A warning for the user (window/showMessage), also logged. */
+function warn(message: string): void {
+  connection.console.warn(message);
+  connection.window.showWarningMessage(`Workspace LM: ${message}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Settings: pulled per document (workspace/configuration) and cached until they change
 
@@ -86,7 +92,7 @@ function getSettings(uri?: string): Promise<Settings> {
       for (const problem of problems) {
         if (reportedProblems.has(problem)) continue;
         reportedProblems.add(problem);
-        void connection.window.showWarningMessage(`Workspace LM: ${problem}`);
+        warn(problem);
       }
       return settings;
     });
@@ -122,7 +128,7 @@ async function loadStore(): Promise<void> {
       connection.console.info(`serving ${name} (${active.provider})`);
     } catch (err) {
       await active.deactivate();
-      void connection.window.showWarningMessage(`Workspace LM: the active model "${name}" cannot be loaded: ${(err as Error).message}`);
+      warn(`the active model "${name}" cannot be loaded: ${(err as Error).message}`);
     }
   }
   completer.reset();
@@ -280,6 +286,9 @@ onRequest(MetricsHistoryRequest.type, async (params) => {
   }
   return { model: name, metrics, eval: evalReport };
 });
+
+// A bug in a handler must cost one answer, not the server: log it and keep serving.
+process.on('unhandledRejection', (reason) => connection.console.error(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
 
 documents.listen(connection);
 connection.listen();

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -53,6 +53,10 @@ class LspClient {
     this.connection.onNotification(MetricsNotification.method, (p: MetricsNotification.Params) => this.push(this.metrics, p));
     this.connection.onNotification('window/logMessage', (p: { message: string }) => this.push(this.logs, p.message));
     this.connection.onNotification('window/showMessage', (p: { message: string }) => this.push(this.logs, p.message));
+    this.connection.onRequest('window/showMessageRequest', (p: { message: string }) => {
+      this.push(this.logs, p.message);
+      return null;
+    });
     this.connection.onNotification('$/progress', (p: { token: string; value: { kind: string; percentage?: number; message?: string } }) => {
       const list = this.progress.get(String(p.token)) ?? [];
       this.progress.set(String(p.token), list);
@@ -213,6 +217,19 @@ test('bad params get error responses and the server keeps serving', async () => 
   const list = await client.request<ModelsRequest.Params, ModelsRequest.Result>(ModelsRequest.type, { action: 'list' });
   assert.deepEqual(list.models, []);
   assert.deepEqual(await client.request(CancelRequest.type, {}), { cancelled: false, jobId: null });
+});
+
+test('a corrupt model folder is listed as corrupt with the reason, never loaded', async () => {
+  const broken = path.join(modelsDir, 'broken');
+  mkdirSync(broken, { recursive: true });
+  writeFileSync(path.join(broken, 'config.json'), '{ "kind": "workspace-lm-model", ');
+  const list = await client.request<ModelsRequest.Params, ModelsRequest.Result>(ModelsRequest.type, { action: 'list' });
+  assert.deepEqual(list.models.map((m) => [m.name, m.state]), [['broken', 'corrupt']]);
+  assert.match(list.models[0].reason ?? '', /corrupt model folder .*broken: config.json is not valid JSON/);
+  await expectError(client.request(ModelsRequest.type, { action: 'select', name: 'broken' }), ErrorCodes.notFound, /cannot be used: corrupt model folder/);
+  assert.equal(lastStatus(client, () => true)?.activeModel, null);
+  const afterDelete = await client.request<ModelsRequest.Params, ModelsRequest.Result>(ModelsRequest.type, { action: 'delete', name: 'broken' });
+  assert.deepEqual(afterDelete.models, []);
 });
 
 let firstModel = '';
@@ -417,8 +434,10 @@ test('server-initiated progress, as VS Code shows it: its cancel button stops th
 });
 
 test('an untrusted workspace serves but refuses to train', { timeout: 60_000 }, async () => {
-  const { client: restricted } = await startServer({ trusted: false, settings: { modelsDir } }, project);
+  // Also a bad setting: reported once with its value, the default used, the server unaffected.
+  const { client: restricted } = await startServer({ trusted: false, settings: { modelsDir, maxTokens: 'lots' } }, project);
   try {
+    await restricted.until(() => restricted.logs.find((l) => l.includes('workspaceLm.maxTokens: "lots" is not an integer from 1 to 256; using 32')));
     const status = await restricted.until(() => lastStatus(restricted, (s) => s.activeModel !== null));
     assert.equal(status.trusted, false);
     assert.equal(status.activeModel, firstModel, 'the active model is served in restricted mode');
