@@ -5,7 +5,7 @@
 // bad params get error responses while the server keeps serving. Waits on events, never on timers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, fork, execFileSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,6 +14,8 @@ import {
   createMessageConnection,
   StreamMessageReader,
   StreamMessageWriter,
+  IPCMessageReader,
+  IPCMessageWriter,
   ResponseError,
   CancellationTokenSource,
   type MessageConnection,
@@ -31,6 +33,7 @@ import {
   type InitializationOptions,
   type JobResult,
 } from '../../server/src/protocol';
+import { DEFAULT_SETTINGS, parseSettings } from '../../server/src/settings';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const fixture = path.join(repoRoot, 'test', 'fixtures', 'sample-project');
@@ -446,4 +449,45 @@ test('an untrusted workspace serves but refuses to train', { timeout: 60_000 }, 
   } finally {
     assert.equal(await stopServer(restricted), 0);
   }
+});
+
+test('settings: package.json declares each with the server default; bad values fall back with one line each', () => {
+  const manifest = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+    contributes: { configuration: { properties: Record<string, { default: unknown; description?: string; scope?: string }> } };
+  };
+  const declared = manifest.contributes.configuration.properties;
+  assert.deepEqual(Object.keys(declared).sort(), Object.keys(DEFAULT_SETTINGS).map((k) => `workspaceLm.${k}`).sort());
+  for (const [key, value] of Object.entries(DEFAULT_SETTINGS)) {
+    assert.deepEqual(declared[`workspaceLm.${key}`].default, value, key);
+    assert.ok(declared[`workspaceLm.${key}`].description && declared[`workspaceLm.${key}`].scope, `${key} has a description and a scope`);
+  }
+  const { settings, problems } = parseSettings({ maxTokens: 0, debounceMs: 20, preset: 'huge', languages: ['typescript', 3], multiline: true });
+  assert.deepEqual(
+    { maxTokens: settings.maxTokens, debounceMs: settings.debounceMs, preset: settings.preset, languages: settings.languages, multiline: settings.multiline },
+    { maxTokens: 32, debounceMs: 20, preset: 'small', languages: [], multiline: true },
+  );
+  assert.deepEqual(problems, [
+    'workspaceLm.languages: ["typescript",3] is not a list of strings; using []',
+    'workspaceLm.maxTokens: 0 is not an integer from 1 to 256; using 32',
+    'workspaceLm.preset: "huge" is not one of tiny, small, base; using "small"',
+  ]);
+  assert.equal(parseSettings('nonsense').problems.length, 1);
+});
+
+test('the server also speaks over node IPC, the transport VS Code uses', { timeout: 30_000 }, async () => {
+  const child = fork(path.join(repoRoot, 'dist', 'server.js'), ['--node-ipc'], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
+  connection.listen();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const result = (await connection.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { settings: { modelsDir } } })) as {
+    capabilities: { inlineCompletionProvider?: boolean };
+  };
+  assert.equal(result.capabilities.inlineCompletionProvider, true);
+  await connection.sendNotification('initialized', {});
+  const list = (await connection.sendRequest(ModelsRequest.method, { action: 'list' })) as ModelsRequest.Result;
+  assert.equal(list.modelsDir, modelsDir);
+  await connection.sendRequest('shutdown');
+  await connection.sendNotification('exit');
+  assert.equal(await exited, 0);
+  connection.dispose();
 });
