@@ -60,8 +60,7 @@ export class GPT {
   loss(idx: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
     return tf.tidy(() => {
       const x = this.hidden(idx); // (B*T, C)
-      const logits = tiedHead(x, this.p('wte')); // (B*T, V)
-      return crossEntropy(logits, tf.reshape(targets, [-1]) as tf.Tensor1D);
+      return headLoss(x, this.p('wte'), tf.reshape(targets, [-1]) as tf.Tensor1D);
     });
   }
 
@@ -72,8 +71,12 @@ export class GPT {
     if (T > blockSize) throw new Error(`GPT: sequence of ${T} tokens exceeds blockSize ${blockSize}`);
     let x = embed(idx, this.p('wte'), this.p('wpe')); // (B*T, C): token + position embeddings
     for (let i = 0; i < nLayer; i++) {
-      x = residual(x, this.attn(i, layerNorm(x, this.p(`h.${i}.ln1.g`), this.p(`h.${i}.ln1.b`)), B, T));
-      x = residual(x, this.mlp(i, layerNorm(x, this.p(`h.${i}.ln2.g`), this.p(`h.${i}.ln2.b`))));
+      // A tidy per block frees its intermediates now rather than at the end of the forward pass:
+      // backprop needs only what each custom op saved (that is kept).
+      x = tf.tidy(() => {
+        const y = residual(x, this.attn(i, layerNorm(x, this.p(`h.${i}.ln1.g`), this.p(`h.${i}.ln1.b`)), B, T));
+        return residual(y, this.mlp(i, layerNorm(y, this.p(`h.${i}.ln2.g`), this.p(`h.${i}.ln2.b`))));
+      });
     }
     return layerNorm(x, this.p('lnf.g'), this.p('lnf.b'));
   }
@@ -181,13 +184,24 @@ type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
 
 /**
  * tf.customGrad with the inputs as an array: forward gets them and `save`, returns value + gradFunc.
- * The gradient runs inside tf.tidy: tfjs does not tidy a custom gradient's temporaries itself and
- * would keep them all until the whole backward pass ends (it doubled the peak memory).
+ * Memory: tfjs keeps a custom gradient's temporaries, every saved tensor and every incoming
+ * gradient until the whole backward pass ends. Each is needed exactly once here (one backward
+ * per forward), so the gradient runs in a tidy and then releases what it saved and the incoming
+ * gradient (config A: peak 1173 -> ~300 MB). A gradient function must therefore never return the
+ * same tensor for two inputs (residual returns a clone for the second).
  */
 function customOp(forward: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: GradFunc }): (...inputs: tf.Tensor[]) => tf.Tensor {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const { value, gradFunc } = forward(args.slice(0, -1) as tf.Tensor[], args[args.length - 1] as tf.GradSaveFunc);
-    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => gradFunc(dy, saved)) };
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const grads = tf.tidy(() => gradFunc(dy, saved));
+        for (const t of saved) t.dispose();
+        if (!(Array.isArray(grads) ? grads : [grads]).includes(dy)) dy.dispose();
+        return grads;
+      },
+    };
   });
   return (...inputs) => op(...inputs);
 }
@@ -242,42 +256,59 @@ function embed(idx: tf.Tensor2D, wte: tf.Variable, wpe: tf.Variable): tf.Tensor2
   const [B, T] = idx.shape;
   const [V, C] = wte.shape;
   const blockSize = wpe.shape[0];
-  const flat = tf.reshape(idx, [B * T]);
-  const op = customOp(([wte, wpe]) => ({
+  const op = customOp(([wte, wpe], save) => {
+    const flat = tf.reshape(idx, [B * T]);
+    save([flat]);
+    return {
     value: tf.reshape(tf.add(tf.reshape(tf.gather(wte, flat), [B, T, C]), tf.slice(wpe, [0, 0], [T, C])), [B * T, C]),
-    gradFunc: (dy) => {
-      const dWte = tf.scatterND(tf.reshape(flat, [-1, 1]), dy, [V, C]);
+    gradFunc: (dy, saved) => {
+      const dWte = tf.scatterND(tf.reshape(saved[0], [-1, 1]), dy, [V, C]);
       const dPos = tf.reshape(tf.matMul(tf.ones([1, B]), tf.reshape(dy, [B, T * C])), [T, C]); // sum over the batch
       const dWpe = T < blockSize ? tf.concat([dPos, tf.zeros([blockSize - T, C])], 0) : dPos;
       return [dWte, dWpe];
     },
-  }));
+    };
+  });
   return op(wte, wpe) as tf.Tensor2D;
 }
 
 /** x + f(x), with the gradient passed through to both. */
 function residual(x: tf.Tensor2D, fx: tf.Tensor2D): tf.Tensor2D {
-  const op = customOp(([x, fx]) => ({ value: tf.add(x, fx), gradFunc: (dy) => [dy, dy] }));
+  const op = customOp(([x, fx]) => ({ value: tf.add(x, fx), gradFunc: (dy) => [dy, tf.clone(dy)] }));
   return op(x, fx) as tf.Tensor2D;
 }
 
 /**
- * Mean over rows of -log softmax(logits)[target]. logits (N, V), targets (N) int32 → scalar.
- * Uses wasm's native softmax (6x faster than logSoftmax there) and the log of the picked
- * probability, floored at 1e-38: only a target with a logit ~87 below the best one is affected.
+ * The tied head and the mean cross-entropy in one op: mean over rows of -log softmax(x wte^T)[target].
+ * x (N, C), wte (V, C), targets (N) int32 → scalar. Fused so that only the softmax (N, V) is kept
+ * for the backward pass, not the logits too; (N, V) tensors are the largest of a step.
+ * Uses wasm's native softmax (6x faster there than logSoftmax) and the log of the picked
+ * probability, floored at 1e-38: only a target whose logit is ~87 below the best is affected.
  */
-function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
-  const [N, V] = logits.shape;
-  const op = customOp(([logits], save) => {
-    const probs = tf.softmax(logits);
-    save([probs]);
-    const picked = tf.gather(tf.reshape(probs, [-1]), tf.add(tf.mul(tf.range(0, N, 1, 'int32'), tf.scalar(V, 'int32')), targets));
+function headLoss(x: tf.Tensor2D, wte: tf.Variable, targets: tf.Tensor1D): tf.Scalar {
+  const N = x.shape[0];
+  const V = wte.shape[0];
+  const op = customOp(([x, wte], save) => {
+    const picks = tf.add(tf.mul(tf.range(0, N, 1, 'int32'), tf.scalar(V, 'int32')), targets); // flat index of each target
+    const probs = tf.softmax(tf.matMul(x as tf.Tensor2D, tf.transpose(wte as tf.Tensor2D))); // (N, V)
+    // Everything the gradient needs is saved: the caller's tidy disposes other tensors before backprop.
+    save([x, wte, probs, picks]);
     return {
-      value: tf.neg(tf.mean(tf.log(tf.maximum(picked, 1e-38)))),
-      gradFunc: (dy, saved) => tf.mul(tf.sub(saved[0], tf.oneHot(targets, V)), tf.div(dy, N)), // (softmax - onehot) / N
+      value: tf.neg(tf.mean(tf.log(tf.maximum(tf.gather(tf.reshape(probs, [-1]), picks), 1e-38)))),
+      gradFunc: (dy, saved) => {
+        const [x, wte, probs, picks] = saved as tf.Tensor2D[];
+        // dlogits = (softmax - onehot) / N, with the one-hot subtracted in place of a dense (N, V) one.
+        const scale = tf.div(dy, N);
+        const flat = tf.mul(tf.reshape(probs, [-1]), scale);
+        const dLogits = tf.reshape(tf.tensorScatterUpdate(flat, tf.reshape(picks, [-1, 1]), tf.sub(tf.gather(flat, picks), scale)), [N, V]) as tf.Tensor2D;
+        return [
+          tf.matMul(dLogits, wte), // dx (N, C)
+          tf.transpose(tf.matMul(tf.transpose(x), dLogits)), // dWte (V, C), as in tiedHead
+        ];
+      },
     };
   });
-  return op(logits) as tf.Scalar;
+  return op(x, wte) as tf.Scalar;
 }
 
 /** LayerNorm over the last axis, biased variance. x (N, C). */
@@ -309,13 +340,13 @@ function layerNorm(x: tf.Tensor2D, g: tf.Variable, b: tf.Variable): tf.Tensor2D 
 function gelu(x: tf.Tensor2D): tf.Tensor2D {
   const k2 = 2 * Math.sqrt(2 / Math.PI);
   const op = customOp(([x], save) => {
-    const x2 = tf.square(x);
-    const s = tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(x2, 0.044715), 1)), k2)); // sigmoid(2u)
-    save([x, x2, s]);
+    const s = tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(tf.square(x), 0.044715), 1)), k2)); // sigmoid(2u)
+    save([x, s]); // x^2 is recomputed in the backward pass: one (N, 4C) tensor less to keep
     return {
       value: tf.mul(x, s),
       gradFunc: (dy, saved) => {
-        const [x, x2, s] = saved;
+        const [x, s] = saved;
+        const x2 = tf.square(x);
         // d/dx x s(z) = s + x s (1 - s) dz/dx, dz/dx = 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2)
         const dz = tf.mul(tf.add(tf.mul(x2, 3 * 0.044715), 1), k2);
         return tf.mul(dy, tf.add(s, tf.mul(tf.mul(x, tf.mul(s, tf.sub(1, s))), dz)));

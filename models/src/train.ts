@@ -11,6 +11,8 @@ import type { GPT } from './gpt';
 import { AdamW, globalNorm } from './optim';
 import { hasTrainingState, loadTrainingState, saveTrainingState, writeWeights, type WeightTensor } from './checkpoint';
 import { writeFileAtomic, appendJsonLine } from './fsutil';
+import { GradientWorkers } from './parallel';
+import * as os from 'node:os';
 
 export interface StepMetrics {
   step: number; // optimizer steps completed
@@ -40,6 +42,8 @@ export interface TrainResult {
   tokensPerSecond: number; // this run's training tokens over its step time
   stopReason: StopReason;
   elapsedMs: number;
+  workers: number; // gradient worker threads used (1: computed in this thread)
+  workersNote?: string; // why fewer workers than asked for
 }
 
 export interface TrainData {
@@ -55,6 +59,7 @@ export interface TrainOptions {
   signal?: AbortSignal; // stops between steps; the last good checkpoint stays as it was
   resume?: boolean; // continue from outDir/resume exactly where it stopped
   freezeLayers?: number; // fine-tune: embeddings and the lowest K blocks are not updated
+  workers?: number; // data-parallel gradient threads; default 2 on wasm with 2+ cores (WLM_TRAIN_WORKERS overrides), else 1
   onLog?(m: StepMetrics): void;
   onEval?(e: EvalEvent): void;
   onCheckpoint?(step: number): void;
@@ -109,6 +114,30 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     await fs.rm(metricsFile, { force: true });
   }
 
+  // Data-parallel workers: each computes the gradient of a share of every micro-batch's rows.
+  let pool: GradientWorkers | undefined;
+  let workersNote: string | undefined;
+  const wantWorkers = opts.workers ?? defaultWorkers();
+  if (wantWorkers > 1) {
+    const backend = tf.getBackend();
+    if (backend !== 'wasm' && backend !== 'cpu') workersNote = `worker threads are for CPU backends, not ${backend}`;
+    else if (c.microBatchSize < wantWorkers) workersNote = `microBatchSize ${c.microBatchSize} has fewer rows than ${wantWorkers} workers`;
+    else {
+      const startedPool = await GradientWorkers.start(wantWorkers, model, backend, trainable);
+      if (typeof startedPool === 'string') workersNote = startedPool;
+      else {
+        pool = startedPool;
+        for (const [name, data] of pool.weights) master.set(name, data); // shared: AdamW's updates reach the workers
+      }
+    }
+  }
+  try {
+    return await loop();
+  } finally {
+    await pool?.close();
+  }
+
+  async function loop(): Promise<TrainResult> {
   const valBatches = data.val.fixedBatches(c.evalBatches, c.microBatchSize);
   const accumulation = c.batchSize / c.microBatchSize;
   const variables = trainable.map((name) => model.params.get(name)!);
@@ -168,7 +197,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const stepStart = performance.now();
     const grads = new Map(trainable.map((name) => [name, new Float32Array(master.get(name)!.length)]));
     let loss = 0;
-    for (let micro = 0; micro < accumulation; micro++) {
+    if (pool) {
+      const batches = Array.from({ length: accumulation }, (_, micro) => ({ batch: data.train.batch(step, micro, c.microBatchSize), weight: 1 / accumulation }));
+      loss = await pool.gradients(batches, grads);
+    }
+    for (let micro = 0; !pool && micro < accumulation; micro++) {
       const batch = data.train.batch(step, micro, c.microBatchSize);
       const [x, y] = tensors(batch);
       const { value, grads: g } = tf.variableGrads(() => model.loss(x, y), variables);
@@ -213,7 +246,16 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   return {
     step, tokens, bestValLoss, lastTrainLoss, stopReason, elapsedMs: elapsed(),
     tokensPerSecond: stepMsTotal > 0 ? tokensThisRun / (stepMsTotal / 1000) : 0,
+    workers: pool?.size ?? 1, ...(workersNote ? { workersNote } : {}),
   };
+  }
+}
+
+/** Two gradient threads when tfjs runs on wasm (one thread each) and the machine has 2+ cores. */
+function defaultWorkers(): number {
+  const fromEnv = Number(process.env.WLM_TRAIN_WORKERS);
+  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
+  return tf.getBackend() === 'wasm' && os.cpus().length >= 2 ? 2 : 1;
 }
 
 function tensors(batch: Batch): [tf.Tensor2D, tf.Tensor2D] {
