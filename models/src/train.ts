@@ -115,140 +115,131 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
 
   // Data-parallel workers: each computes the gradient of a share of every micro-batch's rows.
-  let pool: GradientWorkers | undefined;
-  let workersNote: string | undefined;
-  const wantWorkers = opts.workers ?? defaultWorkers();
-  if (wantWorkers > 1) {
-    const backend = tf.getBackend();
-    if (backend !== 'wasm' && backend !== 'cpu') workersNote = `worker threads are for CPU backends, not ${backend}`;
-    else if (c.microBatchSize < wantWorkers) workersNote = `microBatchSize ${c.microBatchSize} has fewer rows than ${wantWorkers} workers`;
-    else {
-      const startedPool = await GradientWorkers.start(wantWorkers, model, backend, trainable);
-      if (typeof startedPool === 'string') workersNote = startedPool;
-      else {
-        pool = startedPool;
-        for (const [name, data] of pool.weights) master.set(name, data); // shared: AdamW's updates reach the workers
-      }
-    }
-  }
+  const { pool, note: workersNote } = await startWorkers(opts.workers ?? defaultWorkers(), model, c, trainable);
+  if (pool) for (const [name, data] of pool.weights) master.set(name, data); // shared: AdamW's updates reach the workers
   try {
-    return await loop();
+    const valBatches = data.val.fixedBatches(c.evalBatches, c.microBatchSize);
+    const accumulation = c.batchSize / c.microBatchSize;
+    const variables = trainable.map((name) => model.params.get(name)!);
+    const started = Date.now();
+    const budgetMs = c.maxMinutes > 0 ? c.maxMinutes * 60_000 : Infinity;
+    let stepMsTotal = 0;
+    let tokensThisRun = 0;
+    let lastTrainLoss: number | null = null;
+    let lastEvalStep = opts.resume ? step : -1;
+    let stopReason: StopReason = 'maxSteps';
+    const elapsed = (): number => elapsedBefore + (Date.now() - started);
+
+    const evaluate = (): number => {
+      let sum = 0;
+      for (const batch of valBatches) {
+        sum += tf.tidy(() => model.loss(...tensors(batch)).dataSync()[0]);
+      }
+      return sum / valBatches.length;
+    };
+
+    const hostWeights = (): Map<string, WeightTensor> =>
+      new Map([...master].map(([name, data]) => [name, { shape: weights.get(name)!.shape, data }]));
+
+    const checkpoint = async (): Promise<void> => {
+      await saveTrainingState(outDir, {
+        step, tokens, bestValLoss, evalsWithoutImprovement, elapsedMs: elapsed(),
+        weights: hostWeights(), adamM: optimizer.m, adamV: optimizer.v,
+      }, model.config);
+      await recordProgress(outDir, step, bestValLoss);
+      opts.onCheckpoint?.(step);
+    };
+
+    /** Evaluate, keep the best weights as THE model, save the resume state. Returns the val loss. */
+    const evaluateAndCheckpoint = async (): Promise<number> => {
+      const valLoss = evaluate();
+      const improved = bestValLoss === null || valLoss < bestValLoss;
+      if (improved) {
+        bestValLoss = valLoss;
+        evalsWithoutImprovement = 0;
+        await writeWeights(outDir, hostWeights(), model.config);
+      } else {
+        evalsWithoutImprovement++;
+      }
+      lastEvalStep = step;
+      await checkpoint();
+      opts.onEval?.({ step, valLoss, bestValLoss: bestValLoss!, improved });
+      return valLoss;
+    };
+
+    for (;;) {
+      if (step >= c.maxSteps) { stopReason = 'maxSteps'; break; }
+      if (signal?.aborted) { stopReason = 'cancelled'; break; }
+      if (Date.now() - started >= budgetMs) { stopReason = 'maxMinutes'; break; }
+
+      // One optimizer step: gradients summed over micro-batches, clipped, AdamW.
+      const lr = learningRateAt(step, c);
+      const stepStart = performance.now();
+      const grads = new Map(trainable.map((name) => [name, new Float32Array(master.get(name)!.length)]));
+      let loss = 0;
+      if (pool) {
+        const batches = Array.from({ length: accumulation }, (_, micro) => ({ batch: data.train.batch(step, micro, c.microBatchSize), weight: 1 / accumulation }));
+        loss = await pool.gradients(batches, grads);
+      }
+      for (let micro = 0; !pool && micro < accumulation; micro++) {
+        const batch = data.train.batch(step, micro, c.microBatchSize);
+        const [x, y] = tensors(batch);
+        const { value, grads: g } = tf.variableGrads(() => model.loss(x, y), variables);
+        loss += value.dataSync()[0] / accumulation;
+        trainable.forEach((name, k) => addScaled(grads.get(name)!, g[variables[k].name].dataSync() as Float32Array, 1 / accumulation));
+        tf.dispose([x, y, value, ...Object.values(g)]);
+      }
+      const gradNorm = globalNorm(grads.values());
+      const clipScale = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / (gradNorm + 1e-6) : 1;
+      optimizer.step(master, grads, lr, step + 1, clipScale);
+      for (const name of trainable) model.setParam(name, master.get(name)!);
+      const stepMs = performance.now() - stepStart;
+      step++;
+      const stepTokens = c.batchSize * model.config.blockSize;
+      tokens += stepTokens;
+      tokensThisRun += stepTokens;
+      stepMsTotal += stepMs;
+      lastTrainLoss = loss;
+      if (!Number.isFinite(loss)) {
+        throw new Error(`training diverged at step ${step}: loss is ${loss} (hint: lower the learning rate, now ${c.learningRate})`);
+      }
+
+      let valLoss: number | undefined;
+      if (step % c.evalInterval === 0) valLoss = await evaluateAndCheckpoint();
+      if (step % c.logInterval === 0 || valLoss !== undefined) {
+        const metrics: StepMetrics = {
+          step, tokens, trainLoss: loss, ...(valLoss !== undefined ? { valLoss } : {}),
+          lr, gradNorm, tokensPerSecond: stepTokens / (stepMs / 1000), elapsedMs: elapsed(),
+        };
+        await appendJsonLine(metricsFile, metrics);
+        opts.onLog?.(metrics);
+      }
+      if (valLoss !== undefined && c.patience > 0 && evalsWithoutImprovement >= c.patience) { stopReason = 'earlyStop'; break; }
+    }
+
+    if (stopReason === 'cancelled') {
+      // Keep the best weights untouched; save where we are so a resume loses no work.
+      if (step !== lastEvalStep) await checkpoint();
+    } else if (step !== lastEvalStep && step > 0) {
+      await evaluateAndCheckpoint();
+    }
+    return {
+      step, tokens, bestValLoss, lastTrainLoss, stopReason, elapsedMs: elapsed(),
+      tokensPerSecond: stepMsTotal > 0 ? tokensThisRun / (stepMsTotal / 1000) : 0,
+      workers: pool?.size ?? 1, ...(workersNote ? { workersNote } : {}),
+    };
   } finally {
     await pool?.close();
   }
+}
 
-  async function loop(): Promise<TrainResult> {
-  const valBatches = data.val.fixedBatches(c.evalBatches, c.microBatchSize);
-  const accumulation = c.batchSize / c.microBatchSize;
-  const variables = trainable.map((name) => model.params.get(name)!);
-  const started = Date.now();
-  const budgetMs = c.maxMinutes > 0 ? c.maxMinutes * 60_000 : Infinity;
-  let stepMsTotal = 0;
-  let tokensThisRun = 0;
-  let lastTrainLoss: number | null = null;
-  let lastEvalStep = opts.resume ? step : -1;
-  let stopReason: StopReason = 'maxSteps';
-  const elapsed = (): number => elapsedBefore + (Date.now() - started);
-
-  const evaluate = (): number => {
-    let sum = 0;
-    for (const batch of valBatches) {
-      sum += tf.tidy(() => model.loss(...tensors(batch)).dataSync()[0]);
-    }
-    return sum / valBatches.length;
-  };
-
-  const hostWeights = (): Map<string, WeightTensor> =>
-    new Map([...master].map(([name, data]) => [name, { shape: weights.get(name)!.shape, data }]));
-
-  const checkpoint = async (): Promise<void> => {
-    await saveTrainingState(outDir, {
-      step, tokens, bestValLoss, evalsWithoutImprovement, elapsedMs: elapsed(),
-      weights: hostWeights(), adamM: optimizer.m, adamV: optimizer.v,
-    }, model.config);
-    await recordProgress(outDir, step, bestValLoss);
-    opts.onCheckpoint?.(step);
-  };
-
-  /** Evaluate, keep the best weights as THE model, save the resume state. Returns the val loss. */
-  const evaluateAndCheckpoint = async (): Promise<number> => {
-    const valLoss = evaluate();
-    const improved = bestValLoss === null || valLoss < bestValLoss;
-    if (improved) {
-      bestValLoss = valLoss;
-      evalsWithoutImprovement = 0;
-      await writeWeights(outDir, hostWeights(), model.config);
-    } else {
-      evalsWithoutImprovement++;
-    }
-    lastEvalStep = step;
-    await checkpoint();
-    opts.onEval?.({ step, valLoss, bestValLoss: bestValLoss!, improved });
-    return valLoss;
-  };
-
-  for (;;) {
-    if (step >= c.maxSteps) { stopReason = 'maxSteps'; break; }
-    if (signal?.aborted) { stopReason = 'cancelled'; break; }
-    if (Date.now() - started >= budgetMs) { stopReason = 'maxMinutes'; break; }
-
-    // One optimizer step: gradients summed over micro-batches, clipped, AdamW.
-    const lr = learningRateAt(step, c);
-    const stepStart = performance.now();
-    const grads = new Map(trainable.map((name) => [name, new Float32Array(master.get(name)!.length)]));
-    let loss = 0;
-    if (pool) {
-      const batches = Array.from({ length: accumulation }, (_, micro) => ({ batch: data.train.batch(step, micro, c.microBatchSize), weight: 1 / accumulation }));
-      loss = await pool.gradients(batches, grads);
-    }
-    for (let micro = 0; !pool && micro < accumulation; micro++) {
-      const batch = data.train.batch(step, micro, c.microBatchSize);
-      const [x, y] = tensors(batch);
-      const { value, grads: g } = tf.variableGrads(() => model.loss(x, y), variables);
-      loss += value.dataSync()[0] / accumulation;
-      trainable.forEach((name, k) => addScaled(grads.get(name)!, g[variables[k].name].dataSync() as Float32Array, 1 / accumulation));
-      tf.dispose([x, y, value, ...Object.values(g)]);
-    }
-    const gradNorm = globalNorm(grads.values());
-    const clipScale = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / (gradNorm + 1e-6) : 1;
-    optimizer.step(master, grads, lr, step + 1, clipScale);
-    for (const name of trainable) model.setParam(name, master.get(name)!);
-    const stepMs = performance.now() - stepStart;
-    step++;
-    const stepTokens = c.batchSize * model.config.blockSize;
-    tokens += stepTokens;
-    tokensThisRun += stepTokens;
-    stepMsTotal += stepMs;
-    lastTrainLoss = loss;
-    if (!Number.isFinite(loss)) {
-      throw new Error(`training diverged at step ${step}: loss is ${loss} (hint: lower the learning rate, now ${c.learningRate})`);
-    }
-
-    let valLoss: number | undefined;
-    if (step % c.evalInterval === 0) valLoss = await evaluateAndCheckpoint();
-    if (step % c.logInterval === 0 || valLoss !== undefined) {
-      const metrics: StepMetrics = {
-        step, tokens, trainLoss: loss, ...(valLoss !== undefined ? { valLoss } : {}),
-        lr, gradNorm, tokensPerSecond: stepTokens / (stepMs / 1000), elapsedMs: elapsed(),
-      };
-      await appendJsonLine(metricsFile, metrics);
-      opts.onLog?.(metrics);
-    }
-    if (valLoss !== undefined && c.patience > 0 && evalsWithoutImprovement >= c.patience) { stopReason = 'earlyStop'; break; }
-  }
-
-  if (stopReason === 'cancelled') {
-    // Keep the best weights untouched; save where we are so a resume loses no work.
-    if (step !== lastEvalStep) await checkpoint();
-  } else if (step !== lastEvalStep && step > 0) {
-    await evaluateAndCheckpoint();
-  }
-  return {
-    step, tokens, bestValLoss, lastTrainLoss, stopReason, elapsedMs: elapsed(),
-    tokensPerSecond: stepMsTotal > 0 ? tokensThisRun / (stepMsTotal / 1000) : 0,
-    workers: pool?.size ?? 1, ...(workersNote ? { workersNote } : {}),
-  };
-  }
+async function startWorkers(count: number, model: GPT, c: TrainConfig, trainable: string[]): Promise<{ pool?: GradientWorkers; note?: string }> {
+  if (count <= 1) return {};
+  const backend = tf.getBackend();
+  if (backend !== 'wasm' && backend !== 'cpu') return { note: `worker threads are for CPU backends, not ${backend}` };
+  if (c.microBatchSize < count) return { note: `microBatchSize ${c.microBatchSize} has fewer rows than ${count} workers` };
+  const pool = await GradientWorkers.start(count, model, backend, trainable);
+  return typeof pool === 'string' ? { note: pool } : { pool };
 }
 
 /** Two gradient threads when tfjs runs on wasm (one thread each) and the machine has 2+ cores. */
