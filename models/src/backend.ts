@@ -137,12 +137,18 @@ async function activateWebGpu(): Promise<string> {
   } catch (err) {
     throw new Error(`the webgpu package is not available (${(err as Error).message.split('\n')[0]})`);
   }
-  const gpu = dawn.create(process.env.WLM_DAWN_FLAGS ? process.env.WLM_DAWN_FLAGS.split(',') : []);
-  // WLM_WEBGPU_COMPAT=1 asks for a compatibility-mode adapter (Dawn's OpenGL backend, see ENGINE-NOTES).
-  const adapter = await gpu.requestAdapter({
-    powerPreference: 'high-performance',
-    ...(process.env.WLM_WEBGPU_COMPAT ? { featureLevel: 'compatibility' } : {}),
-  });
+  let gpu = dawn.create(process.env.WLM_DAWN_FLAGS ? process.env.WLM_DAWN_FLAGS.split(',') : []);
+  if (process.env.WLM_WEBGPU_COMPAT) {
+    // A compatibility-mode adapter (Dawn's OpenGL backend, see ENGINE-NOTES). tfjs requests its
+    // own adapter without the feature level, so every request gets it added.
+    const native = gpu;
+    gpu = new Proxy(native, {
+      get: (target, key) => key === 'requestAdapter'
+        ? (opts?: Record<string, unknown>) => target.requestAdapter({ ...opts, featureLevel: 'compatibility' })
+        : Reflect.get(target, key),
+    });
+  }
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error('Dawn found no WebGPU adapter');
   const info = adapter.info;
   // A software adapter (lavapipe, SwiftShader) is slower than wasm: do not prefer it.

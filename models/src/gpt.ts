@@ -104,10 +104,17 @@ export class GPT {
     return v;
   }
 
-  /** A host copy of every parameter, in the canonical order. */
+  /** A host copy of every parameter, in the canonical order. Synchronous: CPU backends only. */
   getWeights(): Map<string, WeightTensor> {
     const out = new Map<string, WeightTensor>();
     for (const [name, v] of this.params) out.set(name, { shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) });
+    return out;
+  }
+
+  /** The same, read asynchronously: works on every backend (WebGPU in Node cannot read synchronously). */
+  async readWeights(): Promise<Map<string, WeightTensor>> {
+    const out = new Map<string, WeightTensor>();
+    for (const [name, v] of this.params) out.set(name, { shape: [...v.shape], data: Float32Array.from((await v.data()) as Float32Array) });
     return out;
   }
 

@@ -87,7 +87,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   await fs.mkdir(outDir, { recursive: true });
 
   // Host copies of the weights are the master copy: AdamW updates them, then the tfjs variables.
-  const weights = model.getWeights();
+  const weights = await model.readWeights();
   const master = new Map<string, Float32Array>([...weights].map(([name, w]) => [name, w.data]));
   const trainable = [...model.params.keys()].filter((name) => !isFrozen(name, opts.freezeLayers ?? 0));
   const optimizer = new AdamW(
@@ -130,10 +130,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     let stopReason: StopReason = 'maxSteps';
     const elapsed = (): number => elapsedBefore + (Date.now() - started);
 
-    const evaluate = (): number => {
+    // Reads are asynchronous throughout: WebGPU under Node has no synchronous readback.
+    const evaluate = async (): Promise<number> => {
       let sum = 0;
       for (const batch of valBatches) {
-        sum += tf.tidy(() => model.loss(...tensors(batch)).dataSync()[0]);
+        const loss = tf.tidy(() => model.loss(...tensors(batch)));
+        sum += (await loss.data())[0];
+        loss.dispose();
       }
       return sum / valBatches.length;
     };
@@ -152,7 +155,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
     /** Evaluate, keep the best weights as THE model, save the resume state. Returns the val loss. */
     const evaluateAndCheckpoint = async (): Promise<number> => {
-      const valLoss = evaluate();
+      const valLoss = await evaluate();
       const improved = bestValLoss === null || valLoss < bestValLoss;
       if (improved) {
         bestValLoss = valLoss;
@@ -185,8 +188,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         const batch = data.train.batch(step, micro, c.microBatchSize);
         const [x, y] = tensors(batch);
         const { value, grads: g } = tf.variableGrads(() => model.loss(x, y), variables);
-        loss += value.dataSync()[0] / accumulation;
-        trainable.forEach((name, k) => addScaled(grads.get(name)!, g[variables[k].name].dataSync() as Float32Array, 1 / accumulation));
+        loss += (await value.data())[0] / accumulation;
+        for (const [k, name] of trainable.entries()) addScaled(grads.get(name)!, (await g[variables[k].name].data()) as Float32Array, 1 / accumulation);
         tf.dispose([x, y, value, ...Object.values(g)]);
       }
       const gradNorm = globalNorm(grads.values());
