@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, wasmDir, BACKEND_NAMES, type BackendName } from '../../models/src/backend';
+import { GPT } from '../../models/src/gpt';
 
 const TFJS_NAME: Record<BackendName, string> = { 'tfjs-node-gpu': 'tensorflow', webgpu: 'webgpu', 'tfjs-node': 'tensorflow', wasm: 'wasm', cpu: 'cpu' };
 
@@ -56,4 +57,32 @@ test('wasm binaries are found from the installed package', () => {
   const dir = wasmDir();
   assert.ok(path.isAbsolute(dir));
   for (const file of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm']) assert.ok(existsSync(path.join(dir, file)), file);
+});
+
+test('webgpu (Dawn, OpenGL compatibility mode when no Vulkan GPU): same loss as cpu, or a clear reason', async () => {
+  const config = { vocabSize: 64, blockSize: 8, nLayer: 1, nHead: 2, nEmbd: 16, dropout: 0 };
+  const lossOn = async (name: BackendName): Promise<number> => {
+    await selectBackend(name);
+    const model = new GPT(config, { seed: 1 });
+    const x = tf.tensor2d([[1, 5, 9, 13, 17, 21, 25, 29]], [1, 8], 'int32');
+    const loss = model.loss(x, x);
+    const value = (await loss.data())[0];
+    tf.dispose([x, loss]);
+    model.dispose();
+    return value;
+  };
+  const onCpu = await lossOn('cpu');
+  Object.assign(process.env, { EGL_PLATFORM: 'surfaceless', WLM_DAWN_FLAGS: 'backend=opengl,enable-dawn-features=allow_unsafe_apis', WLM_WEBGPU_COMPAT: '1', WLM_ALLOW_SOFTWARE_GPU: '1' });
+  try {
+    const onGpu = await lossOn('webgpu');
+    assert.equal(tf.getBackend(), 'webgpu');
+    assert.ok(Math.abs(onGpu - onCpu) < 1e-5, `webgpu ${onGpu} vs cpu ${onCpu}`);
+    process.stderr.write(`webgpu loss ${onGpu}, cpu ${onCpu}\n`);
+  } catch (err) {
+    // No adapter of any kind on this machine: the error must say which backend and why.
+    assert.match((err as Error).message, /^backend webgpu: .+ \(hint: leave the backend unset/);
+  } finally {
+    for (const key of ['WLM_DAWN_FLAGS', 'WLM_WEBGPU_COMPAT', 'WLM_ALLOW_SOFTWARE_GPU']) delete process.env[key];
+    await selectBackend('cpu');
+  }
 });
