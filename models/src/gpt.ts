@@ -130,9 +130,10 @@ export class GPT {
     for (const name of this.params.keys()) this.setParam(name, weights.get(name)!.data);
   }
 
+  /** Replaces one parameter's values (copied: some backends would keep a view of `data`). */
   setParam(name: string, data: Float32Array): void {
     const v = this.p(name);
-    tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
+    tf.tidy(() => v.assign(tf.tensor(data.slice(), v.shape)));
   }
 
   dispose(): void {
@@ -194,7 +195,7 @@ type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
  * Memory: tfjs keeps a custom gradient's temporaries, every saved tensor and every incoming
  * gradient until the whole backward pass ends. Each is needed exactly once here (one backward
  * per forward), so the gradient runs in a tidy and then releases what it saved and the incoming
- * gradient (config A: peak 1173 -> ~300 MB). A gradient function must therefore never return the
+ * gradient (a config-A step: peak 1173 -> 377 MB). A gradient function must therefore never return the
  * same tensor for two inputs (residual returns a clone for the second).
  */
 function customOp(forward: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: GradFunc }): (...inputs: tf.Tensor[]) => tf.Tensor {
