@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `wlm`: the command line over the models library — train, eval, complete, export.
+// `wlm`: the command line over the models library — train, eval, complete, summarize, export.
 // Owns argument parsing, progress display and exit codes; every decision about models lives in
 // the library. Bad input ends with a one-line error and a non-zero exit code.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -12,12 +12,15 @@ import { readModelConfig } from './checkpoint';
 import { exportOnnx } from './onnx';
 import { CompletionSession } from './session';
 import { evaluateFolder, formatEvalTable } from './evalFolder';
+import { findFunctionAt, formatDocComment, languageOf, SUMMARY_LANGUAGES } from './summaries';
+import { summarize } from './summarize';
 
 const USAGE = `usage:
   wlm train <folder> [--preset tiny|small|base] [--out DIR] [--steps N | --minutes M]
-                     [--backend ${BACKEND_NAMES.join('|')}] [--resume] [--exclude GLOB]... [--json]
+                     [--backend ${BACKEND_NAMES.join('|')}] [--resume] [--exclude GLOB]... [--summary-rate R] [--json]
   wlm eval <model> [<folder>] [--lines N] [--json]
   wlm complete <model> <file>:<line>:<col> [--multiline] [--max-tokens N] [--json]
+  wlm summarize <model> <file>:<line> [--max-tokens N] [--json]
   wlm export <model> [--quantize [--dynamic]] [--json]`;
 
 async function main(argv: string[]): Promise<number> {
@@ -29,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
       return evalCommand(rest);
     case 'complete':
       return completeCommand(rest);
+    case 'summarize':
+      return summarizeCommand(rest);
     case 'export':
       return exportCommand(rest);
     case undefined:
@@ -113,9 +118,15 @@ async function trainCommand(args: string[]): Promise<number> {
     backend: { type: 'string' },
     resume: { type: 'boolean' },
     exclude: { type: 'string', multiple: true },
+    'summary-rate': { type: 'string' },
     json: { type: 'boolean' },
   });
   const folder = requireFolder(positionals[0], 'folder to train on');
+  const summaryRateText = values['summary-rate'] as string | undefined;
+  const summaryRate = summaryRateText === undefined ? undefined : Number(summaryRateText);
+  if (summaryRate !== undefined && !(summaryRateText!.trim() !== '' && summaryRate >= 0 && summaryRate <= 1)) {
+    throw new UserError(`--summary-rate must be a number in [0, 1], got "${summaryRateText}"`);
+  }
   if (positionals.length > 1) throw new UserError(`unexpected argument "${positionals[1]}"\n${USAGE}`);
   const preset = values.preset ?? 'small';
   if (!isPresetName(preset)) throw new UserError(`unknown preset "${preset}"; choose one of: ${PRESET_NAMES.join(', ')}`);
@@ -148,6 +159,7 @@ async function trainCommand(args: string[]): Promise<number> {
       minutes: values.steps !== undefined ? 0 : minutes,
       resume: Boolean(values.resume),
       exclude: values.exclude as string[] | undefined,
+      summaryRate,
       signal: controller.signal,
       onEvent: reporter(Boolean(values.json)),
     });
@@ -218,6 +230,44 @@ async function completeCommand(args: string[]): Promise<number> {
   } finally {
     await session.close();
   }
+  return 0;
+}
+
+/** Proposes a summary of the function, method or class around <file>:<line> and prints it as a doc comment. */
+async function summarizeCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { 'max-tokens': { type: 'string' }, json: { type: 'boolean' } });
+  const modelDir = requireFolder(positionals[0], 'model folder');
+  const match = positionals[1] ? /^(.*):(\d+)$/.exec(positionals[1]) : null;
+  if (!match) throw new UserError(`expected <file>:<line> (1-based), got "${positionals[1] ?? ''}"`);
+  const file = path.resolve(match[1]);
+  const line = Number(match[2]);
+  const maxTokens = positiveInt('max-tokens', values['max-tokens'] as string | undefined);
+  const languageId = languageOf(file);
+  if (!languageId) throw new UserError(`cannot summarize ${path.basename(file)}: unsupported language (supported: ${SUMMARY_LANGUAGES.join(', ')})`);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    throw new UserError(`cannot read ${file}`);
+  }
+  const lineCount = text.split('\n').length;
+  if (line < 1 || line > lineCount) throw new UserError(`line ${line} is outside ${file} (it has ${lineCount} lines)`);
+  const definition = findFunctionAt(text, languageId, line - 1);
+  if (!definition.ok) throw new UserError(`${file}:${line}: ${definition.reason}`);
+  await readModelConfig(modelDir);
+  const result = await summarize(modelDir, definition.code, { maxTokens });
+  const comment = formatDocComment(result.summary, languageId, definition.insert.indent);
+  if (values.json) {
+    // insertLine: 1-based line the doc comment goes before; docComment null when the summary is empty.
+    console.log(JSON.stringify({ ...result, name: definition.name, kind: definition.kind, insertLine: definition.insert.line + 1, docComment: comment.ok ? comment.text : null }));
+    return 0;
+  }
+  const where = `${definition.kind} ${definition.name ?? '(anonymous)'} at line ${definition.startLine + 1}`;
+  console.error(`${file}:${line}: ${where} (${result.ms.toFixed(0)} ms, ${result.tokens} tokens)`);
+  if (!result.trainedForSummaries) console.error('note: this model was trained without summary examples (train.summaryRate 0); expect noise');
+  if (!comment.ok) throw new UserError(`the model proposed no summary for ${where} (hint: train longer, or with a higher summaryRate)`);
+  console.log(result.summary);
+  process.stdout.write(comment.text);
   return 0;
 }
 

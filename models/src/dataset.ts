@@ -1,11 +1,13 @@
 // Files → token stream on disk → batches. Owns the train/val split (by file), the token file
-// format, fill-in-the-middle rewriting, and the sampling of training and validation windows. It
-// does not choose files (files.ts), learn the vocabulary (tokenizer.ts) or touch tensors (train.ts).
+// format, fill-in-the-middle rewriting, the mixing in of (code, summary) examples, and the sampling
+// of training and validation windows. It does not choose files (files.ts), learn the vocabulary
+// (tokenizer.ts), mine doc comments (summaries.ts) or touch tensors (train.ts).
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readSourceText, type SourceFile } from './files';
 import type { CodeTokenizer } from './tokenizer';
+import { languageOf, minePairs, summaryTrainingTokens } from './summaries';
 
 export interface Batch {
   x: Int32Array; // (batchSize, blockSize) row-major: the inputs
@@ -123,6 +125,8 @@ function cancelled(): Error {
 
 export interface TokenizeOptions {
   fimRate?: number; // share of documents rewritten as FIM examples; default 0
+  summaryRate?: number; // share of the documented definitions mined from each file that are added as summary examples; default 0
+  blockSize?: number; // the model's context: a summary example is laid out to fit one window (needed when summaryRate > 0)
   seed?: number; // which documents, and where they are cut; default 0
   signal?: AbortSignal;
   onProgress?(progress: { files: number; totalFiles: number; tokens: number }): void;
@@ -131,22 +135,39 @@ export interface TokenizeOptions {
 /** How much text is handed to the native encoder at once: big enough to use its threads. */
 const ENCODE_BATCH_CHARS = 2 << 20;
 
+export interface TokenizeResult {
+  tokens: number;
+  files: number;
+  summaries?: { mined: number; mixed: number; tokens: number }; // with summaryRate > 0: (code, summary) pairs found in the files, added, and their tokens
+}
+
 /**
  * Tokenizes files one batch at a time into `outFile`, each document preceded by <|endoftext|>
  * (so every document, the first included, starts the way a completion at the top of a file
  * does). Memory holds one batch, whatever the size of the workspace. The file appears atomically
  * when done; a cancelled run leaves no file behind. Files that turn out unreadable are left out.
+ *
+ * With summaryRate > 0, the documented definitions of each file are mined (summaries.ts) and a
+ * deterministic share of them become documents of their own, just before the file:
+ * `<|endoftext|> <|code|> code <|summary|> summary`, ended by the next document's <|endoftext|>,
+ * at most blockSize + 1 tokens so that one window can hold a whole example.
  */
 export async function tokenizeFiles(
   files: SourceFile[],
   tokenizer: CodeTokenizer,
   outFile: string,
   opts: TokenizeOptions = {},
-): Promise<{ tokens: number; files: number }> {
+): Promise<TokenizeResult> {
   assertLittleEndian();
   const fimRate = opts.fimRate ?? 0;
+  const summaryRate = opts.summaryRate ?? 0;
   const seed = opts.seed ?? 0;
   if (!(fimRate >= 0 && fimRate <= 1)) throw new Error(`fimRate must be in [0, 1], got ${fimRate}`);
+  if (!(summaryRate >= 0 && summaryRate <= 1)) throw new Error(`summaryRate must be in [0, 1], got ${summaryRate}`);
+  if (summaryRate > 0 && !(Number.isInteger(opts.blockSize) && opts.blockSize! >= 8)) {
+    throw new Error(`tokenizeFiles: summaryRate ${summaryRate} needs the model's blockSize (an integer >= 8), got ${opts.blockSize}`);
+  }
+  const summaries = { mined: 0, mixed: 0, tokens: 0 };
   const wide = tokenizer.vocabSize > 0x10000; // ids up to 65535 fit uint16
   const bytesPerToken = wide ? 4 : 2;
 
@@ -160,8 +181,9 @@ export async function tokenizeFiles(
     const header = new Uint32Array([TOKEN_FILE_MAGIC, TOKEN_FILE_VERSION, bytesPerToken, tokenizer.vocabSize]);
     await handle.write(new Uint8Array(header.buffer));
 
-    // A document is encoded as one text, or as three (prefix, middle, suffix) for FIM.
-    let pending: { pieces: string[] }[] = [];
+    // A document is encoded as one text, or as three (prefix, middle, suffix) for FIM; the summary
+    // examples mined from it are already ids.
+    let pending: { pieces: string[]; summaryIds: number[][] }[] = [];
     let pendingChars = 0;
     const flush = async () => {
       if (pending.length === 0) return;
@@ -173,6 +195,10 @@ export async function tokenizeFiles(
       };
       let next = 0;
       for (const doc of pending) {
+        for (const example of doc.summaryIds) {
+          ids.push(tokenizer.special.endOfText);
+          append(example);
+        }
         ids.push(tokenizer.special.endOfText);
         if (doc.pieces.length === 1) append(encoded[next++]);
         else {
@@ -192,12 +218,13 @@ export async function tokenizeFiles(
       if (opts.signal?.aborted) throw cancelled();
       const text = await readSourceText(file);
       if (text === null) continue;
+      const summaryIds = summaryRate > 0 ? summaryExamples(file.relPath, text) : [];
       const draw = generator(hashInts(seed, hashString(file.relPath), 0x46494d)); // "FIM"
       if (fimRate > 0 && draw() / 0x100000000 < fimRate) {
         const [a, b] = fimCuts(text, draw);
-        pending.push({ pieces: [text.slice(0, a), text.slice(a, b), text.slice(b)] });
+        pending.push({ pieces: [text.slice(0, a), text.slice(a, b), text.slice(b)], summaryIds });
       } else {
-        pending.push({ pieces: [text] });
+        pending.push({ pieces: [text], summaryIds });
       }
       done++;
       pendingChars += text.length;
@@ -212,7 +239,24 @@ export async function tokenizeFiles(
     if (completed) await fs.rename(tmpFile, outFile);
     else await fs.rm(tmpFile, { force: true });
   }
-  return { tokens, files: done };
+  return summaryRate > 0 ? { tokens, files: done, summaries } : { tokens, files: done };
+
+  /** The chosen summary examples of one file, as ids without their leading <|endoftext|>. */
+  function summaryExamples(relPath: string, text: string): number[][] {
+    const pairs = minePairs(text, languageOf(relPath) ?? '', relPath);
+    summaries.mined += pairs.length;
+    const examples: number[][] = [];
+    pairs.forEach((pair, index) => {
+      // Chosen by path and position: the same pairs whatever else the workspace holds.
+      if (hashInts(seed, hashString(relPath), 0x53554d, index) / 0x100000000 >= summaryRate) return; // "SUM"
+      // The layout's own closing <|endoftext|> is dropped: the next document's opens it.
+      const example = summaryTrainingTokens(pair, tokenizer, opts.blockSize!).slice(0, -1);
+      examples.push(example);
+      summaries.mixed++;
+      summaries.tokens += example.length + 1;
+    });
+    return examples;
+  }
 }
 
 export interface TokenStream {

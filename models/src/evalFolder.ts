@@ -11,6 +11,7 @@ import { NGramModel } from './ngram';
 import { CompletionSession } from './session';
 import { evaluateModel, type EvalDocument, type EvalReport, type EvalSystem } from './evaluate';
 import { UserError } from './errors';
+import { addSummaryEval } from './summaryEval';
 
 export { formatEvalTable } from './evaluate';
 
@@ -72,7 +73,7 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
       },
       complete: async (prefix, suffix) => (await session.complete({ prefix, suffix, mode: 'line', maxTokens, signal: opts.signal })).text,
     };
-    return await evaluateModel({
+    const report = await evaluateModel({
       model,
       ngram,
       tokenizer: session.tokenizer,
@@ -87,6 +88,7 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
       signal: opts.signal,
       onProgress: opts.onProgress,
     });
+    return await addSummaryEval(report, { session, modelDir, valFiles, signal: opts.signal, onProgress: opts.onProgress });
   } finally {
     rmSync(scratch, { recursive: true, force: true });
     await session.close();

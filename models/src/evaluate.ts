@@ -9,6 +9,7 @@ import { writeFileAtomic } from './fsutil';
 import { editSimilarity, exactMatch, NextTokenTally, summarizeLatency, type LatencySummary } from './metrics';
 import { NGramModel, type TokenSource } from './ngram';
 import { seededRandom, throwIfAborted, type DecodingTokenizer } from './generate';
+import type { SummaryEvalSection } from './summaryEval';
 
 /**
  * Next-token scores for a batch of token windows: windows is row-major (batchSize, blockSize) int32;
@@ -92,6 +93,7 @@ export interface EvalReport {
   baseline: SystemReport;
   examples: EvalExample[];
   elapsedMs: number;
+  summaries?: SummaryEvalSection; // code summaries vs the retrieval baseline (summaryEval.ts), when evaluated
 }
 
 const EXAMPLES_KEPT = 12;
@@ -410,14 +412,31 @@ export function formatEvalTable(report: EvalReport): string {
     ['metric', 'model', `baseline: ${report.baseline.name}`],
     ...rows.map(([label, value]) => [label, value(report.model), value(report.baseline)]),
   ];
+  // Summaries have their own baseline (retrieval, not the n-gram): its figures share the column.
+  const summaries = report.summaries;
+  if (summaries?.model) {
+    const baseline = summaries.baseline;
+    const name = 'retrieval';
+    table.push(
+      [`summary BLEU-4 (baseline: ${name})`, fixed(2)(summaries.model.bleu), baseline ? fixed(2)(baseline.bleu) : 'n/a'],
+      [`summary ROUGE-L (baseline: ${name})`, fixed(2)(summaries.model.rougeL), baseline ? fixed(2)(baseline.rougeL) : 'n/a'],
+      [`summary exact match (baseline: ${name})`, `${summaries.model.exactMatch.toFixed(1)}%`, baseline ? `${baseline.exactMatch.toFixed(1)}%` : 'n/a'],
+    );
+  }
   const widths = [0, 1, 2].map((c) => Math.max(...table.map((r) => r[c].length)));
   const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ');
   const d = report.data;
+  const summaryNote = !summaries
+    ? []
+    : summaries.model
+      ? [`summaries: ${summaries.pairs.evaluated} held-out documented definitions (${summaries.pairs.duplicates} copies of training code left out)${summaries.trainedForSummaries ? '' : '; the model was trained without summary examples'}${summaries.note ? `; ${summaries.note}` : ''}`]
+      : [`summaries: n/a (${summaries.note ?? 'nothing to score'})`];
   return [
     `${d.sampledLines} lines (of ${d.candidateLines}) from ${d.valFiles} held-out files, each completed from its start and mid-line; ` +
       `${report.model.nextToken.tokens} next-token predictions in ${d.windows} windows of ${report.settings.blockSize}`,
     line(table[0]),
     widths.map((w) => '-'.repeat(w)).join('-|-'),
     ...table.slice(1).map(line),
+    ...summaryNote,
   ].join('\n');
 }

@@ -29,6 +29,7 @@ export interface TrainOnFolderOptions {
   init?: string; // fine-tune: start from this model folder's weights and tokenizer
   freezeLayers?: number; // fine-tune: keep the lowest K blocks (and embeddings) fixed
   learningRate?: number; // override the peak learning rate
+  summaryRate?: number; // override the share of documented definitions mixed in as summary examples
   name?: string; // display name stored in config.json
   skipExport?: boolean; // leave model.onnx to first use (benchmarks of training alone)
   signal?: AbortSignal;
@@ -68,6 +69,7 @@ export async function trainOnFolder(opts: TrainOnFolderOptions): Promise<TrainOn
       trainConfig.minLearningRate = (trainConfig.minLearningRate / trainConfig.learningRate) * opts.learningRate;
       trainConfig.learningRate = opts.learningRate;
     }
+    if (opts.summaryRate !== undefined) trainConfig.summaryRate = opts.summaryRate;
     if (opts.steps !== undefined) trainConfig.warmupSteps = Math.min(trainConfig.warmupSteps, Math.max(1, Math.floor(opts.steps / 10)));
   }
   validateGPTConfig(model);
@@ -102,9 +104,14 @@ export async function trainOnFolder(opts: TrainOnFolderOptions): Promise<TrainOn
 
   const dataDir = path.join(outDir, 'data');
   emit({ type: 'status', message: 'tokenizing' });
+  // Summary examples come from the training files only: held-out doc comments stay unseen for evaluation.
   const trainTokens = await tokenizeFiles(split.train, tokenizer, path.join(dataDir, 'train.bin'), {
-    fimRate: trainConfig.fimRate, seed: trainConfig.seed, signal: opts.signal,
+    fimRate: trainConfig.fimRate, summaryRate: trainConfig.summaryRate, blockSize: model.blockSize, seed: trainConfig.seed, signal: opts.signal,
   });
+  const summaryPairs = trainTokens.summaries ?? { mined: 0, mixed: 0, tokens: 0 };
+  if (trainConfig.summaryRate > 0) {
+    emit({ type: 'status', message: `summary examples: ${summaryPairs.mixed} of ${summaryPairs.mined} documented definitions (${summaryPairs.tokens} tokens)` });
+  }
   const valTokens = await tokenizeFiles(split.val, tokenizer, path.join(dataDir, 'val.bin'), { seed: trainConfig.seed, signal: opts.signal });
   const trainStream = openTokenStream(path.join(dataDir, 'train.bin'));
   // A workspace whose held-out files are too short to fill one window validates on training data;
@@ -123,6 +130,16 @@ export async function trainOnFolder(opts: TrainOnFolderOptions): Promise<TrainOn
   emit({ type: 'backend', name: backend.name, device: backend.device, fallbacks: backend.fallbacks });
   const gpt = new GPT(model, { seed: trainConfig.seed });
 
+  const data = {
+    root: folder,
+    files: { train: split.train.length, val: split.val.length },
+    tokens: { train: trainTokens.tokens, val: valTokens.tokens },
+    bytes: chosen.reduce((n, f) => n + f.bytes, 0),
+    skipped: scan.skipped,
+    gitCommit: gitCommit(folder),
+    // (code, summary) pairs: found in the training files, and mixed into train.bin at train.summaryRate.
+    summaryPairs,
+  };
   const config: ModelFolderConfig = previous ?? {
     formatVersion: 1,
     kind: 'workspace-lm-model',
@@ -134,14 +151,7 @@ export async function trainOnFolder(opts: TrainOnFolderOptions): Promise<TrainOn
     step: 0,
     bestValLoss: null,
     backend: { name: backend.name, device: backend.device },
-    data: {
-      root: folder,
-      files: { train: split.train.length, val: split.val.length },
-      tokens: { train: trainTokens.tokens, val: valTokens.tokens },
-      bytes: chosen.reduce((n, f) => n + f.bytes, 0),
-      skipped: scan.skipped,
-      gitCommit: gitCommit(folder),
-    },
+    data,
     timings: {},
     parent: opts.init ? path.resolve(opts.init) : undefined,
   };
