@@ -120,7 +120,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   try {
     const valBatches = data.val.fixedBatches(c.evalBatches, c.microBatchSize);
     const accumulation = c.batchSize / c.microBatchSize;
-    const variables = trainable.map((name) => model.params.get(name)!);
     const started = Date.now();
     const budgetMs = c.maxMinutes > 0 ? c.maxMinutes * 60_000 : Infinity;
     let stepMsTotal = 0;
@@ -179,19 +178,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const lr = learningRateAt(step, c);
       const stepStart = performance.now();
       const grads = new Map(trainable.map((name) => [name, new Float32Array(master.get(name)!.length)]));
-      let loss = 0;
-      if (pool) {
-        const batches = Array.from({ length: accumulation }, (_, micro) => ({ batch: data.train.batch(step, micro, c.microBatchSize), weight: 1 / accumulation }));
-        loss = await pool.gradients(batches, grads);
-      }
-      for (let micro = 0; !pool && micro < accumulation; micro++) {
-        const batch = data.train.batch(step, micro, c.microBatchSize);
-        const [x, y] = tensors(batch);
-        const { value, grads: g } = tf.variableGrads(() => model.loss(x, y), variables);
-        loss += (await value.data())[0] / accumulation;
-        for (const [k, name] of trainable.entries()) addScaled(grads.get(name)!, (await g[variables[k].name].data()) as Float32Array, 1 / accumulation);
-        tf.dispose([x, y, value, ...Object.values(g)]);
-      }
+      const micro = Array.from({ length: accumulation }, (_, m) => ({ batch: data.train.batch(step, m, c.microBatchSize), weight: 1 / accumulation }));
+      const loss = pool ? await pool.gradients(micro, grads) : await localGradients(model, trainable, micro, grads);
       const gradNorm = globalNorm(grads.values());
       const clipScale = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / (gradNorm + 1e-6) : 1;
       optimizer.step(master, grads, lr, step + 1, clipScale);
@@ -250,6 +238,20 @@ function defaultWorkers(): number {
   const fromEnv = Number(process.env.WLM_TRAIN_WORKERS);
   if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
   return tf.getBackend() === 'wasm' && os.cpus().length >= 2 ? 2 : 1;
+}
+
+/** Mean loss and gradients over weighted micro-batches, in this thread; gradients added into `into`. */
+async function localGradients(model: GPT, trainable: string[], batches: { batch: Batch; weight: number }[], into: Map<string, Float32Array>): Promise<number> {
+  const variables = trainable.map((name) => model.params.get(name)!);
+  let loss = 0;
+  for (const { batch, weight } of batches) {
+    const [x, y] = tensors(batch);
+    const { value, grads } = tf.variableGrads(() => model.loss(x, y), variables);
+    loss += (await value.data())[0] * weight;
+    for (const [k, name] of trainable.entries()) addScaled(into.get(name)!, (await grads[variables[k].name].data()) as Float32Array, weight);
+    tf.dispose([x, y, value, ...Object.values(grads)]);
+  }
+  return loss;
 }
 
 function tensors(batch: Batch): [tf.Tensor2D, tf.Tensor2D] {
