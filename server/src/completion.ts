@@ -313,6 +313,10 @@ export class InlineCompleter {
         try {
           const result = await backend.complete({ prefix: prompt.prefix, suffix: prompt.suffix, mode: prompt.mode, maxTokens: settings.maxTokens, signal: controller.signal });
           return { name, raw: result.text, aborted: controller.signal.aborted };
+        } catch (err) {
+          // A session stopped by our signal throws; that is a cancelled request, not a failure.
+          if (controller.signal.aborted) return { name, raw: '', aborted: true };
+          throw err;
         } finally {
           subscription.dispose();
         }

@@ -19,7 +19,7 @@ import {
 import type { RequestType, NotificationType } from 'vscode-languageserver-protocol';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { CompletionSession } from '../../models/src/session';
-import { ActiveModel, InlineCompleter } from './completion';
+import { ActiveModel, InlineCompleter, type CompletionOutcome } from './completion';
 import { Jobs, type JobContext, type JobProgress } from './jobs';
 import { ModelStore } from './store';
 import { parseSettings, completesLanguage, type Settings } from './settings';
@@ -110,6 +110,7 @@ function modelsDirFor(settings: Settings): string {
 }
 
 async function jobContext(): Promise<JobContext> {
+  await storeReady;
   return { store: server.store, active, settings: await getSettings(), folder: server.folder, trusted: server.trusted };
 }
 
@@ -166,12 +167,18 @@ connection.onInitialize((params): InitializeResult => {
   };
 });
 
-connection.onInitialized(() => void loadStore().catch((err: Error) => connection.console.error(`cannot open the models dir: ${err.message}`)));
+/** Settles once the models dir is open and its active model loaded (or found unloadable). */
+let storeReady: Promise<void> = Promise.resolve();
+function reloadStore(): void {
+  storeReady = loadStore().catch((err: Error) => connection.console.error(`cannot open the models dir: ${err.message}`));
+}
+
+connection.onInitialized(() => reloadStore());
 
 connection.onDidChangeConfiguration(() => {
   settingsCache.clear();
   completer.reset();
-  void loadStore().catch((err: Error) => connection.console.error(`cannot open the models dir: ${err.message}`));
+  reloadStore();
 });
 
 connection.onShutdown(async () => {
@@ -189,7 +196,15 @@ connection.languages.inlineCompletion.on(async (params, token) => {
   if (!completesLanguage(settings, document.languageId)) return null;
   // An explicit request (a keybinding) is not typing: no debounce.
   const debounceMs = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked ? 0 : settings.debounceMs;
-  const outcome = await completer.complete({ text: document.getText(), offset: document.offsetAt(params.position) }, { ...settings, debounceMs }, token);
+  let outcome: CompletionOutcome;
+  try {
+    outcome = await completer.complete({ text: document.getText(), offset: document.offsetAt(params.position) }, { ...settings, debounceMs }, token);
+  } catch (err) {
+    // A failing model must not put an error toast in front of the user at every keystroke.
+    connection.console.error(`completion failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return { items: [] };
+  }
+  connection.console.debug(`completion ${params.position.line + 1}:${params.position.character + 1} ${outcome.source}${outcome.reason ? ` (${outcome.reason})` : ''} ${outcome.ms.toFixed(1)} ms ${JSON.stringify(outcome.text)}`);
   if (outcome.text === null) return { items: [] };
   return { items: [{ insertText: outcome.text, range: { start: params.position, end: params.position } }] };
 });
@@ -239,6 +254,7 @@ onRequest(CancelRequest.type, (params) => jobs.cancel(params));
 
 onRequest(ModelsRequest.type, async (params) => {
   requireObject(ModelsRequest.method, params);
+  await storeReady;
   const store = server.store;
   const training = jobs.trainingModel;
   switch (params.action) {
@@ -266,6 +282,7 @@ onRequest(ModelsRequest.type, async (params) => {
 onRequest(MetricsHistoryRequest.type, async (params) => {
   const name = params?.model ?? active.name;
   if (!name) throw new ResponseError(ErrorCodes.invalidParams, 'no model: pass "model" or select a model first');
+  await storeReady;
   const dir = server.store.dirOf(name);
   const read = (file: string) => fs.readFile(path.join(dir, file), 'utf8').catch(() => null);
   const [metricsText, evalText] = await Promise.all([read('metrics.jsonl'), read('eval.json')]);

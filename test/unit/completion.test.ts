@@ -184,3 +184,25 @@ test('ActiveModel swaps atomically and closes the old session after its last req
   await model.deactivate();
   assert.equal(sessions.get('/b')!.closed, true);
 });
+
+test('InlineCompleter: a session that throws when aborted gives a cancelled outcome, not an error', async () => {
+  const started = cancellation();
+  const backend: CompletionBackend = {
+    provider: 'aborting',
+    complete: (req) =>
+      new Promise((_, reject) => {
+        req.signal!.addEventListener('abort', () => reject(new Error('completion cancelled')));
+        started.cancel(); // the user types on while inference runs
+      }),
+    close: async () => undefined,
+  };
+  const model = new ActiveModel(async () => backend);
+  await model.activate('m', '/m');
+  const outcome = await new InlineCompleter(model).complete({ text: 'x = ', offset: 4 }, settings, started.token);
+  assert.deepEqual([outcome.text, outcome.reason], [null, 'cancelled']);
+
+  // Any other failure still surfaces, for the server to log.
+  const failing = new ActiveModel(async () => ({ ...backend, complete: async () => Promise.reject(new Error('model.onnx is corrupt')) }));
+  await failing.activate('f', '/f');
+  await assert.rejects(new InlineCompleter(failing).complete({ text: 'x = ', offset: 4 }, settings, cancellation().token), /corrupt/);
+});
