@@ -1,0 +1,104 @@
+// The wlm command line as a user meets it: each bad input ends with a one-line error and a
+// non-zero exit code; the main job (train → eval → complete) works on the sample project.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+const sample = path.join(root, 'test', 'fixtures', 'sample-project');
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'wlm-cli-'));
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+
+function wlm(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'models', 'src', 'cli.ts'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, WLM_DEBUG: '' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The error a user sees: starts with "wlm: ", names what was wrong, no stack trace. */
+function assertCleanError(r: ReturnType<typeof wlm>, pattern: RegExp) {
+  assert.notEqual(r.code, 0, `exit code should be non-zero; stderr: ${r.stderr}`);
+  const errorLine = r.stderr.split('\n').find((l) => l.startsWith('wlm: '));
+  assert.ok(errorLine, `no "wlm: " error line in: ${r.stderr}`);
+  assert.match(r.stderr, pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at .*\(.*:\d+:\d+\)/, 'no stack trace');
+}
+
+test('bad arguments: unknown command, unknown flag, bad preset, bad numbers', () => {
+  assertCleanError(wlm('fly'), /unknown command "fly"/);
+  assertCleanError(wlm('train', sample, '--colour', 'red'), /Unknown option '--colour'/);
+  assertCleanError(wlm('train', sample, '--preset', 'huge'), /unknown preset "huge"; choose one of: tiny, small, base/);
+  assertCleanError(wlm('train', sample, '--steps', '0'), /--steps must be a positive integer, got "0"/);
+  assertCleanError(wlm('train', sample, '--minutes', 'soon'), /--minutes must be a positive number, got "soon"/);
+  assertCleanError(wlm('train', sample, '--steps', '3', '--minutes', '1'), /--steps or --minutes, not both/);
+  assertCleanError(wlm('train', sample, '--backend', 'quantum'), /unknown backend "quantum"/);
+  assertCleanError(wlm('complete', sample, 'nofile'), /expected <file>:<line>:<col>/);
+});
+
+test('a missing folder, a file given as folder, an empty folder', () => {
+  assertCleanError(wlm('train', path.join(scratch, 'nope')), /folder to train on not found: .*nope/);
+  const file = path.join(scratch, 'a-file.ts');
+  writeFileSync(file, 'export const a = 1;\n');
+  assertCleanError(wlm('train', file), /is not a folder/);
+  const empty = path.join(scratch, 'empty');
+  mkdirSync(path.join(empty, 'node_modules'), { recursive: true });
+  writeFileSync(path.join(empty, 'logo.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0]));
+  assertCleanError(wlm('train', empty, '--preset', 'tiny', '--out', path.join(scratch, 'out-empty')), /no source files to train on in .*empty \(skipped: .*\)/);
+  assert.equal(existsSync(path.join(scratch, 'out-empty', 'config.json')), false, 'no model folder is left behind');
+});
+
+test('a corrupt model folder is reported, never loaded', () => {
+  const broken = path.join(scratch, 'broken-model');
+  mkdirSync(broken, { recursive: true });
+  writeFileSync(path.join(broken, 'config.json'), '{"formatVersion": 1, "kind": "workspace-lm-model"');
+  for (const cmd of [['eval', broken], ['export', broken], ['complete', broken, `${path.join(sample, 'src', 'queue.ts')}:1:1`]]) {
+    assertCleanError(wlm(...cmd), /corrupt model folder|config\.json/);
+  }
+  const notAModel = path.join(scratch, 'not-a-model');
+  mkdirSync(notAModel);
+  assertCleanError(wlm('eval', notAModel), /not-a-model/);
+});
+
+test('the main job: train a tiny model, refuse to overwrite it, evaluate, complete, export', () => {
+  const out = path.join(scratch, 'tiny');
+  const trained = wlm('train', sample, '--preset', 'tiny', '--steps', '30', '--out', out, '--json');
+  assert.equal(trained.code, 0, trained.stderr);
+  const events = trained.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const logs = events.filter((e) => e.type === 'log');
+  assert.equal(logs.length, 30, 'one JSON line per logged step');
+  assert.ok(events.some((e) => e.type === 'backend' && typeof e.device === 'string'), 'the backend and device are reported');
+  const done = events.at(-1);
+  assert.equal(done.type, 'done');
+  assert.equal(done.step, 30);
+  assert.ok(logs.at(-1).metrics.trainLoss < logs[0].metrics.trainLoss - 0.5, 'the loss falls');
+  const config = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'));
+  assert.equal(config.preset, 'tiny');
+  assert.ok(config.backend.name, 'the backend is stored in config.json');
+  for (const f of ['tokenizer.json', 'model.json', 'weights.bin', 'model.onnx', 'metrics.jsonl']) assert.ok(existsSync(path.join(out, f)), f);
+
+  assertCleanError(wlm('train', sample, '--preset', 'tiny', '--out', out), /already holds a model; pass --resume/);
+
+  const evaluated = wlm('eval', out, '--json', '--lines', '20');
+  assert.equal(evaluated.code, 0, evaluated.stderr);
+  const report = JSON.parse(evaluated.stdout);
+  assert.ok(report.model.nextToken.loss > 0 && report.baseline.nextToken.loss > 0);
+  assert.ok(existsSync(path.join(out, 'eval.json')));
+
+  const target = path.join(sample, 'src', 'queue.ts');
+  const completed = wlm('complete', out, `${target}:12:5`, '--json');
+  assert.equal(completed.code, 0, completed.stderr);
+  const completion = JSON.parse(completed.stdout);
+  assert.equal(typeof completion.text, 'string');
+  assert.equal(completion.provider, 'cpu');
+  assertCleanError(wlm('complete', out, `${target}:9999:1`), /line 9999 is outside/);
+
+  const exported = wlm('export', out, '--quantize', '--json');
+  assert.equal(exported.code, 0, exported.stderr);
+  assert.ok(JSON.parse(exported.stdout).bytes > 0);
+});
