@@ -187,9 +187,9 @@ export class Jobs {
     const lines = optionalPositive('lines', params.lines, true);
     const folder = params.folder !== undefined ? this.folderOf(params.folder, ctx) : undefined;
     const started = Date.now();
-    const reply = await this.runWorker('evaluate', name, 0, progress, `Evaluating ${name}`, { kind: 'evaluate', evaluate: { modelDir, folder, lines } });
+    const { reply, jobId } = await this.runWorker('evaluate', name, 0, progress, `Evaluating ${name}`, { kind: 'evaluate', evaluate: { modelDir, folder, lines } });
     if (reply.type !== 'evaluated') throw new ResponseError(ErrorCodes.jobFailed, `evaluation of "${name}" ended without a report`);
-    return { jobId: this.nextId - 1, model: name, report: reply.report, table: reply.table, ms: Date.now() - started };
+    return { jobId, model: name, report: reply.report, table: reply.table, ms: Date.now() - started };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -198,12 +198,14 @@ export class Jobs {
     const started = Date.now();
     const title = kind === 'train' ? `Training ${name}` : `Fine-tuning ${name}`;
     const maxSteps = train.steps ?? loadPreset(String(train.preset)).train.maxSteps;
-    const reply = await this.runWorker(kind, name, maxSteps, progress, title, { kind, train });
+    const { reply, jobId, cancelRequested } = await this.runWorker(kind, name, maxSteps, progress, title, { kind, train });
     if (reply.type !== 'trained') throw new ResponseError(ErrorCodes.jobFailed, `${kind} of "${name}" ended without a model`);
-    const jobId = this.nextId - 1;
+    // A cancel that arrived after the last step (during the export) still means "keep what serves
+    // now": the user asked to stop, so the new model is kept on disk but not switched to.
+    const stopReason = cancelRequested ? 'cancelled' : reply.stopReason;
     let activated = false;
     // A stopped run keeps its last checkpoint on disk, but the model serving now stays in place.
-    if (reply.stopReason !== 'cancelled') {
+    if (stopReason !== 'cancelled') {
       try {
         await ctx.active.activate(name, reply.modelDir);
         await ctx.store.writeActive(name);
@@ -216,11 +218,11 @@ export class Jobs {
       this.events.log(`training of ${name} cancelled at step ${reply.step}; its last checkpoint is kept in ${reply.modelDir}`);
     }
     this.events.onStatusChanged();
-    return { jobId, kind, model: name, modelDir: reply.modelDir, step: reply.step, bestValLoss: reply.bestValLoss, stopReason: reply.stopReason, activated, ms: Date.now() - started };
+    return { jobId, kind, model: name, modelDir: reply.modelDir, step: reply.step, bestValLoss: reply.bestValLoss, stopReason, activated, ms: Date.now() - started };
   }
 
   /** Starts the worker and settles with its final reply; every event in between is forwarded. */
-  private runWorker(kind: JobKind, model: string, maxSteps: number, { reporter: progress, cancelTokens }: JobProgress, title: string, job: WorkerJob): Promise<FinalReply> {
+  private runWorker(kind: JobKind, model: string, maxSteps: number, { reporter: progress, cancelTokens }: JobProgress, title: string, job: WorkerJob): Promise<{ reply: FinalReply; jobId: number; cancelRequested: boolean }> {
     if (this.current) {
       const s = this.current.status;
       throw new ResponseError(ErrorCodes.busy, `a ${s.kind} job is already running (job ${s.id}, ${s.model}, step ${s.step}/${s.maxSteps}); cancel it first`);
@@ -240,7 +242,7 @@ export class Jobs {
     const subscriptions = cancelTokens.map((token) => token.onCancellationRequested(() => this.requestCancel(running)));
     if (cancelTokens.some((token) => token.isCancellationRequested)) this.requestCancel(running);
 
-    return new Promise<FinalReply>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       let final: FinalReply | null = null;
       let failure: Error | null = null;
       worker.on('message', (reply: WorkerReply) => {
@@ -273,7 +275,7 @@ export class Jobs {
         this.current = null;
         progress.done();
         this.events.onStatusChanged();
-        if (final) resolve(final);
+        if (final) resolve({ reply: final, jobId: status.id, cancelRequested: running.cancelRequested });
         else reject(failure ?? new ResponseError(ErrorCodes.jobFailed, `the ${kind} worker stopped (exit code ${code}) before finishing; the last checkpoint is kept`));
       });
     });
