@@ -283,6 +283,19 @@ export interface GenerateResult {
   text: string; // what to insert at the cursor
   tokens: number; // tokens generated (healed ones included)
   stopReason: StopReason;
+  // Natural-log probability of each picked token among the allowed ones (softmax of the logits
+  // after masking): the confidence a filter reads. Mean and minimum; 0 when nothing was generated.
+  meanLogProb: number;
+  minLogProb: number;
+}
+
+/** log softmax(logits)[id], over the entries that are not -Infinity. */
+export function logProbOf(logits: Float32Array, id: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  return logits[id] - max - Math.log(sum);
 }
 
 function startsWith(bytes: Uint8Array, head: Uint8Array): boolean {
@@ -330,6 +343,11 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
 
   const silent = silentTokens(tok);
 
+  let logProbSum = 0;
+  let logProbMin = Infinity;
+  let picked = 0;
+  const confidence = () => ({ meanLogProb: picked ? logProbSum / picked : 0, minLogProb: picked ? logProbMin : 0 });
+
   const visibleText = (): string => textDecoder.decode(concatBytes(chunks).subarray(healLength));
   let reason: StopReason = 'budget';
   let text = '';
@@ -350,6 +368,10 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
       }
     }
     const id = pickToken(logits, temperature, topP, random);
+    const logProb = logProbOf(logits, id);
+    logProbSum += logProb;
+    logProbMin = Math.min(logProbMin, logProb);
+    picked++;
     if (id === tok.special.endOfText) {
       reason = 'endOfText';
       break;
@@ -363,12 +385,12 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
     const stop = findStop(visibleText(), opts);
     if (stop) {
       text = visibleText().slice(0, stop.end);
-      return { text: finishCompletion(text, opts.suffix), tokens: generated, stopReason: stop.reason };
+      return { text: finishCompletion(text, opts.suffix), tokens: generated, stopReason: stop.reason, ...confidence() };
     }
   }
   text = pending.length > 0 ? '' : visibleText();
   // A block cut off by the budget ends at its last whole line rather than mid-line.
   const lastNewline = text.lastIndexOf('\n');
   if (opts.mode === 'block' && reason !== 'endOfText' && lastNewline > 0) text = text.slice(0, lastNewline);
-  return { text: finishCompletion(text, opts.suffix), tokens: generated, stopReason: reason };
+  return { text: finishCompletion(text, opts.suffix), tokens: generated, stopReason: reason, ...confidence() };
 }

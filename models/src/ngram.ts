@@ -220,6 +220,11 @@ export class NGramModel {
     return p;
   }
 
+  /** How many of the context's last tokens the model has seen followed by something (0..order-1). */
+  matchedContext(context: ArrayLike<number>): number {
+    return Math.max(0, this.contextChain(context).length - 1);
+  }
+
   /** The full next-token distribution over the vocabulary; sums to 1. */
   distribution(context: ArrayLike<number>, out: Float64Array = new Float64Array(this.vocabSize)): Float64Array {
     if (out.length !== this.vocabSize) throw new Error(`n-gram: output has ${out.length} entries, vocabulary has ${this.vocabSize}`);

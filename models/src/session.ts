@@ -12,6 +12,7 @@ import { readModelConfig, type ModelFolderConfig } from './checkpoint';
 import { CodeTokenizer } from './tokenizer';
 import { exportOnnx, onnxNames, ONNX_FILE } from './onnx';
 import { buildPrompt, generate, throwIfAborted, type CompletionMode, type StopReason } from './generate';
+import { CACHE_ORDER, Mixture } from './mixture';
 
 export type ProviderName = 'cuda' | 'webgpu' | 'cpu';
 export const PROVIDERS_BEST_FIRST: readonly ProviderName[] = ['cuda', 'webgpu', 'cpu'];
@@ -20,6 +21,7 @@ export interface SessionOptions {
   providers?: readonly ProviderName[]; // tried in this order (default: cuda, webgpu, cpu)
   threads?: number; // intra-op threads for the CPU provider (default: min(2, cores))
   onLog?: (message: string) => void; // provider fallbacks, exports
+  mixture?: boolean; // decode with the model folder's mixture (ngram.bin + mixture.json) when it has one (default true)
 }
 
 export interface CompletionRequest {
@@ -33,6 +35,9 @@ export interface CompletionRequest {
   seed?: number;
   fim?: boolean; // default: when the model was trained with FIM examples (train.fimRate > 0)
   heal?: boolean; // token healing at the cursor (default true)
+  uri?: string; // the document being edited: its observed copy gives way to this prefix and suffix
+  mixture?: boolean; // mix with the n-gram and the cache (default: when the folder has a mixture)
+  minMeanLogProb?: number; // show nothing when the mean log-probability of the picked tokens is lower
 }
 
 export interface CompletionResult {
@@ -42,6 +47,10 @@ export interface CompletionResult {
   stopReason: StopReason;
   promptTokens: number;
   computedTokens: number; // positions run through the model (prompt positions not found in the KV cache + generated)
+  meanLogProb: number; // confidence of the picked tokens (natural log), what minMeanLogProb is checked against
+  minLogProb: number;
+  mixed: boolean; // decoded with the mixture
+  filtered: boolean; // text was withheld for low confidence (minMeanLogProb)
 }
 
 /** Thrown for a model.onnx that onnxruntime cannot load or that is not a Workspace LM graph. */
@@ -67,6 +76,23 @@ function oneLine(err: unknown): string {
   return message.replace(/\s+/g, ' ').trim().slice(0, 300);
 }
 
+// The cache reads at most this much of a document (its end: closest to where the user works).
+const CACHE_TEXT_CHARS = 32768;
+
+/**
+ * The text tokens before the next one, for the n-gram and the cache: in a FIM prompt
+ * (…<|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>generated) the prefix's end and what
+ * was generated, so the specials and the suffix do not break the context.
+ */
+function mixtureContext(tokens: readonly number[], special: { fimPrefix: number; fimSuffix: number; fimMiddle: number }): number[] {
+  const middle = tokens.lastIndexOf(special.fimMiddle);
+  if (middle < 0) return tokens.slice(Math.max(0, tokens.length - CACHE_ORDER));
+  const prefixEnd = tokens.lastIndexOf(special.fimSuffix, middle);
+  const prefixStart = tokens.lastIndexOf(special.fimPrefix, prefixEnd) + 1;
+  const context = [...tokens.slice(prefixStart, prefixEnd), ...tokens.slice(middle + 1)];
+  return context.slice(Math.max(0, context.length - CACHE_ORDER));
+}
+
 export class CompletionSession {
   readonly modelDir: string;
   readonly config: GPTConfig;
@@ -84,8 +110,14 @@ export class CompletionSession {
   private lastLogits: Float32Array = EMPTY;
   private computedTokens = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  /** The workspace n-gram and the open-documents cache, when the model folder has them. */
+  readonly mixture: Mixture | null;
+  // The current document's tokens before the cursor's line and after the cursor: re-encoded only
+  // when that text changes, which typing within a line does not do.
+  private readonly encoded = new Map<'before' | 'after', { text: string; ids: number[] }>();
 
-  private constructor(modelDir: string, folderConfig: ModelFolderConfig, tokenizer: CodeTokenizer, session: ort.InferenceSession, provider: ProviderName, fallbacks: string[]) {
+  private constructor(modelDir: string, folderConfig: ModelFolderConfig, tokenizer: CodeTokenizer, session: ort.InferenceSession, provider: ProviderName, fallbacks: string[], mixture: Mixture | null) {
+    this.mixture = mixture;
     this.modelDir = modelDir;
     this.folderConfig = folderConfig;
     this.config = folderConfig.model;
@@ -112,6 +144,11 @@ export class CompletionSession {
     if (onnxTime < 0 || (weightsTime > onnxTime)) {
       const exported = await exportOnnx(dir);
       log(`exported ${exported.file} (${(exported.bytes / 1e6).toFixed(1)} MB, ${exported.ms.toFixed(0)} ms): ${onnxTime < 0 ? 'it was missing' : 'the weights are newer'}`);
+    }
+
+    const mixture = opts.mixture === false ? null : await Mixture.load(dir);
+    if (mixture && mixture.vocabSize !== folderConfig.model.vocabSize) {
+      throw new InvalidModelError(`ngram.bin in ${dir} has ${mixture.vocabSize} token ids but config.json says vocabSize ${folderConfig.model.vocabSize}; hint: delete ngram.bin and mixture.json`);
     }
 
     // onnxruntime logs a failed provider at error level on stderr; we report it ourselves.
@@ -146,7 +183,7 @@ export class CompletionSession {
         else fallbacks.push(`${provider}: ${oneLine(err)}`);
         continue;
       }
-      const completion = new CompletionSession(dir, folderConfig, tokenizer, session, provider, fallbacks);
+      const completion = new CompletionSession(dir, folderConfig, tokenizer, session, provider, fallbacks, mixture);
       try {
         await completion.checkGraph(onnxFile);
       } catch (err) {
@@ -157,7 +194,7 @@ export class CompletionSession {
         continue;
       }
       for (const f of fallbacks) log(`execution provider ${f}`);
-      log(`completion session on ${provider} (${threads} threads)`);
+      log(`completion session on ${provider} (${threads} threads)${mixture ? `, mixed with a ${mixture.ngram.order}-gram of ${mixture.ngram.trainedTokens} tokens and a cache` : ''}`);
       return completion;
     }
     if (loadError) throw new InvalidModelError(`${ONNX_FILE} in ${dir} is not a valid ONNX model: ${oneLine(loadError)}; hint: delete it and it will be exported again from the checkpoint`);
@@ -199,6 +236,21 @@ export class CompletionSession {
     return this.exclusive(async () => (await this.run(tokens, new Map())).logits);
   }
 
+  /**
+   * An open document or a recent edit for the mixture's cache (no retraining): call on open and on
+   * change (debounced), with the document's full text. No-op without a mixture.
+   */
+  observeDocument(uri: string, text: string): void {
+    if (!this.mixture) return;
+    if (typeof uri !== 'string' || typeof text !== 'string') throw new Error('observeDocument: uri and text must be strings');
+    this.mixture.cache.observe(uri, this.tokenizer.encode(text.length > CACHE_TEXT_CHARS ? text.slice(text.length - CACHE_TEXT_CHARS) : text));
+  }
+
+  /** A closed document leaves the cache. */
+  forgetDocument(uri: string): void {
+    this.mixture?.cache.forget(uri);
+  }
+
   /** Forgets the KV cache (the next call is a cold run). */
   resetCache(): void {
     this.cachedTokens = [];
@@ -234,8 +286,18 @@ export class CompletionSession {
     const fim = req.fim ?? this.folderConfig.train.fimRate > 0;
     const prompt = buildPrompt(this.tokenizer, req.prefix, suffix, { blockSize, maxTokens, fim, heal: req.heal });
     const computedBefore = this.computedTokens;
+    const mixture = req.mixture === false ? null : this.mixture;
+    if (mixture) {
+      const lineStart = req.prefix.lastIndexOf('\n') + 1;
+      mixture.cache.setCurrent(req.uri ?? null, this.encodeOnce('before', req.prefix.slice(Math.max(0, lineStart - CACHE_TEXT_CHARS), lineStart)), this.encodeOnce('after', suffix.slice(0, CACHE_TEXT_CHARS / 4)));
+    }
+    const mixed = new Float32Array(this.config.vocabSize);
+    const next = async (tokens: readonly number[]): Promise<Float32Array> => {
+      const logits = await this.nextLogitsUnlocked(tokens);
+      return mixture ? mixture.logProbs(logits, mixtureContext(tokens, this.tokenizer.special), mixed) : logits;
+    };
     const result = await generate({
-      next: (tokens) => this.nextLogitsUnlocked(tokens),
+      next,
       tokenizer: this.tokenizer,
       prompt,
       maxTokens,
@@ -248,12 +310,24 @@ export class CompletionSession {
       topP: req.topP,
       seed: req.seed,
     });
+    const filtered = req.minMeanLogProb !== undefined && result.text !== '' && result.meanLogProb < req.minMeanLogProb;
     return {
       ...result,
+      text: filtered ? '' : result.text,
+      mixed: mixture !== null,
+      filtered,
       ms: performance.now() - started,
       promptTokens: prompt.ids.length,
       computedTokens: this.computedTokens - computedBefore,
     };
+  }
+
+  private encodeOnce(which: 'before' | 'after', text: string): number[] {
+    const held = this.encoded.get(which);
+    if (held && held.text === text) return held.ids;
+    const ids = this.tokenizer.encode(text);
+    this.encoded.set(which, { text, ids });
+    return ids;
   }
 
   private async nextLogitsUnlocked(tokens: readonly number[]): Promise<Float32Array> {

@@ -8,6 +8,7 @@ import {
   findStop,
   finishCompletion,
   generate,
+  logProbOf,
   pickToken,
   seededRandom,
   type DecodingTokenizer,
@@ -85,7 +86,8 @@ function oracle(target: string): NextTokenLogits {
 
 async function run(script: string[], ctx: StopContext, maxTokens = 32) {
   const ids = script.map((p) => (p === '<|endoftext|>' ? tok.special.endOfText : tok.id(p)));
-  return generate({ next: scripted(ids, 1), tokenizer: tok, prompt: plainPrompt, maxTokens, blockSize: 256, ...ctx });
+  const { meanLogProb: _mean, minLogProb: _min, ...result } = await generate({ next: scripted(ids, 1), tokenizer: tok, prompt: plainPrompt, maxTokens, blockSize: 256, ...ctx });
+  return result;
 }
 
 test('line mode stops at the end of the line', async () => {
@@ -120,7 +122,7 @@ test('the token budget, <|endoftext|> and the context window end generation', as
   assert.deepEqual(eot, { text: 'ab', tokens: 2, stopReason: 'endOfText' });
   const ids = ['a', 'b', 'c', 'd'].map((p) => tok.id(p));
   const context = await generate({ next: scripted(ids, 1), tokenizer: tok, prompt: plainPrompt, maxTokens: 10, blockSize: 3, mode: 'line', linePrefix: '', suffix: '' });
-  assert.deepEqual(context, { text: 'ab', tokens: 2, stopReason: 'context' });
+  assert.deepEqual({ text: context.text, tokens: context.tokens, stopReason: context.stopReason }, { text: 'ab', tokens: 2, stopReason: 'context' });
 });
 
 test('a block cut by the budget ends at its last whole line', async () => {
@@ -221,4 +223,23 @@ test('an aborted signal stops generation between tokens', async () => {
     { name: 'AbortError' },
   );
   assert.equal(calls, 3);
+});
+
+test('confidence: the mean and minimum log-probability of the picked tokens, after masking', async () => {
+  // Two picks with logit 10 against zeros elsewhere, then one with logit 2: log softmax by hand.
+  const allowed = tok.vocabSize - (tok.vocabSize - tok.special.endOfText - 1); // specials other than <|endoftext|> are masked
+  const picks = [tok.id('return'), tok.id(' world'), tok.id('\n')];
+  const next: NextTokenLogits = (tokens) => {
+    const logits = new Float32Array(tok.vocabSize);
+    const k = tokens.length - 1;
+    logits[picks[k]] = k < 2 ? 10 : 2;
+    return logits;
+  };
+  const r = await generate({ next, tokenizer: tok, prompt: plainPrompt, maxTokens: 8, blockSize: 256, mode: 'line', linePrefix: '', suffix: '' });
+  assert.equal(r.text, 'return world');
+  const strong = 10 - Math.log(Math.exp(10) + allowed - 1);
+  const weak = 2 - Math.log(Math.exp(2) + allowed - 1);
+  assert.ok(Math.abs(r.minLogProb - weak) < 1e-6, `min ${r.minLogProb} vs ${weak}`);
+  assert.ok(Math.abs(r.meanLogProb - (2 * strong + weak) / 3) < 1e-6, `mean ${r.meanLogProb}`);
+  assert.ok(Math.abs(logProbOf(Float32Array.of(0, 0, -Infinity, Math.log(2)), 3) - Math.log(2 / 4)) < 1e-6);
 });

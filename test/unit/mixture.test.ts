@@ -1,0 +1,202 @@
+// The editor's mixture: the open-documents cache (normalised, learns repeats, the document under the
+// cursor never predicts itself), EM weights, mixed log-probabilities, the files it writes in a model
+// folder, and a completion session that decodes with it (a repeat from an open file, the filter).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs, existsSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DEFAULT_TRAIN, type GPTConfig } from '../../models/src/config';
+import { parameterShapes, writeWeights, type ModelFolderConfig, type WeightTensor } from '../../models/src/checkpoint';
+import { CodeTokenizer } from '../../models/src/tokenizer';
+import { seededRandom } from '../../models/src/generate';
+import { NGramModel } from '../../models/src/ngram';
+import { BUCKETS, MIXTURE_FILE, NGRAM_FILE, Mixture, TokenCache, bucketOf, buildMixture, fitWeights, mixtureLoss, type FitSample } from '../../models/src/mixture';
+import { CompletionSession } from '../../models/src/session';
+
+const sum = (xs: ArrayLike<number>) => Array.prototype.reduce.call(xs, (a: number, b: number) => a + b, 0) as number;
+
+test('cache: a distribution that sums to 1; a repeated sequence predicts its continuation, with the match length', () => {
+  const cache = new TokenCache(50);
+  const out = new Float64Array(50);
+  assert.equal(cache.distribution([1, 2], out), 0);
+  assert.ok(Math.abs(sum(out) - 1) < 1e-12 && out.every((p) => Math.abs(p - 1 / 50) < 1e-15), 'empty cache: uniform');
+  cache.observe('a.ts', [7, 8, 9, 10, 11, 3, 4, 5, 7, 8, 9, 12]);
+  const matched = cache.distribution([3, 7, 8, 9], out);
+  assert.ok(Math.abs(sum(out) - 1) < 1e-12);
+  assert.equal(matched, 3); // "7 8 9" seen twice; "3 7 8 9" never
+  assert.ok(out[10] > 0.25 && out[12] > 0.25 && out[10] + out[12] > 0.8, `after 7 8 9: ${out[10]}, ${out[12]}`);
+  assert.ok(out[40] > 0 && out[40] < 0.01, 'an unseen token keeps a little mass');
+  // A longer match wins over a shorter one: "4 5 7 8 9" only continues with 12.
+  cache.distribution([4, 5, 7, 8, 9], out);
+  assert.ok(out[12] > 2 * out[10], `${out[12]} vs ${out[10]}`);
+});
+
+test('cache: the document under the cursor hides its observed copy; forgetting restores the old counts', () => {
+  const fresh = new TokenCache(20);
+  fresh.observe('b.ts', [1, 2, 3, 1, 2, 4]);
+  const reference = new Float64Array(20);
+  fresh.distribution([1, 2], reference);
+
+  const cache = new TokenCache(20);
+  cache.observe('b.ts', [1, 2, 3, 1, 2, 4]);
+  cache.observe('a.ts', [5, 1, 2, 6]);
+  const out = new Float64Array(20);
+  // Editing a.ts at "5 1 2|": its observed text (which holds "6" at the cursor) must not answer.
+  cache.setCurrent('a.ts', [5, 1, 2], []);
+  cache.distribution([1, 2], out);
+  assert.ok(out[6] < 0.02, `the text at the cursor predicted itself: ${out[6]}`);
+  cache.setCurrent(null);
+  cache.distribution([1, 2], out);
+  assert.ok(out[6] > 0.15, 'observed again once the cursor left');
+  cache.forget('a.ts');
+  cache.distribution([1, 2], out);
+  assert.deepEqual(Array.from(out), Array.from(reference));
+  assert.throws(() => cache.observe('c.ts', [1, 99]), /token cache: token 99 at 1 is outside the vocabulary \[0, 20\)/);
+});
+
+test('EM weights: the component that predicts a bucket gets its weight; the mixture beats each component', () => {
+  const random = seededRandom(3);
+  const samples: FitSample[] = [];
+  for (let i = 0; i < 2000; i++) {
+    // Bucket 0: the model is right; bucket 1: the cache is right; the n-gram is middling everywhere.
+    const bucket = i % 2;
+    const good = 0.6 + 0.3 * random();
+    const bad = 0.01 * random() + 1e-4;
+    samples.push({ p: bucket === 0 ? [good, 0.2, bad] : [bad, 0.2, good], bucket });
+  }
+  const weights = fitWeights(samples);
+  assert.equal(weights.length, BUCKETS);
+  assert.ok(weights[0][0] > 0.7 && weights[1][2] > 0.7, JSON.stringify(weights.slice(0, 2)));
+  for (const row of weights) assert.ok(Math.abs(sum(row) - 1) < 1e-9);
+  const mixed = mixtureLoss(samples, weights);
+  for (let c = 0; c < 3; c++) {
+    const single = -samples.reduce((s, x) => s + Math.log(x.p[c]), 0) / samples.length;
+    assert.ok(mixed < single, `mixture ${mixed} vs component ${c} ${single}`);
+  }
+  // An empty bucket keeps the global weights.
+  assert.deepEqual(weights[BUCKETS - 1].map((x) => x.toFixed(6)), fitWeights(samples.map((s) => ({ ...s, bucket: 0 })))[0].map((x) => x.toFixed(6)));
+});
+
+test('mixed log-probabilities: normalised, the weighted sum of the three components for the bucket', () => {
+  const random = seededRandom(5);
+  const tokens = Int32Array.from({ length: 2000 }, () => Math.floor(random() * 30));
+  const ngram = NGramModel.train(tokens, { vocabSize: 32, order: 3 });
+  const weights = Array.from({ length: BUCKETS }, (_, b) => [0.5, 0.3 + (b % 2) * 0.1, 0.2 - (b % 2) * 0.1]);
+  const mixture = new Mixture(ngram, weights);
+  mixture.cache.observe('x', [4, 5, 6, 4, 5, 7]);
+  const logits = Float32Array.from({ length: 32 }, () => random() * 4);
+  const context = [9, 4, 5];
+  const mixed = mixture.logProbs(logits, context);
+  assert.ok(Math.abs(sum(Array.from(mixed, Math.exp)) - 1) < 1e-5);
+  const c = mixture.components(logits, context);
+  assert.equal(c.bucket, bucketOf(2, ngram.matchedContext(context)));
+  const w = weights[c.bucket];
+  for (const id of [0, 6, 7, 31]) assert.ok(Math.abs(Math.exp(mixed[id]) - (w[0] * c.model[id] + w[1] * c.ngram[id] + w[2] * c.cache[id])) < 1e-6);
+  assert.throws(() => mixture.logProbs(new Float32Array(5), context), /mixture: 5 logits for a 32-token vocabulary/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// In a model folder, with a completion session (a tiny random GPT: the n-gram and cache carry it).
+
+const trainCode = [
+  'export function add(a, b) {\n  return a + b;\n}\n',
+  'export function greet(name) {\n  console.log("hello " + name);\n}\n',
+  'const values = [1, 2, 3].map((x) => x * 2);\nfor (const v of values) {\n  total += v;\n}\n',
+];
+const heldOut = 'const result = computeTheAnswer(42);\nconsole.log(result);\nconst result2 = computeTheAnswer(43);\nconsole.log(result2);\n';
+
+function randomWeights(c: GPTConfig, seed: number): Map<string, WeightTensor> {
+  const random = seededRandom(seed);
+  const weights = new Map<string, WeightTensor>();
+  for (const [name, shape] of parameterShapes(c)) {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = name.endsWith('.g') ? 1 : (random() - 0.5) * 0.5;
+    weights.set(name, { shape, data });
+  }
+  return weights;
+}
+
+let root = '';
+let modelDir = '';
+let tokenizer: CodeTokenizer;
+let session: CompletionSession;
+let fitted: Awaited<ReturnType<typeof buildMixture>>;
+
+before(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'wlm-mixture-'));
+  modelDir = path.join(root, 'model');
+  await fs.mkdir(modelDir, { recursive: true });
+  tokenizer = await CodeTokenizer.train([...trainCode, heldOut], 300);
+  const model: GPTConfig = { vocabSize: tokenizer.vocabSize, blockSize: 64, nLayer: 1, nHead: 2, nEmbd: 16, dropout: 0 };
+  const config: ModelFolderConfig = {
+    formatVersion: 1, kind: 'workspace-lm-model', name: 'random', createdAt: new Date(0).toISOString(), preset: 'tiny',
+    model, train: { ...DEFAULT_TRAIN }, step: 0, bestValLoss: null, backend: { name: 'cpu', device: 'test' },
+    data: { root: '/nowhere', files: 0, tokens: 0, skipped: {} }, timings: {},
+  };
+  await fs.writeFile(path.join(modelDir, 'config.json'), JSON.stringify(config));
+  await tokenizer.save(path.join(modelDir, 'tokenizer.json'));
+  await writeWeights(modelDir, randomWeights(model, 1), model);
+  const eot = tokenizer.special.endOfText;
+  const stream = (texts: string[]) => {
+    const ids = Int32Array.from(texts.flatMap((t) => [eot, ...tokenizer.encode(t)]));
+    return { length: ids.length, read: (s: number, n: number) => ids.subarray(s, s + n) };
+  };
+  const fitSession = await CompletionSession.open(modelDir, { threads: 1, mixture: false });
+  fitted = await buildMixture({
+    modelDir, trainTokens: stream(Array(20).fill(trainCode).flat()), valTokens: stream([heldOut, heldOut.replace(/result/g, 'answer')]),
+    endOfText: eot, blockSize: model.blockSize, modelLogits: (w) => fitSession.logitsUncached(w),
+  });
+  await fitSession.close();
+  session = await CompletionSession.open(modelDir, { threads: 1 });
+});
+
+after(async () => {
+  await session?.close();
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+test('buildMixture writes ngram.bin and mixture.json; the random model earns little weight', async () => {
+  assert.ok(existsSync(path.join(modelDir, NGRAM_FILE)));
+  const file = JSON.parse(await fs.readFile(path.join(modelDir, MIXTURE_FILE), 'utf8'));
+  assert.equal(file.kind, 'workspace-lm-mixture');
+  assert.equal(file.weights.length, BUCKETS);
+  assert.ok(fitted.fit.tokens > 40, `${fitted.fit.tokens} fitted predictions`);
+  const { model, ngram, cache, mixture } = fitted.fit.loss;
+  assert.ok(mixture < Math.min(model, ngram, cache), JSON.stringify(fitted.fit.loss));
+  const total = fitted.fit.perBucket.reduce((a, b) => a + b, 0);
+  const modelShare = fitted.weights.reduce((s, row, b) => s + row[0] * fitted.fit.perBucket[b], 0) / total;
+  assert.ok(modelShare < 0.3, `a random model got ${modelShare} of the weight`);
+  assert.ok(session.mixture !== null);
+});
+
+test('session: a line repeated from an open file completes from the cache; without the mixture it does not', async () => {
+  session.observeDocument('file:///open.ts', 'function main() {\n  const total = sumOfSquares(values, 17);\n  return total;\n}\n');
+  const prefix = 'export function other() {\n  const total = sumOf';
+  const mixed = await session.complete({ prefix, suffix: '\n}\n', mode: 'line', maxTokens: 24, uri: 'file:///other.ts' });
+  assert.equal(mixed.text, 'Squares(values, 17);');
+  assert.ok(mixed.mixed && !mixed.filtered);
+  assert.ok(mixed.meanLogProb < 0 && mixed.meanLogProb > -1.5, `mean log-prob ${mixed.meanLogProb}`);
+  const plain = await session.complete({ prefix, suffix: '\n}\n', mode: 'line', maxTokens: 24, mixture: false, uri: 'file:///other.ts' });
+  assert.ok(!plain.mixed);
+  assert.notEqual(plain.text, mixed.text);
+  // The filter: the same suggestion withheld when the bar is above its confidence.
+  const strict = await session.complete({ prefix, suffix: '\n}\n', mode: 'line', maxTokens: 24, uri: 'file:///other.ts', minMeanLogProb: mixed.meanLogProb + 0.01 });
+  assert.deepEqual([strict.text, strict.filtered], ['', true]);
+  // Once the document is closed, the repeat is gone from the cache.
+  session.forgetDocument('file:///open.ts');
+  const forgotten = await session.complete({ prefix, suffix: '\n}\n', mode: 'line', maxTokens: 24, uri: 'file:///other.ts' });
+  assert.notEqual(forgotten.text, mixed.text);
+});
+
+test('a corrupt mixture.json is reported, with a hint, and not loaded', async () => {
+  const other = path.join(root, 'corrupt');
+  await fs.mkdir(other);
+  await fs.copyFile(path.join(modelDir, NGRAM_FILE), path.join(other, NGRAM_FILE));
+  await fs.writeFile(path.join(other, MIXTURE_FILE), JSON.stringify({ formatVersion: 1, kind: 'workspace-lm-mixture', weights: [[1, 0, 0]] }));
+  await assert.rejects(Mixture.load(other), /corrupt .*mixture\.json: weights must be 20 rows; hint/);
+  await fs.writeFile(path.join(other, MIXTURE_FILE), '{');
+  await assert.rejects(Mixture.load(other), /corrupt .*mixture\.json: not JSON/);
+  await fs.rm(path.join(other, MIXTURE_FILE));
+  assert.equal(await Mixture.load(other), null);
+});
