@@ -14,7 +14,7 @@ import { NGramModel } from '../../models/src/ngram';
 import { BUCKETS, MIXTURE_FILE, NGRAM_FILE, Mixture, TokenCache, bucketOf, buildMixture, fitWeights, mixtureLoss, type FitSample } from '../../models/src/mixture';
 import { CompletionSession } from '../../models/src/session';
 
-const sum = (xs: ArrayLike<number>) => Array.prototype.reduce.call(xs, (a: number, b: number) => a + b, 0) as number;
+const sum = (xs: ArrayLike<number>): number => Array.from(xs).reduce((a, b) => a + b, 0);
 
 test('cache: a distribution that sums to 1; a repeated sequence predicts its continuation, with the match length', () => {
   const cache = new TokenCache(50);
