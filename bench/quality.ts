@@ -17,6 +17,7 @@ import { CompletionSession } from '../models/src/session';
 import { buildMixture, CACHE_ORDER, type MixtureFile } from '../models/src/mixture';
 import { ngramSystem, sampleLines, lineTask, windowStarts, type EvalDocument } from '../models/src/evaluate';
 import { editSimilarity, exactMatch, NextTokenTally, summarizeLatency } from '../models/src/metrics';
+import { NGramModel } from '../models/src/ngram';
 import { ensureCorpus, CACHE_DIR } from './corpus';
 
 const CORPUS = 'rxjs@7.8.2';
@@ -30,16 +31,18 @@ export interface QualityOptions {
   thresholds?: number[]; // confidence filter: minimum mean log-probability per suggestion
 }
 
-type SystemName = 'model' | 'ngram' | 'cache' | 'editor';
+// ngram: the 4-gram baseline of `wlm eval`; ngramMixed: the mixture's own n-gram (order 6) alone.
+type SystemName = 'model' | 'ngram' | 'ngramMixed' | 'cache' | 'editor';
+type LineSystem = 'model' | 'ngram' | 'ngramMixed' | 'editor';
 
 interface LineRecord {
   cursor: 'lineStart' | 'midLine';
   target: string;
-  text: Record<'model' | 'ngram' | 'editor', string>;
+  text: Record<LineSystem, string>;
   editorMeanLogProb: number;
 }
 
-function lineScores(records: LineRecord[], system: 'model' | 'ngram' | 'editor', cursor: 'lineStart' | 'midLine') {
+function lineScores(records: LineRecord[], system: LineSystem, cursor: 'lineStart' | 'midLine') {
   const rs = records.filter((r) => r.cursor === cursor);
   const em = rs.filter((r) => exactMatch(r.text[system], r.target)).length / rs.length;
   const es = rs.reduce((s, r) => s + editSimilarity(r.text[system], r.target), 0) / rs.length;
@@ -49,7 +52,7 @@ function lineScores(records: LineRecord[], system: 'model' | 'ngram' | 'editor',
 /** How many suggestions the filter lets through at each threshold, and how good they are. */
 function filterCurve(records: LineRecord[], thresholds: number[]) {
   return thresholds.map((threshold) => {
-    const row: Record<string, unknown> = { minMeanLogProb: threshold };
+    const row: Record<string, unknown> = { minMeanLogProb: Number.isFinite(threshold) ? threshold : 'none' };
     for (const cursor of ['lineStart', 'midLine'] as const) {
       const rs = records.filter((r) => r.cursor === cursor && r.text.editor !== '');
       const shown = rs.filter((r) => r.editorMeanLogProb >= threshold);
@@ -103,8 +106,11 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
   // 2. Next-token prediction on the model's held-out tokens, the same windows for every system.
   const val = openTokenStream(path.join(modelDir, 'data', 'val.bin'));
   const all = val.read(0, val.length);
-  const tallies: Record<SystemName, NextTokenTally> = { model: new NextTokenTally(), ngram: new NextTokenTally(), cache: new NextTokenTally(), editor: new NextTokenTally() };
-  const logs: Record<SystemName, Float32Array> = { model: new Float32Array(vocabSize), ngram: new Float32Array(vocabSize), cache: new Float32Array(vocabSize), editor: new Float32Array(vocabSize) };
+  const names: SystemName[] = ['model', 'ngram', 'ngramMixed', 'cache', 'editor'];
+  const tallies = Object.fromEntries(names.map((n) => [n, new NextTokenTally()])) as Record<SystemName, NextTokenTally>;
+  const logs = Object.fromEntries(names.map((n) => [n, new Float32Array(vocabSize)])) as Record<SystemName, Float32Array>;
+  // The 4-gram baseline, counted on the same training tokens as `wlm eval` does.
+  const baselineNgram = NGramModel.train(openTokenStream(path.join(modelDir, 'data', 'train.bin')), { vocabSize });
   for (const start of windowStarts(all.length, blockSize + 1, opts.tokens ?? 4096)) {
     const window = Array.from(all.subarray(start, start + blockSize + 1));
     const logits = await session.logitsUncached(window.slice(0, blockSize));
@@ -123,11 +129,12 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
       const [wm, wn, wc] = mixture.weights[c.bucket];
       for (let i = 0; i < vocabSize; i++) {
         logs.model[i] = Math.log(c.model[i]);
-        logs.ngram[i] = Math.log(c.ngram[i]);
+        logs.ngramMixed[i] = Math.log(c.ngram[i]);
         logs.cache[i] = Math.log(c.cache[i]);
         logs.editor[i] = Math.log(wm * c.model[i] + wn * c.ngram[i] + wc * c.cache[i]);
       }
-      // The n-gram here has the same short context as in evaluate.ts (the window's earlier tokens).
+      // The baseline sees the window's earlier tokens only, as in evaluate.ts.
+      baselineNgram.logProbs(window.slice(Math.max(0, t + 2 - baselineNgram.order), t + 1), logs.ngram);
       for (const name of Object.keys(tallies) as SystemName[]) tallies[name].add(logs[name], window[t + 1]);
       mixture.cache.appendCurrent(window[t + 1]);
     }
@@ -142,10 +149,11 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
   }
   const byPath = new Map(docs.map((d) => [d.relPath, d]));
   const maxTokens = Math.min(48, Math.floor(blockSize / 2));
-  const ngram = ngramSystem(mixture.ngram, tokenizer, { blockSize, maxTokens });
+  const ngram = ngramSystem(baselineNgram, tokenizer, { blockSize, maxTokens });
+  const ngramMixed = ngramSystem(mixture.ngram, tokenizer, { blockSize, maxTokens });
   const { samples } = sampleLines(docs, opts.lines ?? 200, config.train.seed);
   const records: LineRecord[] = [];
-  const latency: Record<'model' | 'ngram' | 'editor', number[]> = { model: [], ngram: [], editor: [] };
+  const latency: Record<LineSystem, number[]> = { model: [], ngram: [], ngramMixed: [], editor: [] };
   for (const sample of samples) {
     for (const cursor of ['lineStart', 'midLine'] as const) {
       const task = lineTask(byPath.get(sample.relPath)!, sample, cursor);
@@ -157,34 +165,46 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
       const ngramText = await ngram.complete(task.prefix, task.suffix);
       latency.ngram.push(performance.now() - t0);
       t0 = performance.now();
+      const ngramMixedText = await ngramMixed.complete(task.prefix, task.suffix);
+      latency.ngramMixed.push(performance.now() - t0);
+      t0 = performance.now();
       const editor = await session.complete(request);
       latency.editor.push(performance.now() - t0);
       const firstLine = (s: string) => s.split('\n')[0];
-      records.push({ cursor, target: task.target, text: { model: firstLine(model.text), ngram: firstLine(ngramText), editor: firstLine(editor.text) }, editorMeanLogProb: editor.meanLogProb });
+      records.push({ cursor, target: task.target, text: { model: firstLine(model.text), ngram: firstLine(ngramText), ngramMixed: firstLine(ngramMixedText), editor: firstLine(editor.text) }, editorMeanLogProb: editor.meanLogProb });
     }
   }
 
-  // 4. Typing latency of the editor path: one request per keystroke through held-out lines.
-  const typing: number[] = [];
-  for (const sample of samples.slice(0, 12)) {
-    const doc = byPath.get(sample.relPath)!;
-    const task = lineTask(doc, sample, 'lineStart');
-    session.resetCache();
-    for (let k = 0; k <= Math.min(24, task.target.length); k++) {
-      const r = await session.complete({ prefix: task.prefix + task.target.slice(0, k), suffix: task.suffix, mode: 'line', maxTokens: 16, uri: sample.relPath });
-      if (k > 0) typing.push(r.ms);
+  // 4. Typing latency: one request per keystroke through held-out lines, the editor path and the
+  // model alone. Wall time suffers from whatever else runs on the machine; the CPU time of this
+  // process (both of its threads) says what the completion itself costs.
+  const typing = { editor: [] as number[], model: [] as number[] };
+  const typingCpu = { editor: [] as number[], model: [] as number[] };
+  for (const system of ['model', 'editor'] as const) {
+    for (const sample of samples.slice(0, 12)) {
+      const task = lineTask(byPath.get(sample.relPath)!, sample, 'lineStart');
+      session.resetCache();
+      for (let k = 0; k <= Math.min(24, task.target.length); k++) {
+        const cpu = process.cpuUsage();
+        const r = await session.complete({ prefix: task.prefix + task.target.slice(0, k), suffix: task.suffix, mode: 'line', maxTokens: 16, uri: sample.relPath, mixture: system === 'editor' });
+        const used = process.cpuUsage(cpu);
+        if (k > 0) {
+          typing[system].push(r.ms);
+          typingCpu[system].push((used.user + used.system) / 1000);
+        }
+      }
     }
   }
   await session.close();
 
   const nextToken = Object.fromEntries(
-    (Object.keys(tallies) as SystemName[]).map((name) => {
+    names.map((name) => {
       const s = tallies[name].summary();
       return [name, { tokens: s.tokens, top1: +(s.top1 ?? 0).toFixed(4), top5: +(s.top5 ?? 0).toFixed(4), loss: +(s.loss ?? 0).toFixed(4), perplexity: +(s.perplexity ?? 0).toFixed(2) }];
     }),
   );
   const lines = Object.fromEntries(
-    (['model', 'ngram', 'editor'] as const).map((name) => [
+    (['model', 'ngram', 'ngramMixed', 'editor'] as const).map((name) => [
       name,
       { lineStart: lineScores(records, name, 'lineStart'), midLine: lineScores(records, name, 'midLine'), latency: (({ histogram: _, ...s }) => s)(summarizeLatency(latency[name])) },
     ]),
@@ -202,7 +222,7 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
     nextToken,
     lines,
     filter: filterCurve(records, opts.thresholds ?? [-Infinity, -0.25, -0.5, -0.75, -1, -1.5, -2]),
-    typingLatency: (({ histogram: _, ...s }) => s)(summarizeLatency(typing)),
+    typingLatency: Object.fromEntries((['model', 'editor'] as const).map((name) => [name, { wall: (({ histogram: _, ...s }) => s)(summarizeLatency(typing[name])), cpu: (({ histogram: _, ...s }) => s)(summarizeLatency(typingCpu[name])) }])),
     goals: {
       modelTop1VsNgram: { model: nextToken.model.top1, ngram: nextToken.ngram.top1, met: nextToken.model.top1 >= nextToken.ngram.top1 },
       midLineExactMatchRatio: { editor: editor.midLine.exactMatch, ngram: base.midLine.exactMatch, ratio: ratio(editor.midLine.exactMatch, base.midLine.exactMatch), met: editor.midLine.exactMatch >= 1.5 * base.midLine.exactMatch },

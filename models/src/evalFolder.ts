@@ -9,6 +9,7 @@ import { scanFolder, readSourceText, type SourceFile } from './files';
 import { splitFiles, tokenizeFiles, openTokenStream } from './dataset';
 import { NGramModel } from './ngram';
 import { CompletionSession } from './session';
+import { buildMixture, CACHE_ORDER, Mixture } from './mixture';
 import { evaluateModel, type EvalDocument, type EvalReport, type EvalSystem } from './evaluate';
 import { UserError } from './errors';
 import { addSummaryEval } from './summaryEval';
@@ -22,6 +23,10 @@ export interface EvaluateFolderOptions {
   tokens?: number; // next-token predictions to score (default 4096)
   signal?: AbortSignal;
   onProgress?: (p: { phase: string; done: number; total: number }) => void;
+  // 'model': the GPT alone (default). 'editor': what the editor shows — the GPT mixed with the
+  // workspace n-gram and the cache of the document being completed (mixture.ts), built first
+  // when the folder has no ngram.bin/mixture.json; completions heal tokens as always.
+  system?: 'model' | 'editor';
 }
 
 export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalReport> {
@@ -48,7 +53,25 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
     if (text !== null) docs.push({ relPath: file.relPath, text });
   }
 
-  const session = await CompletionSession.open(modelDir);
+  const editor = opts.system === 'editor';
+  if (editor && !(await Mixture.load(modelDir))) {
+    const fitSession = await CompletionSession.open(modelDir, { mixture: false });
+    try {
+      await buildMixture({
+        modelDir,
+        trainTokens: openTokenStream(trainFile),
+        valTokens: openTokenStream(path.join(modelDir, 'data', 'val.bin')),
+        endOfText: fitSession.tokenizer.special.endOfText,
+        blockSize: config.model.blockSize,
+        modelLogits: (window) => fitSession.logitsUncached(window),
+        signal: opts.signal,
+      });
+    } finally {
+      await fitSession.close();
+    }
+  }
+  const session = await CompletionSession.open(modelDir, { mixture: editor });
+  const mixture = session.mixture;
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'wlm-eval-'));
   try {
     const valFile = path.join(scratch, 'val.bin');
@@ -61,16 +84,28 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
     const maxTokens = Math.min(48, Math.floor(config.model.blockSize / 2));
     const ngram = NGramModel.train(openTokenStream(trainFile), { vocabSize: config.model.vocabSize });
     const model: EvalSystem = {
-      name: `GPT ${config.preset} (onnxruntime ${session.provider})`,
+      name: mixture ? `editor: GPT ${config.preset} + ${mixture.ngram.order}-gram + cache (onnxruntime ${session.provider})` : `GPT ${config.preset} (onnxruntime ${session.provider})`,
       score: async (windows, batchSize, blockSize) => {
         const vocab = config.model.vocabSize;
         const out = new Float32Array(batchSize * blockSize * vocab);
         for (let b = 0; b < batchSize; b++) {
           const row = Array.from(windows.subarray(b * blockSize, (b + 1) * blockSize));
-          out.set(await session.logitsUncached(row), b * blockSize * vocab);
+          const logits = await session.logitsUncached(row);
+          if (!mixture) {
+            out.set(logits, b * blockSize * vocab);
+            continue;
+          }
+          // The cache holds the window's earlier tokens: all the scorer knows of the document.
+          mixture.cache.setCurrent(null);
+          for (let t = 0; t < blockSize; t++) {
+            mixture.cache.appendCurrent(row[t]);
+            const context = row.slice(Math.max(0, t + 1 - CACHE_ORDER), t + 1);
+            mixture.logProbs(logits.subarray(t * vocab, (t + 1) * vocab), context, out.subarray((b * blockSize + t) * vocab, (b * blockSize + t + 1) * vocab));
+          }
         }
         return out;
       },
+      // With the mixture, the cache holds this document's text before and after the cursor.
       complete: async (prefix, suffix) => (await session.complete({ prefix, suffix, mode: 'line', maxTokens, signal: opts.signal })).text,
     };
     const report = await evaluateModel({
