@@ -3,7 +3,7 @@
 // (scenarios.ts), then runs the in-host mocha tests (host/) in a second window, and prints one line
 // per test, the stage timings and "N passed, N failed"; exits non-zero on any failure. It expects
 // scripts/e2e-setup.sh, `npm run build` and `npm run package` to have run (npm run test:e2e does).
-// Flags: --keep (leave the temp folder), --only NAME (UI scenarios whose name contains NAME; no
+// Flags: --keep (leave the temp folder), --only REGEX (UI scenarios whose name matches; no
 // in-host tests), --vsix FILE (default: the linux-x64 package of this version).
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -21,7 +21,7 @@ interface Outcome {
 
 const args = process.argv.slice(2);
 const keep = args.includes('--keep');
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const only = args.includes('--only') ? new RegExp(args[args.indexOf('--only') + 1]) : undefined;
 const vsixArg = args.includes('--vsix') ? args[args.indexOf('--vsix') + 1] : undefined;
 const screenshotsDir = path.join(repoRoot, 'e2e-screenshots');
 const EXTENSION_ID = 'workspace-lm.workspace-lm';
@@ -180,7 +180,7 @@ async function main(): Promise<number> {
     const failedNames = new Set<string>();
     await stage('UI scenarios', async () => {
       for (const scenario of scenarios) {
-        if (only && !scenario.name.includes(only)) continue;
+        if (only && !only.test(scenario.name)) continue;
         const reason = scenario.unavailable?.();
         if (reason) {
           notRun.push(`${scenario.name}: ${reason}`);
