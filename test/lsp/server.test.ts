@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, fork, execFileSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, readFileSync, utimesSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -34,6 +34,7 @@ import {
   type JobResult,
 } from '../../server/src/protocol';
 import { DEFAULT_SETTINGS, parseSettings } from '../../server/src/settings';
+import { changedFilesSince } from '../../server/src/workspace';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const fixture = path.join(repoRoot, 'test', 'fixtures', 'sample-project');
@@ -490,4 +491,21 @@ test('the server also speaks over node IPC, the transport VS Code uses', { timeo
   await connection.sendNotification('exit');
   assert.equal(await exited, 0);
   connection.dispose();
+});
+
+test('fine-tune scope without git: files modified after the base model was created', async () => {
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'wlm-mtime-'));
+  try {
+    mkdirSync(path.join(folder, 'src'));
+    writeFileSync(path.join(folder, 'src', 'old.ts'), 'export const old = 1;\n');
+    writeFileSync(path.join(folder, 'src', 'new.ts'), 'export const fresh = 2;\n');
+    const created = new Date('2026-01-01T00:00:00Z');
+    utimesSync(path.join(folder, 'src', 'old.ts'), new Date('2025-12-31T00:00:00Z'), new Date('2025-12-31T00:00:00Z'));
+    utimesSync(path.join(folder, 'src', 'new.ts'), new Date('2026-01-02T00:00:00Z'), new Date('2026-01-02T00:00:00Z'));
+    const changed = await changedFilesSince(folder, 'abc123', created);
+    assert.deepEqual(changed.files, ['src/new.ts']);
+    assert.match(changed.how, /modified after 2026-01-01T00:00:00.000Z/);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
 });
