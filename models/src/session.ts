@@ -78,6 +78,7 @@ function oneLine(err: unknown): string {
 
 // The cache reads at most this much of a document (its end: closest to where the user works).
 const CACHE_TEXT_CHARS = 32768;
+const LINE_MEMO_SIZE = 8192; // lines whose ids are kept, a few open files' worth
 
 /**
  * The text tokens before the next one, for the n-gram and the cache: in a FIM prompt
@@ -115,6 +116,7 @@ export class CompletionSession {
   // The current document's tokens before the cursor's line and after the cursor: re-encoded only
   // when that text changes, which typing within a line does not do.
   private readonly encoded = new Map<'before' | 'after', { text: string; ids: number[] }>();
+  private readonly lineIds = new Map<string, number[]>(); // encodeByLine's memo, least recently used first
 
   private constructor(modelDir: string, folderConfig: ModelFolderConfig, tokenizer: CodeTokenizer, session: ort.InferenceSession, provider: ProviderName, fallbacks: string[], mixture: Mixture | null) {
     this.mixture = mixture;
@@ -243,7 +245,7 @@ export class CompletionSession {
   observeDocument(uri: string, text: string): void {
     if (!this.mixture) return;
     if (typeof uri !== 'string' || typeof text !== 'string') throw new Error('observeDocument: uri and text must be strings');
-    this.mixture.cache.observe(uri, this.tokenizer.encode(text.length > CACHE_TEXT_CHARS ? text.slice(text.length - CACHE_TEXT_CHARS) : text));
+    this.mixture.cache.observe(uri, this.encodeByLine(text.length > CACHE_TEXT_CHARS ? text.slice(text.length - CACHE_TEXT_CHARS) : text));
   }
 
   /** A closed document leaves the cache. */
@@ -325,8 +327,36 @@ export class CompletionSession {
   private encodeOnce(which: 'before' | 'after', text: string): number[] {
     const held = this.encoded.get(which);
     if (held && held.text === text) return held.ids;
-    const ids = this.tokenizer.encode(text);
+    const ids = this.encodeByLine(text);
     this.encoded.set(which, { text, ids });
+    return ids;
+  }
+
+  /**
+   * encode(), a line at a time through a memo: the pure-JS encoder takes ~30 ms for 8 KB on a
+   * loaded 2-core machine, and between requests only a line or two of a document changes. Pieces
+   * start at each "\n" that follows a non-space, where a pre-token always starts, so the ids are
+   * those of encoding the whole text.
+   */
+  private encodeByLine(text: string): number[] {
+    const ids: number[] = [];
+    let start = 0;
+    while (start < text.length) {
+      let newline = text.indexOf('\n', start + 1);
+      while (newline > 0 && /\s/.test(text[newline - 1])) newline = text.indexOf('\n', newline + 1);
+      const end = newline < 0 ? text.length : newline;
+      const piece = text.slice(start, end);
+      let pieceIds = this.lineIds.get(piece);
+      if (pieceIds) {
+        this.lineIds.delete(piece); // refreshed as most recently used
+      } else {
+        pieceIds = this.tokenizer.encode(piece);
+        if (this.lineIds.size >= LINE_MEMO_SIZE) this.lineIds.delete(this.lineIds.keys().next().value!);
+      }
+      this.lineIds.set(piece, pieceIds);
+      for (const id of pieceIds) ids.push(id);
+      start = end;
+    }
     return ids;
   }
 

@@ -200,3 +200,16 @@ test('a corrupt mixture.json is reported, with a hint, and not loaded', async ()
   await fs.rm(path.join(other, MIXTURE_FILE));
   assert.equal(await Mixture.load(other), null);
 });
+
+test('observeDocument tokenizes a line at a time, with the ids of the whole text (blank lines, trailing spaces, CRLF)', () => {
+  const text = 'function f() {\n\n    return 1;  \n}\r\n\r\n// done\n\n\n  x = "a\\nb";\n';
+  const cache = session.mixture!.cache;
+  session.forgetDocument('file:///lines.ts');
+  const before = cache.tokenCount;
+  session.observeDocument('file:///lines.ts', text);
+  assert.equal(cache.tokenCount - before, tokenizer.encode(text).length);
+  session.observeDocument('file:///lines.ts', text + 'y = 2;\n'); // memoised lines, one new
+  assert.equal(cache.tokenCount - before, tokenizer.encode(text + 'y = 2;\n').length);
+  session.forgetDocument('file:///lines.ts');
+  assert.equal(cache.tokenCount, before);
+});
