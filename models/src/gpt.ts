@@ -41,7 +41,9 @@ export class GPT {
     this.attention = opts.attention ?? (['wasm', 'cpu'].includes(tf.getBackend()) ? 'split2d' : 'batched');
     this.params = new Map();
     for (const [name, values] of initialWeights(config, opts.seed ?? 1337)) {
-      this.params.set(name, tf.variable(tf.tensor(values.data, values.shape), true));
+      const initial = tf.tensor(values.data, values.shape);
+      this.params.set(name, tf.variable(initial, true));
+      initial.dispose(); // the variable shares its data; without this the first values live forever
     }
     const T = config.blockSize;
     this.causalMask = tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), MASKED) as tf.Tensor2D);

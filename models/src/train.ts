@@ -120,6 +120,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   try {
     const valBatches = data.val.fixedBatches(c.evalBatches, c.microBatchSize);
     const accumulation = c.batchSize / c.microBatchSize;
+    const grads = new Map(trainable.map((name) => [name, new Float32Array(master.get(name)!.length)])); // reused every step
     const started = Date.now();
     const budgetMs = c.maxMinutes > 0 ? c.maxMinutes * 60_000 : Infinity;
     let stepMsTotal = 0;
@@ -177,7 +178,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       // One optimizer step: gradients summed over micro-batches, clipped, AdamW.
       const lr = learningRateAt(step, c);
       const stepStart = performance.now();
-      const grads = new Map(trainable.map((name) => [name, new Float32Array(master.get(name)!.length)]));
+      for (const g of grads.values()) g.fill(0);
       const micro = Array.from({ length: accumulation }, (_, m) => ({ batch: data.train.batch(step, m, c.microBatchSize), weight: 1 / accumulation }));
       const loss = pool ? await pool.gradients(micro, grads) : await localGradients(model, trainable, micro, grads);
       const gradNorm = globalNorm(grads.values());
