@@ -130,7 +130,7 @@ async function runHostTests(server: CodeServer, workbench: Workbench, workspace:
   // switch it on in the workbench configuration before the workbench reads it.
   await page.addInitScript({ content: ENABLE_SMOKE_TEST_DRIVER });
   await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`);
-  const timeoutMs = 240_000;
+  const timeoutMs = 180_000;
   const code = await Promise.race([exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs))]);
   await workbench.screenshot('host-tests-done').catch(() => undefined);
   if (code === null) throw new Error(`e2e: the in-host tests did not finish within ${timeoutMs / 1000} s`);

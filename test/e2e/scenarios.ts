@@ -32,7 +32,7 @@ const SUMMARIZE = 'Workspace LM: Summarize Function';
 // A line start the tiny model, trained for seconds on the fixture, continues with visible text
 // ("value * …"); after "export function " it may well propose only a line break.
 const TYPED_PREFIX = '  return ';
-const TRAIN_TIMEOUT_MS = 240_000; // the tiny preset; generous for a loaded 2-core CI machine
+const TRAIN_TIMEOUT_MS = 180_000; // the tiny preset; generous for a loaded 2-core CI machine
 
 interface ManifestCommand {
   command: string;
@@ -163,8 +163,8 @@ export const scenarios: Scenario[] = [
       assert.ok(tail.startsWith(normalise(typed)), `the saved file does not end with the typed text: ${JSON.stringify(tail)}`);
       assert.ok(tail.includes(firstGhostLine), `the saved text ${JSON.stringify(tail)} lacks the accepted ghost text ${JSON.stringify(firstGhostLine)}`);
       console.log(`     ghost text ${JSON.stringify(ghost)} accepted; saved tail ${JSON.stringify(tail)}`);
-      // Put the fixture back so later trainings see the original file.
-      await wb.page.keyboard.press('Control+Z');
+      // Put the fixture back so later trainings see the original file; the saved (clean) editor
+      // reloads it from disk by itself.
       await fs.writeFile(file, original);
     },
   },
@@ -237,6 +237,23 @@ export const scenarios: Scenario[] = [
       assert.ok(ghost.trim(), `no ghost text from "${first}" after the cancelled training (${message})`);
       await wb.page.keyboard.press('Escape');
       console.log(`     ${message}; still serving "${first}": ${JSON.stringify(ghost)}`);
+    },
+  },
+  {
+    name: '6. no error notification from Workspace LM during the scenarios',
+    async run({ workbench: wb }) {
+      await wb.runCommand('Notifications: Show Notifications');
+      await wb.page.locator('.notifications-center').waitFor({ state: 'visible', timeout: 10_000 });
+      await wb.screenshot('notification-center');
+      const errors: string[] = [];
+      for (const item of await wb.page.locator(sel.notifications.centerItem).all()) {
+        if ((await item.locator(sel.notifications.itemErrorIcon).count()) === 0) continue;
+        const message = await item.locator('.notification-list-item-message').innerText();
+        const source = await item.locator(sel.notifications.itemSource).innerText().catch(() => '');
+        if (/Workspace LM/.test(`${message} ${source}`)) errors.push(message);
+      }
+      await wb.page.keyboard.press('Escape');
+      assert.deepEqual(errors, [], `error notifications: ${JSON.stringify(errors)}`);
     },
   },
 ];

@@ -26,8 +26,11 @@ export const notifications = {
   /** Buttons inside a toast (e.g. "Cancel" on a cancellable progress notification). */
   toastButton: (toastText: string, button: string) =>
     `.notifications-toasts .notification-list-item:has-text("${toastText}") .monaco-button:has-text("${button}")`,
-  /** The notification centre toggled from the status bar keeps toasts that timed out. */
+  /** The notification centre keeps every notification of the window, toasts that timed out too. */
+  centerItem: '.notifications-center .notification-list-item',
   centerMessage: '.notifications-center .notification-list-item-message',
+  itemErrorIcon: '.notification-list-item-icon.codicon-error',
+  itemSource: '.notification-list-item-source',
 };
 
 export const editor = {
