@@ -9,6 +9,7 @@ import {
   EvaluateRequest,
   ModelsRequest,
   CancelRequest,
+  SummarizeRequest,
   type JobResult,
   type ModelInfo,
 } from '../../server/src/protocol';
@@ -168,6 +169,28 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
   register('workspaceLm.cancelTraining', async () => {
     const { cancelled, jobId } = await client.sendRequest(CancelRequest.type, {});
     void vscode.window.showInformationMessage(cancelled ? `Workspace LM: cancelling job ${jobId} after its current step.` : 'Workspace LM: no training is running.');
+  });
+
+  register('workspaceLm.summarizeFunction', async () => {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) return void vscode.window.showInformationMessage('Workspace LM: open a file and put the cursor in a function to summarize it.');
+    const position = editor.selection.active;
+    const version = editor.document.version;
+    const result = await client.sendRequest(SummarizeRequest.type, {
+      textDocument: { uri: editor.document.uri.toString() },
+      position: { line: position.line, character: position.character },
+    });
+    const what = `${result.kind} ${result.name ?? '(anonymous)'}`;
+    if (!result.docComment) {
+      const hint = result.trainedForSummaries ? 'train longer' : `"${result.model}" was trained without summary examples`;
+      return void vscode.window.showWarningMessage(`Workspace LM: the model proposed no summary for ${what} (${hint}).`);
+    }
+    const insert = 'Insert Doc Comment';
+    const choice = await vscode.window.showInformationMessage(`Workspace LM: summary of ${what}: "${result.summary}"`, insert);
+    if (choice !== insert) return;
+    // Only where it was computed: an edit in the meantime may have moved the definition.
+    if (editor.document.version !== version) return void vscode.window.showWarningMessage('Workspace LM: the file changed meanwhile; run Summarize Function again.');
+    await editor.edit((edit) => edit.insert(new vscode.Position(result.insertLine, 0), result.docComment!));
   });
 
   register('workspaceLm.showMetrics', async () => {

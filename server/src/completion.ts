@@ -174,10 +174,10 @@ export class LruCache<K, V> {
 // ---------------------------------------------------------------------------------------------
 // The serving model, swapped atomically
 
-interface ServingEntry {
+interface ServingEntry<B extends CompletionBackend> {
   name: string;
   dir: string;
-  backend: CompletionBackend;
+  backend: B;
   inFlight: number;
   retired: boolean;
 }
@@ -186,9 +186,9 @@ interface ServingEntry {
  * Which model serves completions. A new model is opened first and swapped in afterwards, so
  * requests never see a half-loaded one; the old session closes once its last request finished.
  */
-export class ActiveModel {
-  private entry: ServingEntry | null = null;
-  constructor(private readonly open: (modelDir: string) => Promise<CompletionBackend>) {}
+export class ActiveModel<B extends CompletionBackend = CompletionBackend> {
+  private entry: ServingEntry<B> | null = null;
+  constructor(private readonly open: (modelDir: string) => Promise<B>) {}
 
   get name(): string | null {
     return this.entry?.name ?? null;
@@ -214,7 +214,7 @@ export class ActiveModel {
   }
 
   /** Runs `fn` on the current session, keeping it open until `fn` settles; null when none serves. */
-  async use<T>(fn: (backend: CompletionBackend, name: string) => Promise<T>): Promise<T | null> {
+  async use<T>(fn: (backend: B, name: string) => Promise<T>): Promise<T | null> {
     const entry = this.entry;
     if (!entry) return null;
     entry.inFlight++;
@@ -226,7 +226,7 @@ export class ActiveModel {
     }
   }
 
-  private async retire(entry: ServingEntry): Promise<void> {
+  private async retire(entry: ServingEntry<B>): Promise<void> {
     entry.retired = true;
     if (entry.inFlight === 0) await entry.backend.close().catch(() => undefined);
   }

@@ -124,6 +124,25 @@ export namespace CancelRequest {
   export const type = new RequestType<Params, Result, void>(method);
 }
 
+export namespace SummarizeRequest {
+  export const method = 'workspaceLm/summarize';
+  export interface Params {
+    textDocument: { uri: string }; // an open document
+    position: { line: number; character: number }; // inside the function, method or class
+  }
+  export interface Result {
+    model: string;
+    name: string | null; // the definition's name; null when anonymous
+    kind: string; // 'function' | 'method' | 'class' | 'type'
+    summary: string; // one line; '' when the model proposed nothing
+    docComment: string | null; // ready to insert (with indent and newline), null for an empty summary
+    insertLine: number; // 0-based line the doc comment goes before
+    trainedForSummaries: boolean; // false: the model saw no summary examples, expect noise
+    ms: number;
+  }
+  export const type = new RequestType<Params, Result, void>(method);
+}
+
 export namespace MetricsHistoryRequest {
   export const method = 'workspaceLm/metricsHistory';
   export interface Params {

@@ -23,6 +23,7 @@ import { ActiveModel, InlineCompleter, type CompletionOutcome } from './completi
 import { Jobs, type JobContext, type JobProgress } from './jobs';
 import { ModelStore } from './store';
 import { parseSettings, completesLanguage, type Settings } from './settings';
+import { summarizeAt } from './summarize';
 import {
   ErrorCodes,
   TrainRequest,
@@ -31,6 +32,7 @@ import {
   ModelsRequest,
   CancelRequest,
   MetricsHistoryRequest,
+  SummarizeRequest,
   MetricsNotification,
   StatusNotification,
   type InitializationOptions,
@@ -60,7 +62,7 @@ const server = {
   store: new ModelStore(path.join(os.tmpdir(), 'workspace-lm-unset')), // replaced at initialized
 };
 
-const active = new ActiveModel((dir) => CompletionSession.open(dir, { onLog: (message) => connection.console.info(message) }));
+const active = new ActiveModel<CompletionSession>((dir) => CompletionSession.open(dir, { onLog: (message) => connection.console.info(message) }));
 const completer = new InlineCompleter(active);
 const jobs = new Jobs({
   onStatusChanged: () => sendStatus(),
@@ -277,6 +279,26 @@ onRequest(ModelsRequest.type, async (params) => {
       throw new ResponseError(ErrorCodes.invalidParams, `unknown action ${JSON.stringify((params as { action?: unknown }).action)}; use "list", "select" or "delete"`);
   }
   return { ...(await store.list(training)), modelsDir: store.modelsDir };
+});
+
+onRequest(SummarizeRequest.type, async (params, token) => {
+  requireObject(SummarizeRequest.method, params);
+  const document = params.textDocument?.uri ? documents.get(params.textDocument.uri) : undefined;
+  if (!document) throw new ResponseError(ErrorCodes.invalidParams, `document not open: ${JSON.stringify(params.textDocument?.uri)}`);
+  const line = params.position?.line;
+  if (!Number.isInteger(line) || line < 0 || line >= document.lineCount) {
+    throw new ResponseError(ErrorCodes.invalidParams, `line ${JSON.stringify(line)} is outside the document (it has ${document.lineCount} lines)`);
+  }
+  const controller = new AbortController();
+  const subscription = token.onCancellationRequested(() => controller.abort());
+  try {
+    const text = document.getText();
+    const result = await active.use((session, model) => summarizeAt({ uri: document.uri, languageId: document.languageId, text }, line, { model, session }, controller.signal));
+    if (result === null) throw new ResponseError(ErrorCodes.notFound, 'no model serves yet: train or select one first');
+    return result;
+  } finally {
+    subscription.dispose();
+  }
 });
 
 onRequest(MetricsHistoryRequest.type, async (params) => {

@@ -29,6 +29,7 @@ import {
   MetricsNotification,
   ModelsRequest,
   StatusNotification,
+  SummarizeRequest,
   TrainRequest,
   type InitializationOptions,
   type JobResult,
@@ -281,6 +282,23 @@ test('train a tiny model: progress, metrics per step, then it serves completions
   assert.equal(info.state, 'ready');
   assert.equal(info.preset, 'tiny');
   assert.equal(info.step, 40);
+});
+
+test('summarize the method at the cursor with the serving model; bad positions are errors', { timeout: 60_000 }, async () => {
+  assert.ok(firstModel, 'needs the model trained above');
+  const line = docLines.findIndex((l) => l.startsWith('  restock('));
+  const result = await client.request<SummarizeRequest.Params, SummarizeRequest.Result>(SummarizeRequest.type, { textDocument: { uri: docUri() }, position: { line: line + 2, character: 4 } });
+  assert.equal(result.model, firstModel);
+  assert.deepEqual([result.kind, result.name], ['method', 'restock']);
+  assert.equal(result.insertLine, line, 'the doc comment goes right above the method');
+  assert.equal(result.trainedForSummaries, false, 'the test model saw no summary examples');
+  assert.equal(typeof result.summary, 'string');
+  if (result.docComment !== null) assert.match(result.docComment, /^ {2}\/\*\*/);
+  await expectError(client.request(SummarizeRequest.type, { textDocument: { uri: docUri() }, position: { line: 9999, character: 0 } }), ErrorCodes.invalidParams, /outside the document/);
+  await expectError(client.request(SummarizeRequest.type, { textDocument: { uri: 'file:///not/open.ts' }, position: { line: 0, character: 0 } }), ErrorCodes.invalidParams, /document not open/);
+  const notes = 'file:///tmp/notes.txt';
+  await client.connection.sendNotification('textDocument/didOpen', { textDocument: { uri: notes, languageId: 'plaintext', version: 1, text: 'just words\n' } });
+  await expectError(client.request(SummarizeRequest.type, { textDocument: { uri: notes }, position: { line: 0, character: 0 } }), ErrorCodes.invalidParams, /cannot summarize plaintext code/);
 });
 
 test('completion latency idle (p50/p95 over distinct prompts)', { timeout: 120_000 }, async () => {
