@@ -14,7 +14,7 @@ import { readModelConfig } from '../models/src/checkpoint';
 import { scanFolder, readSourceText } from '../models/src/files';
 import { splitFiles, openTokenStream } from '../models/src/dataset';
 import { CompletionSession } from '../models/src/session';
-import { buildMixture, CACHE_ORDER, type MixtureFile } from '../models/src/mixture';
+import { CACHE_ORDER, type MixtureFile } from '../models/src/mixture';
 import { ngramSystem, sampleLines, lineTask, windowStarts, type EvalDocument } from '../models/src/evaluate';
 import { editSimilarity, exactMatch, NextTokenTally, summarizeLatency } from '../models/src/metrics';
 import { NGramModel } from '../models/src/ngram';
@@ -85,18 +85,9 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
   const { blockSize, vocabSize } = config.model;
 
   // 1. The mixture: n-gram on the training tokens, weights fitted on held-out tokens.
-  const fitSession = await CompletionSession.open(modelDir, { mixture: false });
   const mixtureStarted = performance.now();
-  const mixtureFile: MixtureFile = await buildMixture({
-    modelDir,
-    trainTokens: openTokenStream(path.join(modelDir, 'data', 'train.bin')),
-    valTokens: openTokenStream(path.join(modelDir, 'data', 'val.bin')),
-    endOfText: fitSession.tokenizer.special.endOfText,
-    blockSize,
-    modelLogits: (window) => fitSession.logitsUncached(window),
-  });
+  const mixtureFile: MixtureFile = await CompletionSession.buildMixture(modelDir);
   const mixtureMs = performance.now() - mixtureStarted;
-  await fitSession.close();
 
   const session = await CompletionSession.open(modelDir);
   const mixture = session.mixture!;

@@ -9,7 +9,7 @@ import { scanFolder, readSourceText, type SourceFile } from './files';
 import { splitFiles, tokenizeFiles, openTokenStream } from './dataset';
 import { NGramModel } from './ngram';
 import { CompletionSession } from './session';
-import { buildMixture, CACHE_ORDER, Mixture } from './mixture';
+import { CACHE_ORDER, Mixture } from './mixture';
 import { evaluateModel, type EvalDocument, type EvalReport, type EvalSystem } from './evaluate';
 import { UserError } from './errors';
 import { addSummaryEval } from './summaryEval';
@@ -54,22 +54,7 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
   }
 
   const editor = opts.system === 'editor';
-  if (editor && !(await Mixture.load(modelDir))) {
-    const fitSession = await CompletionSession.open(modelDir, { mixture: false });
-    try {
-      await buildMixture({
-        modelDir,
-        trainTokens: openTokenStream(trainFile),
-        valTokens: openTokenStream(path.join(modelDir, 'data', 'val.bin')),
-        endOfText: fitSession.tokenizer.special.endOfText,
-        blockSize: config.model.blockSize,
-        modelLogits: (window) => fitSession.logitsUncached(window),
-        signal: opts.signal,
-      });
-    } finally {
-      await fitSession.close();
-    }
-  }
+  if (editor && !(await Mixture.load(modelDir))) await CompletionSession.buildMixture(modelDir, { signal: opts.signal });
   const session = await CompletionSession.open(modelDir, { mixture: editor });
   const mixture = session.mixture;
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'wlm-eval-'));

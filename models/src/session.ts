@@ -12,7 +12,8 @@ import { readModelConfig, type ModelFolderConfig } from './checkpoint';
 import { CodeTokenizer } from './tokenizer';
 import { exportOnnx, onnxNames, ONNX_FILE } from './onnx';
 import { buildPrompt, generate, throwIfAborted, type CompletionMode, type StopReason } from './generate';
-import { CACHE_ORDER, Mixture } from './mixture';
+import { buildMixture, CACHE_ORDER, Mixture, type MixtureFile } from './mixture';
+import { openTokenStream } from './dataset';
 
 export type ProviderName = 'cuda' | 'webgpu' | 'cpu';
 export const PROVIDERS_BEST_FIRST: readonly ProviderName[] = ['cuda', 'webgpu', 'cpu'];
@@ -201,6 +202,33 @@ export class CompletionSession {
     }
     if (loadError) throw new InvalidModelError(`${ONNX_FILE} in ${dir} is not a valid ONNX model: ${oneLine(loadError)}; hint: delete it and it will be exported again from the checkpoint`);
     throw new Error(`no onnxruntime execution provider could load ${onnxFile}: ${fallbacks.join('; ')}`);
+  }
+
+  /**
+   * Builds the model folder's mixture (mixture.ts buildMixture): the n-gram counted on
+   * data/train.bin, the weights fitted on data/val.bin with this folder's GPT. Run after training
+   * and export; a session opened afterwards decodes with it. Seconds (8K held-out predictions).
+   */
+  static async buildMixture(modelDir: string, opts: { signal?: AbortSignal; threads?: number } = {}): Promise<MixtureFile> {
+    const dir = path.resolve(modelDir);
+    const data = path.join(dir, 'data');
+    for (const file of ['train.bin', 'val.bin']) {
+      if (!existsSync(path.join(data, file))) throw new Error(`${dir} has no data/${file}: the mixture needs the model's training and held-out tokens; retrain the model`);
+    }
+    const session = await CompletionSession.open(dir, { mixture: false, threads: opts.threads });
+    try {
+      return await buildMixture({
+        modelDir: dir,
+        trainTokens: openTokenStream(path.join(data, 'train.bin')),
+        valTokens: openTokenStream(path.join(data, 'val.bin')),
+        endOfText: session.tokenizer.special.endOfText,
+        blockSize: session.config.blockSize,
+        modelLogits: (window) => session.logitsUncached(window),
+        signal: opts.signal,
+      });
+    } finally {
+      await session.close();
+    }
   }
 
   /** A foreign or mismatched graph is caught here, with one position through the model. */

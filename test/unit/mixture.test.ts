@@ -189,7 +189,8 @@ test('session: a line repeated from an open file completes from the cache; witho
   assert.notEqual(forgotten.text, mixed.text);
 });
 
-test('a corrupt mixture.json is reported, with a hint, and not loaded', async () => {
+test('a corrupt mixture.json is reported, with a hint, and not loaded; a folder without token files cannot build one', async () => {
+  await assert.rejects(CompletionSession.buildMixture(modelDir), /has no data\/train\.bin: the mixture needs the model's training and held-out tokens; retrain/);
   const other = path.join(root, 'corrupt');
   await fs.mkdir(other);
   await fs.copyFile(path.join(modelDir, NGRAM_FILE), path.join(other, NGRAM_FILE));
