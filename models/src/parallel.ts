@@ -100,21 +100,25 @@ export class GradientWorkers {
   }
 
   /**
-   * The mean loss and gradient over `batches` (each weighted by its share of the step), rows split
+   * The mean loss and gradient over `batches` (each weighted by its share of the step), spread
    * evenly across the workers. Gradients are summed into `into` in a fixed order: deterministic.
    */
   async gradients(batches: { batch: Batch; weight: number }[], into: Map<string, Float32Array>): Promise<number> {
     const parts = this.workers.map(() => [] as Extract<ToWorker, { type: 'step' }>['batches']);
-    for (const { batch, weight } of batches) {
-      const rows = splitRows(batch.batchSize, this.workers.length);
-      let start = 0;
-      rows.forEach((n, w) => {
-        if (n === 0) return;
-        const from = start * batch.blockSize;
-        const to = (start + n) * batch.blockSize;
-        parts[w].push({ x: batch.x.slice(from, to), y: batch.y.slice(from, to), batchSize: n, blockSize: batch.blockSize, weight: (weight * n) / batch.batchSize });
-        start += n;
-      });
+    // Whole micro-batches round-robin when they divide evenly (bigger matmuls per worker);
+    // otherwise every micro-batch's rows are shared out.
+    if (batches.length % this.workers.length === 0) {
+      batches.forEach(({ batch, weight }, i) => parts[i % this.workers.length].push({ ...batch, weight }));
+    } else {
+      for (const { batch, weight } of batches) {
+        let start = 0;
+        splitRows(batch.batchSize, this.workers.length).forEach((n, w) => {
+          if (n === 0) return;
+          const [from, to] = [start * batch.blockSize, (start + n) * batch.blockSize];
+          parts[w].push({ x: batch.x.slice(from, to), y: batch.y.slice(from, to), batchSize: n, blockSize: batch.blockSize, weight: (weight * n) / batch.batchSize });
+          start += n;
+        });
+      }
     }
     const losses = await Promise.all(this.workers.map(async (worker, w) => {
       worker.postMessage({ type: 'step', batches: parts[w] } satisfies ToWorker);

@@ -222,26 +222,28 @@ test('resume without a saved state is a clear error', async () => {
   model.dispose();
 });
 
-test('two gradient workers give the same run as one thread (losses within 1e-5), and resume with workers', async () => {
-  const c = config({ maxSteps: 6, evalInterval: 3, microBatchSize: 2 });
-  const single: StepMetrics[] = [];
-  const a = new GPT(tiny, { seed: 10 });
-  const one = await train({ model: a, config: c, data: data(), outDir: outDir(), workers: 1, onLog: (m) => single.push(m) });
-  assert.equal(one.workers, 1);
-  const parallel: StepMetrics[] = [];
-  const b = new GPT(tiny, { seed: 10 });
-  const dir = outDir();
-  const controller = new AbortController();
-  const first = await train({ model: b, config: c, data: data(), outDir: dir, workers: 2, signal: controller.signal, onLog: (m) => { parallel.push(m); if (m.step === 4) controller.abort(); } });
-  assert.equal(first.workers, 2, first.workersNote);
-  const second = await train({ model: b, config: c, data: data(), outDir: dir, workers: 2, resume: true, onLog: (m) => parallel.push(m) });
-  assert.equal(second.step, 6);
-  assert.deepEqual(parallel.map((m) => m.step), [1, 2, 3, 4, 5, 6]);
-  for (let i = 0; i < 6; i++) {
-    assert.ok(Math.abs(single[i].trainLoss - parallel[i].trainLoss) < 1e-5, `step ${i + 1}: ${single[i].trainLoss} vs ${parallel[i].trainLoss}`);
-    assert.ok(Math.abs(single[i].gradNorm - parallel[i].gradNorm) < 1e-4);
-  }
-  assert.ok(Math.abs(one.bestValLoss! - second.bestValLoss!) < 1e-5);
-  a.dispose();
-  b.dispose();
-});
+for (const [microBatchSize, how] of [[2, 'whole micro-batches'], [4, 'rows of each micro-batch']] as const) {
+  test(`two gradient workers (sharing ${how}) give the same run as one thread (losses within 1e-5), and resume`, async () => {
+    const c = config({ maxSteps: 6, evalInterval: 3, microBatchSize });
+    const single: StepMetrics[] = [];
+    const a = new GPT(tiny, { seed: 10 });
+    const one = await train({ model: a, config: c, data: data(), outDir: outDir(), workers: 1, onLog: (m) => single.push(m) });
+    assert.equal(one.workers, 1);
+    const parallel: StepMetrics[] = [];
+    const b = new GPT(tiny, { seed: 10 });
+    const dir = outDir();
+    const controller = new AbortController();
+    const first = await train({ model: b, config: c, data: data(), outDir: dir, workers: 2, signal: controller.signal, onLog: (m) => { parallel.push(m); if (m.step === 4) controller.abort(); } });
+    assert.equal(first.workers, 2, first.workersNote);
+    const second = await train({ model: b, config: c, data: data(), outDir: dir, workers: 2, resume: true, onLog: (m) => parallel.push(m) });
+    assert.equal(second.step, 6);
+    assert.deepEqual(parallel.map((m) => m.step), [1, 2, 3, 4, 5, 6]);
+    for (let i = 0; i < 6; i++) {
+      assert.ok(Math.abs(single[i].trainLoss - parallel[i].trainLoss) < 1e-5, `step ${i + 1}: ${single[i].trainLoss} vs ${parallel[i].trainLoss}`);
+      assert.ok(Math.abs(single[i].gradNorm - parallel[i].gradNorm) < 1e-4);
+    }
+    assert.ok(Math.abs(one.bestValLoss! - second.bestValLoss!) < 1e-5);
+    a.dispose();
+    b.dispose();
+  });
+}
