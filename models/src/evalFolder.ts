@@ -9,7 +9,7 @@ import { scanFolder, readSourceText, type SourceFile } from './files';
 import { splitFiles, tokenizeFiles, openTokenStream } from './dataset';
 import { NGramModel } from './ngram';
 import { CompletionSession } from './session';
-import { CACHE_ORDER, Mixture } from './mixture';
+import { CACHE_ORDER, MIXTURE_FILE } from './mixture';
 import { evaluateModel, type EvalDocument, type EvalReport, type EvalSystem } from './evaluate';
 import { UserError } from './errors';
 import { addSummaryEval } from './summaryEval';
@@ -54,7 +54,7 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
   }
 
   const editor = opts.system === 'editor';
-  if (editor && !(await Mixture.load(modelDir))) await CompletionSession.buildMixture(modelDir, { signal: opts.signal });
+  if (editor && !existsSync(path.join(modelDir, MIXTURE_FILE))) await CompletionSession.buildMixture(modelDir, { signal: opts.signal });
   const session = await CompletionSession.open(modelDir, { mixture: editor });
   const mixture = session.mixture;
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'wlm-eval-'));

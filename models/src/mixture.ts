@@ -19,20 +19,48 @@ export type Component = (typeof COMPONENTS)[number];
 // The cache's context is at most this many tokens: long repeats in code (a call copied with a new
 // argument) are what it is for, and matching costs only the positions of the last token.
 export const CACHE_ORDER = 6;
-// Mixing weights depend on how long a context the cache matched (0 = none, 1, 2, 3, 4+ tokens)
-// and how long a one the n-gram had seen (0, 1, 2, 3+): where the open files repeat the last few
-// tokens the cache deserves more trust, where the n-gram backed off the Transformer does.
+// Mixing weights depend on how long a context the cache matched (0 = none, 1, 2, 3, 4+ tokens),
+// how long a one the n-gram had seen (0, 1, 2, 3+), and whether the next token starts a line:
+// where the open files repeat the last few tokens the cache deserves more trust, where the n-gram
+// backed off the Transformer does, and at a line start the cache's short matches mislead (on
+// rxjs, line-start edit similarity 35 with the cache, 41 without; mid-line 51 with, 47 without).
 export const CACHE_BUCKETS = 5;
 export const NGRAM_BUCKETS = 4;
-export const BUCKETS = CACHE_BUCKETS * NGRAM_BUCKETS;
+export const BUCKETS = CACHE_BUCKETS * NGRAM_BUCKETS * 2;
 // The workspace n-gram in the mixture. Held-out loss of the mixture on rxjs (6-minute small
 // model, weights by cache match only): order 3: 2.96, 4: 2.84, 5: 2.79, 6: 2.77, 8: 2.85 nats;
 // adding the n-gram's match to the buckets then took order 6 to 2.74.
 export const DEFAULT_MIXTURE_NGRAM_ORDER = 6;
 
-/** The weights row for a prediction: by the context lengths the cache and the n-gram matched. */
-export function bucketOf(cacheMatched: number, ngramMatched: number): number {
-  return Math.min(cacheMatched, CACHE_BUCKETS - 1) * NGRAM_BUCKETS + Math.min(ngramMatched, NGRAM_BUCKETS - 1);
+/** The weights row for a prediction: by the context lengths the cache and the n-gram matched, and the line start. */
+export function bucketOf(cacheMatched: number, ngramMatched: number, lineStart: boolean): number {
+  const inLine = Math.min(cacheMatched, CACHE_BUCKETS - 1) * NGRAM_BUCKETS + Math.min(ngramMatched, NGRAM_BUCKETS - 1);
+  return lineStart ? CACHE_BUCKETS * NGRAM_BUCKETS + inLine : inLine;
+}
+
+const OTHER = 0;
+const NEWLINE_SPACE = 1; // whitespace only, with a line break
+const SPACE = 2; // whitespace only, no line break
+
+/** Per token id: whether its text is whitespace with a line break, other whitespace, or anything else. */
+export function tokenKinds(vocabSize: number, tokenBytes: (id: number) => Uint8Array): Uint8Array {
+  const kinds = new Uint8Array(vocabSize);
+  for (let id = 0; id < vocabSize; id++) {
+    const bytes = tokenBytes(id);
+    if (bytes.length === 0 || !bytes.every((b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d)) continue;
+    kinds[id] = bytes.includes(0x0a) ? NEWLINE_SPACE : SPACE;
+  }
+  return kinds;
+}
+
+/** Whether the context ends in a line break and indentation: the next token starts the line's code. */
+export function atLineStart(context: ArrayLike<number>, kinds: Uint8Array): boolean {
+  for (let i = context.length - 1; i >= Math.max(0, context.length - 8); i--) {
+    const kind = kinds[context[i]];
+    if (kind === NEWLINE_SPACE) return true;
+    if (kind === OTHER) return false;
+  }
+  return false;
 }
 
 // A document longer than this only contributes its last tokens (they are closest to the cursor).
@@ -210,7 +238,7 @@ export interface MixtureFile {
   formatVersion: 1;
   kind: 'workspace-lm-mixture';
   createdAt: string;
-  weights: number[][]; // [bucketOf(cache match, n-gram match)][model, ngram, cache], each row sums to 1
+  weights: number[][]; // [bucketOf(cache match, n-gram match, line start)][model, ngram, cache], each row sums to 1
   fit: {
     tokens: number; // held-out predictions the weights were fitted on
     perBucket: number[]; // of which in each bucket
@@ -283,7 +311,9 @@ export class Mixture {
   private readonly cacheDist: Float64Array;
   private readonly modelProbs: Float64Array;
 
-  constructor(readonly ngram: NGramModel, readonly weights: number[][]) {
+  /** `kinds`: tokenKinds() of the model's tokenizer, for the line-start buckets. */
+  constructor(readonly ngram: NGramModel, readonly weights: number[][], private readonly kinds: Uint8Array) {
+    if (kinds.length !== ngram.vocabSize) throw new Error(`mixture: token kinds for ${kinds.length} ids, the n-gram has ${ngram.vocabSize}`);
     if (weights.length !== BUCKETS) throw new Error(`mixture: ${weights.length} weight rows, expected ${BUCKETS}`);
     this.cache = new TokenCache(ngram.vocabSize);
     this.ngramDist = new Float64Array(ngram.vocabSize);
@@ -296,7 +326,7 @@ export class Mixture {
   }
 
   /** Loads ngram.bin and mixture.json from a model folder; null when either is missing. */
-  static async load(modelDir: string): Promise<Mixture | null> {
+  static async load(modelDir: string, tokenBytes: (id: number) => Uint8Array): Promise<Mixture | null> {
     const ngramFile = path.join(modelDir, NGRAM_FILE);
     const mixtureFile = path.join(modelDir, MIXTURE_FILE);
     if (!existsSync(ngramFile) || !existsSync(mixtureFile)) return null;
@@ -307,7 +337,8 @@ export class Mixture {
       throw new Error(`corrupt ${mixtureFile}: not JSON; hint: delete it and rebuild the mixture`);
     }
     const file = validateMixtureFile(parsed, mixtureFile);
-    return new Mixture(await NGramModel.load(ngramFile), file.weights);
+    const ngram = await NGramModel.load(ngramFile);
+    return new Mixture(ngram, file.weights, tokenKinds(ngram.vocabSize, tokenBytes));
   }
 
   /**
@@ -325,7 +356,7 @@ export class Mixture {
     const ngramContext = Array.prototype.slice.call(context, Math.max(0, context.length - (this.ngram.order - 1)));
     this.ngram.distribution(ngramContext, this.ngramDist);
     const matched = this.cache.distribution(context, this.cacheDist);
-    return { model: this.modelProbs, ngram: this.ngramDist, cache: this.cacheDist, bucket: bucketOf(matched, this.ngram.matchedContext(ngramContext)) };
+    return { model: this.modelProbs, ngram: this.ngramDist, cache: this.cacheDist, bucket: bucketOf(matched, this.ngram.matchedContext(ngramContext), atLineStart(context, this.kinds)) };
   }
 
   /** Mixed natural-log probabilities of every next token, usable as logits by generate.ts. */
@@ -346,6 +377,7 @@ export interface BuildMixtureOptions {
   trainTokens: TokenSource; // data/train.bin: what the n-gram counts
   valTokens: TokenSource; // data/val.bin: held-out tokens the weights are fitted on
   endOfText: number; // document separator in the token files
+  tokenBytes: (id: number) => Uint8Array; // the tokenizer's, for the line-start buckets
   blockSize: number;
   /** The GPT's logits for every position of a window (T × vocab, row-major); session.ts logitsUncached. */
   modelLogits: (window: number[]) => Promise<Float32Array>;
@@ -384,7 +416,7 @@ export async function buildMixture(opts: BuildMixtureOptions): Promise<MixtureFi
     throw new Error(`mixture: held-out tokens (${opts.valTokens.length}) fill no ${length}-token window; the weights need held-out data`);
   }
   const all = opts.valTokens.read(0, opts.valTokens.length);
-  const mixture = new Mixture(ngram, Array.from({ length: BUCKETS }, () => [1 / 3, 1 / 3, 1 / 3]));
+  const mixture = new Mixture(ngram, Array.from({ length: BUCKETS }, () => [1 / 3, 1 / 3, 1 / 3]), tokenKinds(vocab, opts.tokenBytes));
   const samples: FitSample[] = [];
   const starts = spreadStarts(all.length, length, Math.ceil((opts.fitTokens ?? 8192) / opts.blockSize));
   for (const start of starts) {

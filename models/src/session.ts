@@ -149,7 +149,7 @@ export class CompletionSession {
       log(`exported ${exported.file} (${(exported.bytes / 1e6).toFixed(1)} MB, ${exported.ms.toFixed(0)} ms): ${onnxTime < 0 ? 'it was missing' : 'the weights are newer'}`);
     }
 
-    const mixture = opts.mixture === false ? null : await Mixture.load(dir);
+    const mixture = opts.mixture === false ? null : await Mixture.load(dir, (id) => tokenizer.tokenBytes(id));
     if (mixture && mixture.vocabSize !== folderConfig.model.vocabSize) {
       throw new InvalidModelError(`ngram.bin in ${dir} has ${mixture.vocabSize} token ids but config.json says vocabSize ${folderConfig.model.vocabSize}; hint: delete ngram.bin and mixture.json`);
     }
@@ -222,6 +222,7 @@ export class CompletionSession {
         trainTokens: openTokenStream(path.join(data, 'train.bin')),
         valTokens: openTokenStream(path.join(data, 'val.bin')),
         endOfText: session.tokenizer.special.endOfText,
+        tokenBytes: (id) => session.tokenizer.tokenBytes(id),
         blockSize: session.config.blockSize,
         modelLogits: (window) => session.logitsUncached(window),
         signal: opts.signal,

@@ -11,7 +11,7 @@ import { parameterShapes, writeWeights, type ModelFolderConfig, type WeightTenso
 import { CodeTokenizer } from '../../models/src/tokenizer';
 import { seededRandom } from '../../models/src/generate';
 import { NGramModel } from '../../models/src/ngram';
-import { BUCKETS, MIXTURE_FILE, NGRAM_FILE, Mixture, TokenCache, bucketOf, buildMixture, fitWeights, mixtureLoss, type FitSample } from '../../models/src/mixture';
+import { BUCKETS, MIXTURE_FILE, NGRAM_FILE, Mixture, TokenCache, atLineStart, bucketOf, buildMixture, fitWeights, mixtureLoss, tokenKinds, type FitSample } from '../../models/src/mixture';
 import { CompletionSession } from '../../models/src/session';
 
 const sum = (xs: ArrayLike<number>): number => Array.from(xs).reduce((a, b) => a + b, 0);
@@ -83,14 +83,14 @@ test('mixed log-probabilities: normalised, the weighted sum of the three compone
   const tokens = Int32Array.from({ length: 2000 }, () => Math.floor(random() * 30));
   const ngram = NGramModel.train(tokens, { vocabSize: 32, order: 3 });
   const weights = Array.from({ length: BUCKETS }, (_, b) => [0.5, 0.3 + (b % 2) * 0.1, 0.2 - (b % 2) * 0.1]);
-  const mixture = new Mixture(ngram, weights);
+  const mixture = new Mixture(ngram, weights, new Uint8Array(32));
   mixture.cache.observe('x', [4, 5, 6, 4, 5, 7]);
   const logits = Float32Array.from({ length: 32 }, () => random() * 4);
   const context = [9, 4, 5];
   const mixed = mixture.logProbs(logits, context);
   assert.ok(Math.abs(sum(Array.from(mixed, Math.exp)) - 1) < 1e-5);
   const c = mixture.components(logits, context);
-  assert.equal(c.bucket, bucketOf(2, ngram.matchedContext(context)));
+  assert.equal(c.bucket, bucketOf(2, ngram.matchedContext(context), false));
   const w = weights[c.bucket];
   for (const id of [0, 6, 7, 31]) assert.ok(Math.abs(Math.exp(mixed[id]) - (w[0] * c.model[id] + w[1] * c.ngram[id] + w[2] * c.cache[id])) < 1e-6);
   assert.throws(() => mixture.logProbs(new Float32Array(5), context), /mixture: 5 logits for a 32-token vocabulary/);
@@ -145,7 +145,7 @@ before(async () => {
   const fitSession = await CompletionSession.open(modelDir, { threads: 1, mixture: false });
   fitted = await buildMixture({
     modelDir, trainTokens: stream(Array(20).fill(trainCode).flat()), valTokens: stream([heldOut, heldOut.replace(/result/g, 'answer')]),
-    endOfText: eot, blockSize: model.blockSize, modelLogits: (w) => fitSession.logitsUncached(w),
+    endOfText: eot, tokenBytes: (id) => tokenizer.tokenBytes(id), blockSize: model.blockSize, modelLogits: (w) => fitSession.logitsUncached(w),
   });
   await fitSession.close();
   session = await CompletionSession.open(modelDir, { threads: 1 });
@@ -195,11 +195,12 @@ test('a corrupt mixture.json is reported, with a hint, and not loaded; a folder 
   await fs.mkdir(other);
   await fs.copyFile(path.join(modelDir, NGRAM_FILE), path.join(other, NGRAM_FILE));
   await fs.writeFile(path.join(other, MIXTURE_FILE), JSON.stringify({ formatVersion: 1, kind: 'workspace-lm-mixture', weights: [[1, 0, 0]] }));
-  await assert.rejects(Mixture.load(other), /corrupt .*mixture\.json: weights must be 20 rows; hint/);
+  const bytes = (id: number) => tokenizer.tokenBytes(id);
+  await assert.rejects(Mixture.load(other, bytes), /corrupt .*mixture\.json: weights must be 40 rows; hint/);
   await fs.writeFile(path.join(other, MIXTURE_FILE), '{');
-  await assert.rejects(Mixture.load(other), /corrupt .*mixture\.json: not JSON/);
+  await assert.rejects(Mixture.load(other, bytes), /corrupt .*mixture\.json: not JSON/);
   await fs.rm(path.join(other, MIXTURE_FILE));
-  assert.equal(await Mixture.load(other), null);
+  assert.equal(await Mixture.load(other, bytes), null);
 });
 
 test('observeDocument tokenizes a line at a time, with the ids of the whole text (blank lines, trailing spaces, CRLF)', () => {
@@ -213,4 +214,16 @@ test('observeDocument tokenizes a line at a time, with the ids of the whole text
   assert.equal(cache.tokenCount - before, tokenizer.encode(text + 'y = 2;\n').length);
   session.forgetDocument('file:///lines.ts');
   assert.equal(cache.tokenCount, before);
+});
+
+test('line starts: a context ending in a line break and indentation picks the line-start weights', () => {
+  const kinds = tokenKinds(tokenizer.vocabSize, (id) => tokenizer.tokenBytes(id));
+  const ids = (text: string) => tokenizer.encode(text);
+  assert.equal(atLineStart(ids('return a;\n'), kinds), true);
+  assert.equal(atLineStart(ids('return a;\n    '), kinds), true);
+  assert.equal(atLineStart(ids('return a;'), kinds), false);
+  assert.equal(atLineStart(ids('return a; '), kinds), false);
+  assert.equal(atLineStart([], kinds), false);
+  assert.equal(kinds[tokenizer.special.endOfText], 0);
+  assert.ok(bucketOf(0, 0, true) >= BUCKETS / 2 && bucketOf(4, 3, false) < BUCKETS / 2 && bucketOf(9, 9, true) === BUCKETS - 1);
 });
