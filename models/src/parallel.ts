@@ -35,7 +35,9 @@ interface WorkerInit {
   grads: SharedArrayBuffer; // this worker's region only
 }
 
-type ToWorker = { type: 'step'; batches: { x: Int32Array; y: Int32Array; batchSize: number; blockSize: number; weight: number }[] } | { type: 'close' };
+type WeightedRows = { x: Int32Array; y: Int32Array; batchSize: number; blockSize: number; weight: number };
+// 'step': loss and gradients (written to the shared region); 'eval': loss only.
+type ToWorker = { type: 'step' | 'eval'; batches: WeightedRows[] } | { type: 'close' };
 type FromWorker = { type: 'ready' } | { type: 'done'; loss: number } | { type: 'error'; message: string };
 
 /** The script a worker runs: this file from sources (tsx), or parallel.js next to the bundle. */
@@ -104,7 +106,25 @@ export class GradientWorkers {
    * evenly across the workers. Gradients are summed into `into` in a fixed order: deterministic.
    */
   async gradients(batches: { batch: Batch; weight: number }[], into: Map<string, Float32Array>): Promise<number> {
-    const parts = this.workers.map(() => [] as Extract<ToWorker, { type: 'step' }>['batches']);
+    const loss = await this.run('step', batches);
+    this.layout.trainable.forEach((name, i) => {
+      const g = into.get(name)!;
+      const at = this.layout.gradOffsets[i];
+      for (const region of this.gradRegions) {
+        const part = region.subarray(at, at + g.length);
+        for (let k = 0; k < g.length; k++) g[k] += part[k];
+      }
+    });
+    return loss;
+  }
+
+  /** The mean loss over `batches` with the current shared weights. */
+  async evaluate(batches: Batch[]): Promise<number> {
+    return this.run('eval', batches.map((batch) => ({ batch, weight: 1 / batches.length })));
+  }
+
+  private async run(type: 'step' | 'eval', batches: { batch: Batch; weight: number }[]): Promise<number> {
+    const parts = this.workers.map(() => [] as WeightedRows[]);
     // Whole micro-batches round-robin when they divide evenly (bigger matmuls per worker);
     // otherwise every micro-batch's rows are shared out.
     if (batches.length % this.workers.length === 0) {
@@ -121,17 +141,9 @@ export class GradientWorkers {
       }
     }
     const losses = await Promise.all(this.workers.map(async (worker, w) => {
-      worker.postMessage({ type: 'step', batches: parts[w] } satisfies ToWorker);
+      worker.postMessage({ type, batches: parts[w] } satisfies ToWorker);
       return ((await reply(worker, 'done')) as Extract<FromWorker, { type: 'done' }>).loss;
     }));
-    this.layout.trainable.forEach((name, i) => {
-      const g = into.get(name)!;
-      const at = this.layout.gradOffsets[i];
-      for (const region of this.gradRegions) {
-        const part = region.subarray(at, at + g.length);
-        for (let k = 0; k < g.length; k++) g[k] += part[k];
-      }
-    });
     return losses.reduce((a, b) => a + b, 0);
   }
 
@@ -143,6 +155,11 @@ export class GradientWorkers {
 /** n rows over k workers, as evenly as possible (the first ones get the remainder). */
 function splitRows(n: number, k: number): number[] {
   return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
+}
+
+function rowsToTensors(b: WeightedRows): [tf.Tensor2D, tf.Tensor2D] {
+  const shape: [number, number] = [b.batchSize, b.blockSize];
+  return [tf.tensor2d(b.x, shape, 'int32'), tf.tensor2d(b.y, shape, 'int32')];
 }
 
 function size(shape: number[]): number {
@@ -187,13 +204,20 @@ async function workerMain(init: WorkerInit): Promise<void> {
     port.on('message', (msg: ToWorker) => {
       if (msg.type === 'close') return port.close();
       try {
-        // slice(): a copy, so no backend keeps a view of memory the trainer rewrites.
-        layout.names.forEach((name, i) => model.setParam(name, weights.slice(layout.offsets[i], layout.offsets[i] + size(layout.shapes[i]))));
-        grads.fill(0);
+        layout.names.forEach((name, i) => model.setParam(name, weights.subarray(layout.offsets[i], layout.offsets[i] + size(layout.shapes[i]))));
         let loss = 0;
+        if (msg.type === 'eval') {
+          for (const b of msg.batches) {
+            const value = tf.tidy(() => model.loss(...rowsToTensors(b)));
+            loss += value.dataSync()[0] * b.weight;
+            value.dispose();
+          }
+          post({ type: 'done', loss });
+          return;
+        }
+        grads.fill(0);
         for (const b of msg.batches) {
-          const shape: [number, number] = [b.batchSize, b.blockSize];
-          const [x, y] = [tf.tensor2d(b.x, shape, 'int32'), tf.tensor2d(b.y, shape, 'int32')];
+          const [x, y] = rowsToTensors(b);
           const { value, grads: g } = tf.variableGrads(() => model.loss(x, y), variables);
           loss += value.dataSync()[0] * b.weight;
           variables.forEach((v, i) => {

@@ -132,6 +132,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
     // Reads are asynchronous throughout: WebGPU under Node has no synchronous readback.
     const evaluate = async (): Promise<number> => {
+      if (pool) return pool.evaluate(valBatches);
       let sum = 0;
       for (const batch of valBatches) {
         const loss = tf.tidy(() => model.loss(...tensors(batch)));
@@ -184,7 +185,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const gradNorm = globalNorm(grads.values());
       const clipScale = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / (gradNorm + 1e-6) : 1;
       optimizer.step(master, grads, lr, step + 1, clipScale);
-      for (const name of trainable) model.setParam(name, master.get(name)!);
+      if (!pool) for (const name of trainable) model.setParam(name, master.get(name)!); // the workers read `master` itself
       const stepMs = performance.now() - stepStart;
       step++;
       const stepTokens = c.batchSize * model.config.blockSize;
@@ -215,6 +216,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     } else if (step !== lastEvalStep && step > 0) {
       await evaluateAndCheckpoint();
     }
+    if (pool) for (const name of trainable) model.setParam(name, master.get(name)!); // the caller's model ends with the final weights
     return {
       step, tokens, bestValLoss, lastTrainLoss, stopReason, elapsedMs: elapsed(),
       tokensPerSecond: stepMsTotal > 0 ? tokensThisRun / (stepMsTotal / 1000) : 0,

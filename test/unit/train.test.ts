@@ -243,6 +243,9 @@ for (const [microBatchSize, how] of [[2, 'whole micro-batches'], [4, 'rows of ea
       assert.ok(Math.abs(single[i].gradNorm - parallel[i].gradNorm) < 1e-4);
     }
     assert.ok(Math.abs(one.bestValLoss! - second.bestValLoss!) < 1e-5);
+    // The caller's model ends with the final weights, as without workers.
+    const [wa, wb] = [a.getWeights().get('h.1.mlp.wfc')!.data, b.getWeights().get('h.1.mlp.wfc')!.data];
+    assert.ok(wa.every((v, i) => Math.abs(v - wb[i]) < 1e-5));
     a.dispose();
     b.dispose();
   });
