@@ -72,8 +72,9 @@ async function activate(name: BackendName): Promise<string> {
     case 'wasm':
       setWasmPaths(wasmDir());
       await use(name);
-      // Under Node the wasm backend runs one thread (its thread check is off there).
-      return 'CPU (1 thread, wasm SIMD)';
+      // Under Node the wasm backend runs one thread (its thread check is off there); the trainer
+      // uses more cores with gradient worker threads (parallel.ts).
+      return `CPU (wasm SIMD; ${os.cpus().length} cores, one thread per gradient worker)`;
     case 'cpu':
       await use(name);
       return 'CPU (1 thread, plain JS)';
