@@ -15,6 +15,11 @@ CODE_SERVER_PKG="$TOOLS/code-server/node_modules/code-server"
 mkdir -p "$TOOLS"
 started=$(date +%s)
 
+# Run from `npm run`, this script inherits npm's npm_config_* variables (user agent "node/v20",
+# local prefix = the repo), which the nested installs below would take as their own config:
+# code-server's postinstall then sees Node 20 and refuses. Start them from a clean slate.
+for name in $(compgen -e | grep -E '^(npm_|INIT_CWD$)' || true); do unset "$name"; done
+
 # Debian packages: the browser, and Kerberos headers for code-server's native modules.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)

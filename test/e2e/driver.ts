@@ -275,6 +275,17 @@ export class Workbench {
     await this.page.locator(sel.editor.lines).first().waitFor({ state: 'visible', timeout: 15_000 });
   }
 
+  /** Moves the cursor of the active editor to the start of a line (1-based), with Go to Line. */
+  async goToLine(line: number): Promise<void> {
+    await this.page.locator(sel.editor.lines).first().click();
+    await this.page.keyboard.press('Control+G');
+    const input = this.page.locator(sel.quickInput.input);
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await this.typeInto(input, `:${line}`);
+    await this.page.keyboard.press('Enter');
+    await input.waitFor({ state: 'hidden', timeout: 10_000 });
+  }
+
   /** Waits for a toast whose text contains `text`; returns its full text. */
   async waitForToast(text: string | RegExp, timeoutMs: number): Promise<string> {
     const deadline = Date.now() + timeoutMs;

@@ -211,12 +211,30 @@ export const scenarios: Scenario[] = [
     unavailable: () => (contributedTitles().includes(SUMMARIZE) ? null : `"${SUMMARIZE}" is not contributed by package.json yet`),
     async run({ workbench: wb }) {
       await wb.openFile('check.ts');
-      await wb.page.locator(sel.editor.lines).first().click();
-      await wb.page.keyboard.press('Control+Home');
+      // Line 12 is inside roundTo(): "  const factor = 10 ** places;".
+      await wb.goToLine(12);
       await wb.runCommand(SUMMARIZE);
-      const message = await wb.waitForToast(/summar/i, 60_000);
-      await wb.screenshot('summarize');
-      assert.ok(message.trim().length > 0);
+      const message = await wb.waitForToast(/summary of function roundTo|no summary for function roundTo/, 60_000);
+      await wb.screenshot('summarize-proposal');
+      const summary = /summary of function roundTo: "(.*)"/s.exec(message)?.[1];
+      assert.ok(summary !== undefined, `no proposal, the extension said: ${message}`);
+      assert.ok(summary.trim().length > 0, `an empty proposal: ${message}`);
+      // Accepting the proposal inserts it as a doc comment above the function: one more occurrence
+      // of its words in the editor than before (a short proposal may occur in the code already).
+      // The doc comment may capitalise the proposal and end it with a full stop: compare in lower case.
+      const words = normalise(summary).toLowerCase().split(' ').slice(0, 3).join(' ');
+      const occurrences = async () => normalise(await wb.page.locator(sel.editor.lines).first().innerText()).toLowerCase().split(words).length - 1;
+      const before = await occurrences();
+      await wb.page.locator(sel.notifications.toastButton('summary of function roundTo', 'Insert Doc Comment')).click({ timeout: 10_000 });
+      const deadline = Date.now() + 10_000;
+      let after = before;
+      while (Date.now() < deadline && after <= before) {
+        await wb.page.waitForTimeout(200);
+        after = await occurrences();
+      }
+      await wb.screenshot('summarize-inserted');
+      assert.ok(after > before, `the inserted doc comment (${JSON.stringify(words)}) did not appear in the editor`);
+      console.log(`     proposal for roundTo: ${JSON.stringify(summary)}`);
     },
   },
   {
