@@ -101,6 +101,7 @@ export class TokenCache {
   private readonly documents = new Map<string, Segment>();
   private current: Segment[] = [];
   private currentKey: string | null = null;
+  private currentSources: ArrayLike<number>[] = []; // what the current segments were built from
   private readonly unigrams: Float64Array;
   private unigramTotal = 0;
   private distinct = 0;
@@ -134,11 +135,18 @@ export class TokenCache {
     for (const seg of this.current) this.count(seg.tokens, -1);
     const hiddenBefore = this.currentKey === null ? undefined : this.documents.get(this.currentKey);
     if (hiddenBefore) this.count(hiddenBefore.tokens, +1);
-    parts.forEach((p) => this.checkTokens(p));
     this.currentKey = key;
     const hidden = key === null ? undefined : this.documents.get(key);
     if (hidden) this.count(hidden.tokens, -1);
-    this.current = parts.map((p) => new Segment(p));
+    // The same id arrays as last time (typing within a line) keep their indexed segments.
+    const previous = new Map(this.currentSources.map((source, i) => [source, this.current[i]]));
+    this.current = parts.map((p) => {
+      const kept = previous.get(p);
+      if (kept && kept.tokens.length === Math.min(p.length, MAX_DOCUMENT_TOKENS)) return kept;
+      this.checkTokens(p);
+      return new Segment(p);
+    });
+    this.currentSources = parts;
     for (const seg of this.current) this.count(seg.tokens, +1);
   }
 
@@ -147,6 +155,7 @@ export class TokenCache {
     this.checkTokens([token]);
     if (this.current.length === 0) this.current.push(new Segment());
     this.current[this.current.length - 1].push(token);
+    this.currentSources = []; // the last segment no longer mirrors its source
     this.count([token], +1);
   }
 

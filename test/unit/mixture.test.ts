@@ -46,6 +46,15 @@ test('cache: the document under the cursor hides its observed copy; forgetting r
   cache.setCurrent('a.ts', [5, 1, 2], []);
   cache.distribution([1, 2], out);
   assert.ok(out[6] < 0.02, `the text at the cursor predicted itself: ${out[6]}`);
+  // The same arrays again (typing within a line): the same counts, the same answer.
+  const prefix = [5, 1, 2];
+  const suffix = [9, 9];
+  cache.setCurrent('a.ts', prefix, suffix);
+  const first = Array.from((cache.distribution([1, 2], out), out));
+  const held = cache.tokenCount;
+  cache.setCurrent('a.ts', prefix, suffix);
+  assert.equal(cache.tokenCount, held);
+  assert.deepEqual(Array.from((cache.distribution([1, 2], out), out)), first);
   cache.setCurrent(null);
   cache.distribution([1, 2], out);
   assert.ok(out[6] > 0.15, 'observed again once the cursor left');
