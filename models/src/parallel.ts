@@ -1,8 +1,10 @@
 // Data-parallel gradients on worker threads: the wasm backend runs one thread under Node, so a
 // second core is used by a second copy of the model. Each worker holds a GPT, reads the current
-// weights from shared memory, computes the gradient of its rows of the batch and writes it to its
-// own shared region; the trainer sums the regions and steps the optimizer. This file is also the
-// worker's entry. It does not schedule, clip, optimise or checkpoint (train.ts does).
+// weights from shared memory, computes the loss and gradient of its share of the step (whole
+// micro-batches, or rows of them) and writes the gradient to its own shared region; the trainer
+// sums the regions and steps the optimizer. Validation losses are shared out the same way. This
+// file is also the worker's entry (built as dist/parallel.js next to the bundles). It does not
+// schedule, clip, optimise or checkpoint (train.ts does).
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
@@ -84,12 +86,11 @@ export class GradientWorkers {
       for (const grads of gradBuffers) {
         const init: WorkerInit = { kind: WORKER_KIND, model: model.config, backend, attention: model.attention, layout, weights: weightsBuffer, grads };
         // From sources the worker needs tsx's loader, which workers do not inherit from --import.
-        const worker = script.endsWith('.ts')
+        workers.push(script.endsWith('.ts')
           ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(script)});`, { eval: true, workerData: init })
-          : new Worker(script, { workerData: init });
-        workers.push(worker);
-        await reply(worker, 'ready');
+          : new Worker(script, { workerData: init }));
       }
+      await Promise.all(workers.map((worker) => reply(worker, 'ready')));
     } catch (err) {
       await Promise.all(workers.map((w) => w.terminate()));
       return `worker failed to start: ${(err as Error).message}`;
