@@ -228,7 +228,8 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
   };
 }
 
-if (require.main === module) {
+// Run directly (not when bundled into dist/bench.js, where `module` is the bundle's).
+if (require.main === module && /quality\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
   const { values } = parseArgs({ options: { minutes: { type: 'string' }, preset: { type: 'string' }, lines: { type: 'string' }, tokens: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' } } });
   qualityBench({
     minutes: Number(values.minutes ?? 15),
