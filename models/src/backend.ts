@@ -68,13 +68,13 @@ async function activate(name: BackendName): Promise<string> {
     case 'tfjs-node':
       loadOptional('@tensorflow/tfjs-node');
       await use(name);
-      return `CPU (${os.cpus().length} threads, native TensorFlow)`;
+      return `CPU (${os.availableParallelism()} threads, native TensorFlow)`;
     case 'wasm':
       setWasmPaths(wasmDir());
       await use(name);
       // Under Node the wasm backend runs one thread (its thread check is off there); the trainer
       // uses more cores with gradient worker threads (parallel.ts).
-      return `CPU (wasm SIMD; ${os.cpus().length} cores, one thread per gradient worker)`;
+      return `CPU (wasm SIMD; ${os.availableParallelism()} cores, one thread per gradient worker)`;
     case 'cpu':
       await use(name);
       return 'CPU (1 thread, plain JS)';

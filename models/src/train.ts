@@ -240,7 +240,7 @@ async function startWorkers(count: number, model: GPT, c: TrainConfig, trainable
 function defaultWorkers(): number {
   const fromEnv = Number(process.env.WLM_TRAIN_WORKERS);
   if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
-  return tf.getBackend() === 'wasm' && os.cpus().length >= 2 ? 2 : 1;
+  return tf.getBackend() === 'wasm' && os.availableParallelism() >= 2 ? 2 : 1;
 }
 
 /** Mean loss and gradients over weighted micro-batches, in this thread; gradients added into `into`. */
