@@ -252,6 +252,8 @@ export interface MixtureFile {
     tokens: number; // held-out predictions the weights were fitted on
     perBucket: number[]; // of which in each bucket
     loss: Record<Component | 'mixture', number>; // mean cross-entropy (nats) on those tokens
+    // The mixture refitted without one component: what each one buys (nats; higher = it mattered).
+    without: Record<Component, number>;
   };
 }
 
@@ -453,6 +455,10 @@ export async function buildMixture(opts: BuildMixtureOptions): Promise<MixtureFi
   }
   if (samples.length === 0) throw new Error('mixture: no held-out predictions to fit on');
   const weights = fitWeights(samples);
+  const without = (c: number) => {
+    const reduced = samples.map((x) => ({ bucket: x.bucket, p: x.p.map((p, i) => (i === c ? 0 : p)) as [number, number, number] }));
+    return mixtureLoss(reduced, fitWeights(reduced));
+  };
   const single = (c: number) => -samples.reduce((s, x) => s + Math.log(x.p[c]), 0) / samples.length;
   const file: MixtureFile = {
     formatVersion: 1,
@@ -463,6 +469,7 @@ export async function buildMixture(opts: BuildMixtureOptions): Promise<MixtureFi
       tokens: samples.length,
       perBucket: Array.from({ length: BUCKETS }, (_, b) => samples.filter((s) => s.bucket === b).length),
       loss: { model: single(0), ngram: single(1), cache: single(2), mixture: mixtureLoss(samples, weights) },
+      without: { model: without(0), ngram: without(1), cache: without(2) },
     },
   };
   await writeFileAtomic(path.join(opts.modelDir, MIXTURE_FILE), JSON.stringify(file, null, 2) + '\n');

@@ -173,6 +173,9 @@ test('buildMixture writes ngram.bin and mixture.json; the random model earns lit
   assert.ok(fitted.fit.tokens > 40, `${fitted.fit.tokens} fitted predictions`);
   const { model, ngram, cache, mixture } = fitted.fit.loss;
   assert.ok(mixture < Math.min(model, ngram, cache), JSON.stringify(fitted.fit.loss));
+  // Dropping a component never helps the refitted mixture; the n-gram and the cache carry this one.
+  for (const c of ['model', 'ngram', 'cache'] as const) assert.ok(fitted.fit.without[c] >= mixture - 1e-3, `${c}: ${JSON.stringify(fitted.fit.without)}`);
+  assert.ok(fitted.fit.without.ngram > mixture + 0.05 && fitted.fit.without.cache > mixture + 0.05, JSON.stringify(fitted.fit.without));
   const total = fitted.fit.perBucket.reduce((a, b) => a + b, 0);
   const modelShare = fitted.weights.reduce((s, row, b) => s + row[0] * fitted.fit.perBucket[b], 0) / total;
   assert.ok(modelShare < 0.3, `a random model got ${modelShare} of the weight`);
