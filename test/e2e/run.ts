@@ -123,7 +123,11 @@ async function runHostTests(server: CodeServer, workbench: Workbench, workspace:
     });
   });
   await page.exposeFunction('codeAutomationLog', (type: string, args: unknown[]) => {
-    const text = (Array.isArray(args) ? args : [args]).map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+    // Console arguments as the extension host sends them: a printf-style format first (mocha's reporter).
+    const parts = (Array.isArray(args) ? args : [args]).map((a) => (typeof a === 'string' ? a : JSON.stringify(a)));
+    const rest = parts.slice(1);
+    const head = (parts[0] ?? '').replace(/%[sdifoOj]/g, () => (rest.length ? rest.shift()! : ''));
+    const text = [head, ...rest].join(' ');
     if (text.trim()) console.log(`  [host ${type}] ${text.trimEnd()}`);
   });
   // The payload is honoured only with the smoke-test driver on, which code-server's CLI refuses:
