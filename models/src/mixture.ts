@@ -370,10 +370,14 @@ export class Mixture {
     return { model: this.modelProbs, ngram: this.ngramDist, cache: this.cacheDist, bucket: bucketOf(matched, this.ngram.matchedContext(ngramContext), atLineStart(context, this.kinds)) };
   }
 
-  /** Mixed natural-log probabilities of every next token, usable as logits by generate.ts. */
-  logProbs(modelLogits: ArrayLike<number>, context: ArrayLike<number>, out = new Float32Array(this.vocabSize)): Float32Array {
+  /**
+   * Mixed natural-log probabilities of every next token, usable as logits by generate.ts. With
+   * `cache: false` the cache's weight goes to the other two (line completions from a line start).
+   */
+  logProbs(modelLogits: ArrayLike<number>, context: ArrayLike<number>, out = new Float32Array(this.vocabSize), opts: { cache?: boolean } = {}): Float32Array {
     const c = this.components(modelLogits, context);
-    const [wm, wn, wc] = this.weights[c.bucket];
+    let [wm, wn, wc] = this.weights[c.bucket];
+    if (opts.cache === false) [wm, wn, wc] = [wm / (wm + wn), wn / (wm + wn), 0];
     for (let i = 0; i < out.length; i++) out[i] = Math.log(wm * c.model[i] + wn * c.ngram[i] + wc * c.cache[i]);
     return out;
   }

@@ -102,6 +102,9 @@ test('mixed log-probabilities: normalised, the weighted sum of the three compone
   assert.equal(c.bucket, bucketOf(2, ngram.matchedContext(context), false));
   const w = weights[c.bucket];
   for (const id of [0, 6, 7, 31]) assert.ok(Math.abs(Math.exp(mixed[id]) - (w[0] * c.model[id] + w[1] * c.ngram[id] + w[2] * c.cache[id])) < 1e-6);
+  // Without the cache (a line completed from its start): its weight goes to the other two.
+  const noCache = mixture.logProbs(logits, context, undefined, { cache: false });
+  for (const id of [0, 6, 7]) assert.ok(Math.abs(Math.exp(noCache[id]) - (w[0] * c.model[id] + w[1] * c.ngram[id]) / (w[0] + w[1])) < 1e-6);
   assert.throws(() => mixture.logProbs(new Float32Array(5), context), /mixture: 5 logits for a 32-token vocabulary/);
 });
 
