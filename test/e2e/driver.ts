@@ -269,7 +269,10 @@ export class Workbench {
     const input = this.page.locator(sel.quickInput.input);
     await input.waitFor({ state: 'visible', timeout: 10_000 });
     await this.typeInto(input, name);
-    await this.page.locator(sel.quickInput.row).first().waitFor({ state: 'visible', timeout: 15_000 });
+    // The list first shows recently opened files and filters as the search answers: pressing Enter
+    // on whatever row is first can open a stale one. Wait until the first row is the file asked for.
+    const first = this.page.locator(sel.quickInput.row).first();
+    await first.filter({ hasText: path.basename(name) }).waitFor({ state: 'visible', timeout: 15_000 });
     await this.page.keyboard.press('Enter');
     await this.page.locator(sel.editor.tabWithName(path.basename(name))).first().waitFor({ state: 'visible', timeout: 15_000 });
     await this.page.locator(sel.editor.lines).first().waitFor({ state: 'visible', timeout: 15_000 });
