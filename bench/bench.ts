@@ -12,6 +12,7 @@ import { trainOnFolder } from '../models/src/pipeline';
 import type { StepMetrics } from '../models/src/train';
 import { ensureCorpus, CACHE_DIR } from './corpus';
 import { latencyBench } from './latency';
+import { qualityBench } from './quality';
 
 const CORPUS = 'rxjs@7.8.2';
 
@@ -119,6 +120,10 @@ async function main(): Promise<void> {
     rmSync(modelDir, { recursive: true, force: true });
     await trainOnFolder({ folder: ensureCorpus(CORPUS), outDir: modelDir, preset: 'small', steps: 30, minutes: 0 });
     report.completionLatency = await latencyBench({ modelDir });
+  }
+  if (only.has('quality')) {
+    // The budget: 15 minutes of CPU training with the default preset (small).
+    report.quality = await qualityBench({ minutes: Number(values['quality-minutes'] ?? 15), preset: 'small' });
   }
   const json = JSON.stringify(report, null, 2);
   writeFileSync(path.join(CACHE_DIR, 'last-bench.json'), json);
