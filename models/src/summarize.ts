@@ -11,8 +11,13 @@ import { throwIfAborted, type NextTokenLogits } from './generate';
 /** Summaries are one short sentence: the mined ones average ~10 words, ~14 tokens. */
 export const DEFAULT_SUMMARY_TOKENS = 24;
 
+/** A small model's greedy summary loops ("the source Observable that emits the source Observable
+ *  that ..."): a token that would repeat a 3-token sequence already generated is passed over. */
+export const DEFAULT_NO_REPEAT_NGRAM = 3;
+
 export interface SummarizeOptions {
   maxTokens?: number; // generation budget (default 24)
+  noRepeatNgram?: number; // never repeat an n-gram of generated tokens (default 3; 0 allows repeats)
   signal?: AbortSignal; // checked between tokens
 }
 
@@ -60,6 +65,19 @@ export function cleanSummary(text: string): string {
   return s.replace(/\s*\.$/, '').trim();
 }
 
+/** Tokens that would end an n-gram already present in `generated` (its last n-1 tokens seen before, then that token). */
+export function repeatingTokens(generated: readonly number[], n: number): Set<number> {
+  const banned = new Set<number>();
+  if (n < 1 || generated.length < n - 1) return banned;
+  const tail = generated.slice(generated.length - (n - 1));
+  for (let i = 0; i + n - 1 < generated.length; i++) {
+    let same = true;
+    for (let k = 0; k < n - 1 && same; k++) same = generated[i + k] === tail[k];
+    if (same) banned.add(generated[i + n - 1]);
+  }
+  return banned;
+}
+
 export interface SummarizeWithOptions extends SummarizeOptions {
   blockSize: number; // the model's context: the prompt is cut so that prompt + budget fit
 }
@@ -71,6 +89,8 @@ export interface SummarizeWithOptions extends SummarizeOptions {
 export async function summarizeWith(next: NextTokenLogits, tok: SummarizingTokenizer, code: string, opts: SummarizeWithOptions): Promise<SummaryResult> {
   const started = performance.now();
   const maxTokens = opts.maxTokens ?? DEFAULT_SUMMARY_TOKENS;
+  const noRepeat = opts.noRepeatNgram ?? DEFAULT_NO_REPEAT_NGRAM;
+  if (!Number.isInteger(noRepeat) || noRepeat < 0) throw new Error(`summarize: noRepeatNgram must be a non-negative integer, got ${noRepeat}`);
   if (typeof code !== 'string') throw new Error(`summarize: code must be a string, got ${typeof code}`);
   if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new Error(`summarize: maxTokens must be a positive integer, got ${maxTokens}`);
   if (!Number.isInteger(opts.blockSize) || opts.blockSize < maxTokens + 3) {
@@ -85,10 +105,11 @@ export async function summarizeWith(next: NextTokenLogits, tok: SummarizingToken
   while (generated.length < maxTokens) {
     throwIfAborted(opts.signal);
     const logits = await next(ids);
+    const banned = repeatingTokens(generated, noRepeat);
     let best = eot;
     let bestLogit = logits[eot];
     for (let id = 0; id < logits.length; id++) {
-      if (mask[id] === 1 && logits[id] > bestLogit) {
+      if (mask[id] === 1 && logits[id] > bestLogit && !banned.has(id)) {
         best = id;
         bestLogit = logits[id];
       }

@@ -83,6 +83,7 @@ export interface SummaryEvalOptions {
   summaryRate: number;
   maxPairs?: number; // default 200
   maxTokens?: number; // generation budget per summary, default 24
+  noRepeatNgram?: number; // summarize.ts's repetition rule, default 3
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
@@ -117,7 +118,7 @@ export async function evaluateSummaries(opts: SummaryEvalOptions): Promise<Summa
   const predictions: string[] = [];
   const latencies: number[] = [];
   for (const [i, pair] of chosen.entries()) {
-    const result = await summarizeWith(opts.next, opts.tokenizer, pair.code, { blockSize: opts.blockSize, maxTokens, signal: opts.signal });
+    const result = await summarizeWith(opts.next, opts.tokenizer, pair.code, { blockSize: opts.blockSize, maxTokens, noRepeatNgram: opts.noRepeatNgram, signal: opts.signal });
     predictions.push(result.summary);
     latencies.push(result.ms);
     opts.onProgress?.(i + 1, chosen.length);

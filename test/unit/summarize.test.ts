@@ -12,7 +12,7 @@ import { scanFolder, type SourceFile } from '../../models/src/files';
 import { CodeTokenizer } from '../../models/src/tokenizer';
 import { tokenizeFiles, openTokenStream } from '../../models/src/dataset';
 import { minePairs } from '../../models/src/summaries';
-import { summarize, summarizeWith, cleanSummary, DEFAULT_SUMMARY_TOKENS } from '../../models/src/summarize';
+import { summarize, summarizeWith, cleanSummary, repeatingTokens, DEFAULT_SUMMARY_TOKENS } from '../../models/src/summarize';
 import { evaluateSummaries, minePairsFromFiles } from '../../models/src/summaryEval';
 import { trainOnFolder } from '../../models/src/pipeline';
 import { evaluateFolder } from '../../models/src/evalFolder';
@@ -145,6 +145,14 @@ function scripted(script: number[], after: number, vocabSize: number, loud?: num
   return { next, calls };
 }
 
+test('repeatingTokens: the tokens that would close an n-gram already generated', () => {
+  assert.deepEqual([...repeatingTokens([1, 2, 3, 1, 2], 3)], [3]);
+  assert.deepEqual([...repeatingTokens([1, 2, 1, 2, 4, 1, 2], 3)], [1, 4]);
+  assert.deepEqual([...repeatingTokens([1, 2, 3], 1)], [1, 2, 3]);
+  assert.deepEqual([...repeatingTokens([1, 2], 3)], []);
+  assert.deepEqual([...repeatingTokens([1, 1, 1], 0)], []);
+});
+
 test('summarizeWith: greedy until <|endoftext|>, a newline or the budget; specials never emitted', async () => {
   const s = tokenizer.special;
   const words = tokenizer.encode(' Adds the item');
@@ -168,10 +176,14 @@ test('summarizeWith: greedy until <|endoftext|>, a newline or the budget; specia
   const word = tokenizer.encode('item')[0];
   assert.match(tokenizer.decode([word]), /^\w+$/);
   const chatty = scripted([], word, tokenizer.vocabSize);
-  const long = await summarizeWith(chatty.next, tokenizer, 'x', { blockSize: 64, maxTokens: 5 });
+  const long = await summarizeWith(chatty.next, tokenizer, 'x', { blockSize: 64, maxTokens: 5, noRepeatNgram: 0 });
   assert.equal(long.stopReason, 'budget');
   assert.equal(long.tokens, 5);
   assert.equal(long.summary, tokenizer.decode([word]).repeat(5));
+  // By default a 3-gram is never repeated: the loop ends after "w w w" where the next best is <|endoftext|>.
+  const looped = await summarizeWith(scripted([], word, tokenizer.vocabSize).next, tokenizer, 'x', { blockSize: 64, maxTokens: 5 });
+  assert.equal(looped.tokens, 3);
+  assert.equal(looped.stopReason, 'endOfText');
 
   // Long code is cut so that prompt + budget fit the context.
   const big = scripted([], s.endOfText, tokenizer.vocabSize);
