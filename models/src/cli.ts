@@ -18,7 +18,7 @@ import { summarize } from './summarize';
 const USAGE = `usage:
   wlm train <folder> [--preset tiny|small|base] [--out DIR] [--steps N | --minutes M]
                      [--backend ${BACKEND_NAMES.join('|')}] [--resume] [--exclude GLOB]... [--summary-rate R] [--json]
-  wlm eval <model> [<folder>] [--lines N] [--json]
+  wlm eval <model> [<folder>] [--lines N] [--editor] [--json]
   wlm complete <model> <file>:<line>:<col> [--multiline] [--max-tokens N] [--json]
   wlm summarize <model> <file>:<line> [--max-tokens N] [--json]
   wlm export <model> [--quantize [--dynamic]] [--json]`;
@@ -105,6 +105,9 @@ function reporter(json: boolean): (event: PipelineEvent) => void {
       case 'export':
         process.stderr.write(`${tty ? '\n' : ''}exported ${event.file} (${(event.bytes / 1e6).toFixed(1)} MB, ${event.ms.toFixed(0)} ms)\n`);
         break;
+      case 'mixture':
+        process.stderr.write(`completion mixture fitted (${(event.ms / 1000).toFixed(1)} s)\n`);
+        break;
     }
   };
 }
@@ -174,11 +177,12 @@ async function trainCommand(args: string[]): Promise<number> {
 }
 
 async function evalCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { lines: { type: 'string' }, json: { type: 'boolean' } });
+  const { values, positionals } = parse(args, { lines: { type: 'string' }, editor: { type: 'boolean' }, json: { type: 'boolean' } });
   const modelDir = requireFolder(positionals[0], 'model folder');
   const folder = positionals[1] !== undefined ? requireFolder(positionals[1], 'folder to evaluate on') : undefined;
   await readModelConfig(modelDir);
-  const report = await evaluateFolder({ modelDir, folder, lines: positiveInt('lines', values.lines as string | undefined) });
+  // --editor scores what the editor shows (GPT + n-gram + cache mixture) instead of the GPT alone.
+  const report = await evaluateFolder({ modelDir, folder, lines: positiveInt('lines', values.lines as string | undefined), system: values.editor ? 'editor' : 'model' });
   if (values.json) console.log(JSON.stringify(report));
   else console.log(formatEvalTable(report));
   return 0;

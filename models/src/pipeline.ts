@@ -13,6 +13,7 @@ import { GPT } from './gpt';
 import { train, type StepMetrics, type TrainResult } from './train';
 import { readModelConfig, readWeights, type ModelFolderConfig } from './checkpoint';
 import { exportOnnx } from './onnx';
+import { CompletionSession } from './session';
 import { writeFileAtomic } from './fsutil';
 import { UserError } from './errors';
 
@@ -41,7 +42,8 @@ export type PipelineEvent =
   | { type: 'scan'; files: number; bytes: number; skipped: Record<string, number> }
   | { type: 'backend'; name: string; device: string; fallbacks: string[] }
   | { type: 'log'; metrics: StepMetrics; maxSteps: number }
-  | { type: 'export'; file: string; bytes: number; ms: number };
+  | { type: 'export'; file: string; bytes: number; ms: number }
+  | { type: 'mixture'; ms: number };
 
 export interface TrainOnFolderResult {
   modelDir: string;
@@ -176,19 +178,26 @@ export async function trainOnFolder(opts: TrainOnFolderOptions): Promise<TrainOn
     onLog: (metrics) => emit({ type: 'log', metrics, maxSteps: trainConfig.maxSteps }),
   });
   gpt.dispose();
+  if (result.workersNote) emit({ type: 'status', message: `trained on ${result.workers} thread(s): ${result.workersNote}` });
 
   // 5. Record what happened, then export for serving.
   const final: ModelFolderConfig = {
     ...(await readModelConfig(outDir)),
     step: result.step,
     bestValLoss: result.bestValLoss,
-    timings: { trainMs: Date.now() - started, tokensPerSecond: result.tokensPerSecond },
+    timings: { trainMs: Date.now() - started, tokensPerSecond: result.tokensPerSecond, gradientWorkers: result.workers },
     stopReason: result.stopReason,
   };
   await writeFileAtomic(path.join(outDir, 'config.json'), JSON.stringify(final, null, 2));
   if (result.stopReason !== 'cancelled' && !opts.skipExport) {
     const exported = await exportOnnx(outDir);
     emit({ type: 'export', ...exported });
+    // What the editor serves: the GPT mixed with the workspace n-gram and the open-files cache,
+    // weights fitted on the held-out tokens (mixture.ts).
+    emit({ type: 'status', message: 'fitting the completion mixture (GPT + workspace n-gram + cache)' });
+    const mixtureStarted = Date.now();
+    await CompletionSession.buildMixture(outDir, { signal: opts.signal });
+    emit({ type: 'mixture', ms: Date.now() - mixtureStarted });
   }
   return { modelDir: outDir, config: final, result };
 }

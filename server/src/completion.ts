@@ -8,7 +8,18 @@ export type CompletionMode = 'line' | 'block';
 /** The part of CompletionSession the server uses (models/src/session.ts). */
 export interface CompletionBackend {
   readonly provider: string;
-  complete(req: { prefix: string; suffix?: string; mode: CompletionMode; maxTokens: number; signal?: AbortSignal }): Promise<{ text: string; tokens: number; ms: number }>;
+  complete(req: {
+    prefix: string;
+    suffix?: string;
+    mode: CompletionMode;
+    maxTokens: number;
+    signal?: AbortSignal;
+    uri?: string; // the document being edited, so the open-files cache does not predict it from itself
+    minMeanLogProb?: number; // withhold a completion the model is less sure of than this
+  }): Promise<{ text: string; tokens: number; ms: number }>;
+  /** The open-files cache of the completion mixture (absent when the model folder has none). */
+  observeDocument?(uri: string, text: string): void;
+  forgetDocument?(uri: string): void;
   close(): Promise<void>;
 }
 
@@ -238,12 +249,14 @@ export class ActiveModel<B extends CompletionBackend = CompletionBackend> {
 export interface CompletionInput {
   text: string; // the whole document
   offset: number; // the cursor
+  uri?: string; // the document's identity, for the open-files cache
 }
 
 export interface CompletionSettings {
   multiline: boolean;
   maxTokens: number;
   debounceMs: number;
+  minTokenProbability?: number; // 0 shows everything; else the least geometric-mean token probability shown
 }
 
 export interface CompletionOutcome {
@@ -275,8 +288,40 @@ export class InlineCompleter {
   private lastShown: { model: string; prefix: string; suffix: string; text: string } | null = null;
   /** One inference at a time: the session's KV cache is not shared between concurrent runs. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Open documents, latest text; handed to the serving model's cache lazily, right before inference. */
+  private readonly openDocuments = new Map<string, string>();
+  /** What each serving backend has been shown of them, so a swapped-in model catches up by itself. */
+  private readonly observedBy = new WeakMap<CompletionBackend, Map<string, string>>();
 
   constructor(private readonly model: ActiveModel, private readonly promptOptions: Omit<PromptOptions, 'multiline'> = DEFAULT_PROMPT_OPTIONS) {}
+
+  /** An open document's current text (cheap: nothing is tokenized until the next inference). */
+  observeDocument(uri: string, text: string): void {
+    this.openDocuments.set(uri, text);
+  }
+
+  forgetDocument(uri: string): void {
+    this.openDocuments.delete(uri);
+  }
+
+  /** Brings the backend's cache up to date with the open documents, except the one being edited. */
+  private syncDocuments(backend: CompletionBackend, editing: string | undefined): void {
+    if (!backend.observeDocument) return;
+    let seen = this.observedBy.get(backend);
+    if (!seen) this.observedBy.set(backend, (seen = new Map()));
+    for (const [uri, text] of this.openDocuments) {
+      if (uri !== editing && seen.get(uri) !== text) {
+        backend.observeDocument(uri, text);
+        seen.set(uri, text);
+      }
+    }
+    for (const uri of [...seen.keys()]) {
+      if (!this.openDocuments.has(uri)) {
+        backend.forgetDocument?.(uri);
+        seen.delete(uri);
+      }
+    }
+  }
 
   /** Forget cached completions (a new model serves, or settings changed). */
   reset(): void {
@@ -294,7 +339,7 @@ export class InlineCompleter {
 
     const typedAhead = this.typedAhead(modelName, prompt);
     if (typedAhead !== null) return { text: typedAhead, source: 'typed-ahead', ms: performance.now() - started };
-    const key = [modelName, prompt.mode, settings.maxTokens, prompt.prefix, prompt.suffix].join('\u0000');
+    const key = [modelName, prompt.mode, settings.maxTokens, settings.minTokenProbability ?? 0, prompt.prefix, prompt.suffix].join('\u0000');
     if (this.cache.has(key)) {
       const text = this.cache.get(key)!;
       if (text !== null) this.remember(modelName, prompt, text);
@@ -311,7 +356,17 @@ export class InlineCompleter {
         const controller = new AbortController();
         const subscription = token.onCancellationRequested(() => controller.abort());
         try {
-          const result = await backend.complete({ prefix: prompt.prefix, suffix: prompt.suffix, mode: prompt.mode, maxTokens: settings.maxTokens, signal: controller.signal });
+          this.syncDocuments(backend, input.uri);
+          const minP = settings.minTokenProbability ?? 0;
+          const result = await backend.complete({
+            prefix: prompt.prefix,
+            suffix: prompt.suffix,
+            mode: prompt.mode,
+            maxTokens: settings.maxTokens,
+            signal: controller.signal,
+            uri: input.uri,
+            minMeanLogProb: minP > 0 ? Math.log(minP) : undefined,
+          });
           return { name, raw: result.text, aborted: controller.signal.aborted };
         } catch (err) {
           // A session stopped by our signal throws; that is a cancelled request, not a failure.
@@ -329,7 +384,7 @@ export class InlineCompleter {
     if (result.aborted) return none('cancelled');
     const text = postProcess(result.raw, prompt);
     // Cache under the model that produced it: a swap during inference must not poison the new one.
-    this.cache.set([result.name, prompt.mode, settings.maxTokens, prompt.prefix, prompt.suffix].join('\u0000'), text);
+    this.cache.set([result.name, prompt.mode, settings.maxTokens, settings.minTokenProbability ?? 0, prompt.prefix, prompt.suffix].join('\u0000'), text);
     if (text === null) return none('junk');
     this.remember(result.name, prompt, text);
     return { text, source: 'model', ms: performance.now() - started };

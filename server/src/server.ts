@@ -200,7 +200,7 @@ connection.languages.inlineCompletion.on(async (params, token) => {
   const debounceMs = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked ? 0 : settings.debounceMs;
   let outcome: CompletionOutcome;
   try {
-    outcome = await completer.complete({ text: document.getText(), offset: document.offsetAt(params.position) }, { ...settings, debounceMs }, token);
+    outcome = await completer.complete({ text: document.getText(), offset: document.offsetAt(params.position), uri: document.uri }, { ...settings, debounceMs }, token);
   } catch (err) {
     // A failing model must not put an error toast in front of the user at every keystroke.
     connection.console.error(`completion failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
@@ -329,5 +329,9 @@ onRequest(MetricsHistoryRequest.type, async (params) => {
 // A bug in a handler must cost one answer, not the server: log it and keep serving.
 process.on('unhandledRejection', (reason) => connection.console.error(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
 
+// The completion mixture's cache learns from the open files as they change; nothing is retrained.
+documents.onDidOpen(({ document }) => completer.observeDocument(document.uri, document.getText()));
+documents.onDidChangeContent(({ document }) => completer.observeDocument(document.uri, document.getText()));
+documents.onDidClose(({ document }) => completer.forgetDocument(document.uri));
 documents.listen(connection);
 connection.listen();

@@ -10,6 +10,7 @@ export interface Settings {
   languages: string[]; // language ids to complete in; empty means every language
   multiline: boolean; // complete a block (several lines) instead of the rest of the line
   maxTokens: number; // tokens generated per completion
+  minTokenProbability: number; // hide completions whose tokens' geometric-mean probability is lower; 0 shows all
   debounceMs: number; // wait this long after the last keystroke before running the model
   preset: (typeof PRESET_SETTINGS)[number]; // model size for "Train Model on Workspace"
   backend: (typeof BACKEND_SETTINGS)[number]; // training engine; auto picks the best that loads
@@ -22,6 +23,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   languages: [],
   multiline: false,
   maxTokens: 32,
+  minTokenProbability: 0.3,
   debounceMs: 150,
   preset: 'small',
   backend: 'auto',
@@ -63,6 +65,11 @@ export function parseSettings(raw: unknown): { settings: Settings; problems: str
   if (maxTokens !== undefined) {
     if (Number.isInteger(maxTokens) && (maxTokens as number) >= 1 && (maxTokens as number) <= MAX_TOKENS_LIMIT) settings.maxTokens = maxTokens as number;
     else bad('maxTokens', `an integer from 1 to ${MAX_TOKENS_LIMIT}`);
+  }
+  const minP = source.minTokenProbability;
+  if (minP !== undefined) {
+    if (typeof minP === 'number' && minP >= 0 && minP < 1) settings.minTokenProbability = minP;
+    else bad('minTokenProbability', 'a number from 0 (show all) up to, not including, 1');
   }
   const debounceMs = source.debounceMs;
   if (debounceMs !== undefined) {

@@ -63,7 +63,7 @@ async function prepareWorkspace(tempRoot: string): Promise<string> {
   // The fixture's own settings: the tiny preset trains in seconds on a CPU.
   await fs.writeFile(
     path.join(workspace, '.vscode', 'settings.json'),
-    JSON.stringify({ 'workspaceLm.preset': 'tiny', 'workspaceLm.debounceMs': 50, 'workspaceLm.maxTokens': 16 }, null, 2),
+    JSON.stringify({ 'workspaceLm.preset': 'tiny', 'workspaceLm.debounceMs': 50, 'workspaceLm.maxTokens': 16, 'workspaceLm.minTokenProbability': 0 }, null, 2),
   );
   return workspace;
 }

@@ -206,3 +206,46 @@ test('InlineCompleter: a session that throws when aborted gives a cancelled outc
   await failing.activate('f', '/f');
   await assert.rejects(new InlineCompleter(failing).complete({ text: 'x = ', offset: 4 }, settings, cancellation().token), /corrupt/);
 });
+
+/** A backend with the mixture's open-files cache: records what it was shown and each request's filter. */
+class CachingBackend extends ScriptedBackend {
+  observed = new Map<string, string>();
+  requests: { uri?: string; minMeanLogProb?: number }[] = [];
+  observeDocument(uri: string, text: string) {
+    this.observed.set(uri, text);
+  }
+  forgetDocument(uri: string) {
+    this.observed.delete(uri);
+  }
+  override async complete(req: Parameters<ScriptedBackend['complete']>[0] & { uri?: string; minMeanLogProb?: number }) {
+    this.requests.push({ uri: req.uri, minMeanLogProb: req.minMeanLogProb });
+    return super.complete(req);
+  }
+}
+
+test('InlineCompleter feeds open documents to the model cache before inference, and passes the confidence filter', async () => {
+  const sessions = new Map([['/a', new CachingBackend('one')], ['/b', new CachingBackend('two')]]);
+  const model = new ActiveModel(async (dir) => sessions.get(dir)!);
+  await model.activate('a', '/a');
+  const completer = new InlineCompleter(model);
+  completer.observeDocument('file:///helpers.ts', 'export function clamp() {}');
+  completer.observeDocument('file:///main.ts', 'const x = ');
+  const a = sessions.get('/a')!;
+  assert.equal(a.observed.size, 0, 'observing a document costs nothing until a completion runs');
+
+  await completer.complete({ text: 'const x = ', offset: 10, uri: 'file:///main.ts' }, { ...settings, minTokenProbability: 0.25 }, cancellation().token);
+  assert.deepEqual([...a.observed.keys()], ['file:///helpers.ts'], 'the edited document is left to the prompt itself');
+  assert.equal(a.requests[0].uri, 'file:///main.ts');
+  assert.ok(Math.abs(a.requests[0].minMeanLogProb! - Math.log(0.25)) < 1e-12);
+
+  completer.forgetDocument('file:///helpers.ts');
+  completer.observeDocument('file:///other.ts', 'let y = 2;');
+  await completer.complete({ text: 'const z = ', offset: 10, uri: 'file:///main.ts' }, settings, cancellation().token);
+  assert.deepEqual([...a.observed.keys()], ['file:///other.ts'], 'closed documents are forgotten, new ones shown');
+  assert.equal(a.requests[1].minMeanLogProb, undefined, 'no filter unless asked for');
+
+  // A model swapped in catches up with every open document at its first request.
+  await model.activate('b', '/b');
+  await completer.complete({ text: 'const w = ', offset: 10, uri: 'file:///main.ts' }, settings, cancellation().token);
+  assert.deepEqual([...sessions.get('/b')!.observed.keys()], ['file:///other.ts']);
+});
