@@ -81,8 +81,8 @@ async function speedChild(preset: PresetName, steps: number, label: string, back
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 
-function runChild(args: string[]): unknown {
-  const out = execFileSync(process.execPath, [__filename, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+function runChild(args: string[], env: Record<string, string> = {}): unknown {
+  const out = execFileSync(process.execPath, [__filename, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26, env: { ...process.env, ...env } });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
@@ -110,6 +110,8 @@ async function main(): Promise<void> {
 
   if (only.has('speed')) {
     report.trainingSpeed = [
+      // The baseline in the same run: config A on one thread (no gradient workers).
+      runChild(['--child', 'speed', '--preset', 'small', '--label', 'A, 1 thread', '--speed-steps', speedSteps], { WLM_TRAIN_WORKERS: '1' }),
       runChild(['--child', 'speed', '--preset', 'small', '--label', 'A', '--speed-steps', speedSteps]),
       runChild(['--child', 'speed', '--preset', 'base', '--label', 'B', '--speed-steps', speedSteps]),
     ];
