@@ -17,7 +17,7 @@ import { summarize } from './summarize';
 
 const USAGE = `usage:
   wlm train <folder> [--preset tiny|small|base] [--out DIR] [--steps N | --minutes M]
-                     [--backend ${BACKEND_NAMES.join('|')}] [--resume] [--exclude GLOB]... [--summary-rate R] [--json]
+                     [--backend ${BACKEND_NAMES.join('|')}] [--resume] [--exclude GLOB]... [--summary-rate R] [--fim-rate R] [--json]
   wlm eval <model> [<folder>] [--lines N] [--editor] [--json]
   wlm complete <model> <file>:<line>:<col> [--multiline] [--max-tokens N] [--json]
   wlm summarize <model> <file>:<line> [--max-tokens N] [--json]
@@ -122,6 +122,7 @@ async function trainCommand(args: string[]): Promise<number> {
     resume: { type: 'boolean' },
     exclude: { type: 'string', multiple: true },
     'summary-rate': { type: 'string' },
+    'fim-rate': { type: 'string' },
     json: { type: 'boolean' },
   });
   const folder = requireFolder(positionals[0], 'folder to train on');
@@ -129,6 +130,11 @@ async function trainCommand(args: string[]): Promise<number> {
   const summaryRate = summaryRateText === undefined ? undefined : Number(summaryRateText);
   if (summaryRate !== undefined && !(summaryRateText!.trim() !== '' && summaryRate >= 0 && summaryRate <= 1)) {
     throw new UserError(`--summary-rate must be a number in [0, 1], got "${summaryRateText}"`);
+  }
+  const fimRateText = values['fim-rate'] as string | undefined;
+  const fimRate = fimRateText === undefined ? undefined : Number(fimRateText);
+  if (fimRate !== undefined && !(fimRateText!.trim() !== '' && fimRate >= 0 && fimRate <= 1)) {
+    throw new UserError(`--fim-rate must be a number in [0, 1], got "${fimRateText}"`);
   }
   if (positionals.length > 1) throw new UserError(`unexpected argument "${positionals[1]}"\n${USAGE}`);
   const preset = values.preset ?? 'small';
@@ -163,6 +169,7 @@ async function trainCommand(args: string[]): Promise<number> {
       resume: Boolean(values.resume),
       exclude: values.exclude as string[] | undefined,
       summaryRate,
+      fimRate,
       signal: controller.signal,
       onEvent: reporter(Boolean(values.json)),
     });

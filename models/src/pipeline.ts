@@ -31,6 +31,7 @@ export interface TrainOnFolderOptions {
   freezeLayers?: number; // fine-tune: keep the lowest K blocks (and embeddings) fixed
   learningRate?: number; // override the peak learning rate
   summaryRate?: number; // override the share of documented definitions mixed in as summary examples
+  fimRate?: number; // override the share of documents rewritten as fill-in-the-middle examples
   name?: string; // display name stored in config.json
   skipExport?: boolean; // leave model.onnx to first use (benchmarks of training alone)
   signal?: AbortSignal;
@@ -72,6 +73,7 @@ export async function trainOnFolder(opts: TrainOnFolderOptions): Promise<TrainOn
       trainConfig.learningRate = opts.learningRate;
     }
     if (opts.summaryRate !== undefined) trainConfig.summaryRate = opts.summaryRate;
+    if (opts.fimRate !== undefined) trainConfig.fimRate = opts.fimRate;
     if (opts.steps !== undefined) trainConfig.warmupSteps = Math.min(trainConfig.warmupSteps, Math.max(1, Math.floor(opts.steps / 10)));
   }
   validateGPTConfig(model);
