@@ -7,7 +7,7 @@ import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerO
 import { MetricsNotification, MetricsHistoryRequest, ModelsRequest, StatusNotification, type InitializationOptions } from '../../server/src/protocol';
 import { registerCommands } from './commands';
 import { StatusBar } from './statusBar';
-import { registerMetricsView } from './metricsView';
+import { registerMetricsView, countInlineCompletions, UsageCounter } from './metricsView';
 
 let client: LanguageClient | undefined;
 
@@ -19,8 +19,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     run: { module: serverModule, transport: TransportKind.ipc },
     debug: { module: serverModule, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6011'] } },
   };
+  // Completions shown and accepted, counted here for the metrics panel and never sent anywhere.
+  const usage = new UsageCounter(context.workspaceState);
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+    middleware: countInlineCompletions(context, usage),
     synchronize: { configurationSection: 'workspaceLm' },
     outputChannel: output,
     // A function: re-read on restart, e.g. after the user trusts the workspace.
@@ -40,7 +43,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     selectRun: async (name) => void (await languageClient.sendRequest(ModelsRequest.type, { action: 'select', name })),
     onMetrics: (listener) => languageClient.onNotification(MetricsNotification.type, listener),
     onStatus: (listener) => languageClient.onNotification(StatusNotification.type, listener),
-  });
+  }, usage);
   context.subscriptions.push(
     output,
     statusBar,

@@ -280,8 +280,11 @@ export class MetricsViewProvider implements vscode.WebviewViewProvider, vscode.D
  * Registers the panel in `context` and returns the provider (call `refresh()` after commands change
  * the models) and the usage counter (for the completion provider).
  */
-export function registerMetricsView(context: vscode.ExtensionContext, deps: MetricsViewDeps): { provider: MetricsViewProvider; usage: UsageCounter } {
-  const usage = new UsageCounter(context.workspaceState);
+export function registerMetricsView(
+  context: vscode.ExtensionContext,
+  deps: MetricsViewDeps,
+  usage: UsageCounter = new UsageCounter(context.workspaceState),
+): { provider: MetricsViewProvider; usage: UsageCounter } {
   const provider = new MetricsViewProvider(context.extensionUri, deps, usage);
   context.subscriptions.push(usage, provider, vscode.window.registerWebviewViewProvider(METRICS_VIEW_ID, provider));
   return { provider, usage };

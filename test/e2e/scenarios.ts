@@ -208,7 +208,11 @@ export const scenarios: Scenario[] = [
       assert.ok(figures.length >= 3, `only ${figures.length} evaluation figures: ${JSON.stringify(figures)}`);
       assert.ok(figures.every((f) => /\d/.test(f)), `evaluation figures without numbers: ${JSON.stringify(figures)}`);
       assert.ok(baselines.some((f) => /\d/.test(f)), `no n-gram baseline figures: ${JSON.stringify(baselines)}`);
-      console.log(`     panel: ${trainPoints} loss points, ${figures.length} evaluation figures, e.g. ${figures.slice(0, 3).join(' / ')}`);
+      // Local usage: scenario 2 saw ghost text and accepted it with Tab.
+      const shown = Number(await view.locator('#usage-shown').innerText({ timeout: 10_000 }));
+      const accepted = Number(await view.locator('#usage-accepted').innerText({ timeout: 10_000 }));
+      assert.ok(shown >= 1 && accepted >= 1 && accepted <= shown, `usage counters: ${shown} shown, ${accepted} accepted`);
+      console.log(`     panel: ${trainPoints} loss points, ${figures.length} evaluation figures, e.g. ${figures.slice(0, 3).join(' / ')}; usage ${shown} shown, ${accepted} accepted`);
     },
   },
   {
