@@ -94,15 +94,66 @@ export function fimIds(tokenizer: CodeTokenizer, prefix: number[], middle: numbe
   return [s.fimPrefix].concat(prefix, [s.fimSuffix], suffix, [s.fimMiddle], middle);
 }
 
-/** Two cut points on code-point boundaries, uniform over the document: prefix | middle | suffix. */
+/**
+ * Two cut points, prefix | middle | suffix, drawn the way an editor asks: the rest of a line (half
+ * the time), a span inside a line, or a line's rest plus up to 3 more lines. Uniform character
+ * spans almost always cross many lines, unlike any completion the server requests.
+ */
 export function fimCuts(text: string, draw: () => number): [number, number] {
-  let a = below(draw(), text.length + 1);
-  let b = below(draw(), text.length + 1);
-  if (a > b) [a, b] = [b, a];
+  // [start of content, end before the newline] of each line that has content.
+  const lines: [number, number][] = [];
+  for (let start = 0; start <= text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const content = start + (text.slice(start, end).length - text.slice(start, end).trimStart().length);
+    if (content < end) lines.push([content, end]);
+    start = end + 1;
+  }
   // Never split a surrogate pair: the halves would not be valid text.
   const onBoundary = (i: number) => (i > 0 && i < text.length && /[\uDC00-\uDFFF]/.test(text[i]) ? i - 1 : i);
+  if (lines.length === 0) {
+    let a = below(draw(), text.length + 1);
+    let b = below(draw(), text.length + 1);
+    if (a > b) [a, b] = [b, a];
+    return [onBoundary(a), onBoundary(b)];
+  }
+  const pick = below(draw(), lines.length);
+  const [content, end] = lines[pick];
+  const kind = below(draw(), 4);
+  let a = content + below(draw(), end - content); // inside the line's content: the middle is never empty
+  let b = end;
+  if (kind === 2) {
+    b = content + below(draw(), end - content + 1);
+    if (a > b) [a, b] = [b, a];
+  } else if (kind === 3) {
+    b = lines[Math.min(lines.length - 1, pick + 1 + below(draw(), 3))][1];
+  }
   return [onBoundary(a), onBoundary(b)];
 }
+
+/**
+ * A document cut at line ends into chunks of about maxChars (a line longer than that is a chunk
+ * of its own): each chunk is one candidate FIM example, small enough that its prefix, suffix and
+ * middle share a training window, as they share the prompt at inference.
+ */
+export function fimChunks(text: string, maxChars: number): string[] {
+  const chunks: string[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = start + maxChars >= text.length ? text.length : text.lastIndexOf('\n', start + maxChars - 1) + 1;
+    if (end <= start) end = text.indexOf('\n', start + maxChars) + 1 || text.length;
+    chunks.push(text.slice(start, end));
+    start = end;
+  }
+  return chunks;
+}
+
+/**
+ * Chars per chunk for a model's context: code runs 2-4 chars per token, so 2 * blockSize chars
+ * mostly fit one window with the 4 sentinel tokens; the prompt at inference also keeps its
+ * prefix and suffix to about one window.
+ */
+const FIM_CHUNK_CHARS_PER_TOKEN = 2;
 
 // ---------------------------------------------------------------------------------------------
 // The token file: a 16-byte header (magic "WLMT", format version, bytes per token, vocabulary
@@ -124,7 +175,7 @@ function cancelled(): Error {
 }
 
 export interface TokenizeOptions {
-  fimRate?: number; // share of documents rewritten as FIM examples; default 0
+  fimRate?: number; // share of chunks (about 2 * blockSize chars; whole documents without a blockSize) rewritten as FIM examples; default 0
   summaryRate?: number; // share of the documented definitions mined from each file that are added as summary examples; default 0
   blockSize?: number; // the model's context: a summary example is laid out to fit one window (needed when summaryRate > 0)
   seed?: number; // which documents, and where they are cut; default 0
@@ -181,13 +232,13 @@ export async function tokenizeFiles(
     const header = new Uint32Array([TOKEN_FILE_MAGIC, TOKEN_FILE_VERSION, bytesPerToken, tokenizer.vocabSize]);
     await handle.write(new Uint8Array(header.buffer));
 
-    // A document is encoded as one text, or as three (prefix, middle, suffix) for FIM; the summary
-    // examples mined from it are already ids.
-    let pending: { pieces: string[]; summaryIds: number[][] }[] = [];
+    // A document is encoded as segments, each one text (plain) or three (prefix, middle, suffix)
+    // for FIM; the summary examples mined from it are already ids.
+    let pending: { segments: string[][]; summaryIds: number[][] }[] = [];
     let pendingChars = 0;
     const flush = async () => {
       if (pending.length === 0) return;
-      const encoded = await tokenizer.encodeBatch(pending.flatMap((d) => d.pieces));
+      const encoded = await tokenizer.encodeBatch(pending.flatMap((d) => d.segments.flat()));
       // Appended in a loop: spreading a 300k-token document into push() overflows the stack.
       const ids: number[] = [];
       const append = (more: number[]) => {
@@ -200,11 +251,15 @@ export async function tokenizeFiles(
           append(example);
         }
         ids.push(tokenizer.special.endOfText);
-        if (doc.pieces.length === 1) append(encoded[next++]);
-        else {
-          const [prefix, middle, suffix] = [encoded[next++], encoded[next++], encoded[next++]];
-          append(fimIds(tokenizer, prefix, middle, suffix));
-        }
+        doc.segments.forEach((segment, i) => {
+          if (segment.length === 1) append(encoded[next++]);
+          else {
+            // Inside a document, a FIM example starts after an <|endoftext|> as the prompt does.
+            if (i > 0) ids.push(tokenizer.special.endOfText);
+            const [prefix, middle, suffix] = [encoded[next++], encoded[next++], encoded[next++]];
+            append(fimIds(tokenizer, prefix, middle, suffix));
+          }
+        });
       }
       const array = wide ? Uint32Array.from(ids) : Uint16Array.from(ids);
       await handle.write(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
@@ -220,12 +275,20 @@ export async function tokenizeFiles(
       if (text === null) continue;
       const summaryIds = summaryRate > 0 ? summaryExamples(file.relPath, text) : [];
       const draw = generator(hashInts(seed, hashString(file.relPath), 0x46494d)); // "FIM"
-      if (fimRate > 0 && draw() / 0x100000000 < fimRate) {
-        const [a, b] = fimCuts(text, draw);
-        pending.push({ pieces: [text.slice(0, a), text.slice(a, b), text.slice(b)], summaryIds });
-      } else {
-        pending.push({ pieces: [text], summaryIds });
+      // Without a blockSize the whole document is one chunk.
+      const chunks = fimRate > 0 ? fimChunks(text, opts.blockSize ? opts.blockSize * FIM_CHUNK_CHARS_PER_TOKEN : text.length || 1) : [text];
+      const segments: string[][] = [];
+      let plain = '';
+      for (const chunk of chunks) {
+        if (fimRate > 0 && draw() / 0x100000000 < fimRate) {
+          if (plain) segments.push([plain]);
+          plain = '';
+          const [a, b] = fimCuts(chunk, draw);
+          segments.push([chunk.slice(0, a), chunk.slice(a, b), chunk.slice(b)]);
+        } else plain += chunk; // neighbouring plain chunks are one text: tokenized as without FIM
       }
+      if (plain || segments.length === 0) segments.push([plain]);
+      pending.push({ segments, summaryIds });
       done++;
       pendingChars += text.length;
       if (pendingChars >= ENCODE_BATCH_CHARS) await flush();
