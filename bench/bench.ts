@@ -13,6 +13,7 @@ import type { StepMetrics } from '../models/src/train';
 import { ensureCorpus, CACHE_DIR } from './corpus';
 import { latencyBench } from './latency';
 import { qualityBench } from './quality';
+import { evaluateFolder } from '../models/src/evalFolder';
 
 const CORPUS = 'rxjs@7.8.2';
 
@@ -126,6 +127,9 @@ async function main(): Promise<void> {
   if (only.has('quality')) {
     // The budget: 15 minutes of CPU training with the default preset (small).
     report.quality = await qualityBench({ minutes: Number(values['quality-minutes'] ?? 15), preset: 'small' });
+    // Summaries of held-out rxjs functions from the same model (its JSDoc is rich), against the
+    // retrieval baseline: evaluateFolder adds them to eval.json.
+    report.summaries = (await evaluateFolder({ modelDir: path.join(CACHE_DIR, 'runs', 'quality-small'), lines: 20 })).summaries;
   }
   const json = JSON.stringify(report, null, 2);
   writeFileSync(path.join(CACHE_DIR, 'last-bench.json'), json);
