@@ -23,7 +23,7 @@ import { ActiveModel, InlineCompleter, type CompletionOutcome } from './completi
 import { Jobs, type JobContext, type JobProgress } from './jobs';
 import { ModelStore } from './store';
 import { parseSettings, completesLanguage, type Settings } from './settings';
-import { summarizeAt } from './summarize';
+import { summarizeAt, hoverSummaryAt } from './summarize';
 import {
   ErrorCodes,
   TrainRequest,
@@ -164,6 +164,7 @@ connection.onInitialize((params): InitializeResult => {
     capabilities: {
       textDocumentSync: TextDocumentSyncKind.Incremental,
       inlineCompletionProvider: true,
+      hoverProvider: true, // answers only with workspaceLm.summaryOnHover on
     },
     serverInfo: { name: 'workspace-lm' },
   };
@@ -296,6 +297,25 @@ onRequest(SummarizeRequest.type, async (params, token) => {
     const result = await active.use((session, model) => summarizeAt({ uri: document.uri, languageId: document.languageId, text }, line, { model, session }, controller.signal));
     if (result === null) throw new ResponseError(ErrorCodes.notFound, 'no model serves yet: train or select one first');
     return result;
+  } finally {
+    subscription.dispose();
+  }
+});
+
+connection.onHover(async (params, token) => {
+  const document = documents.get(params.textDocument.uri);
+  if (!document || !(await getSettings(document.uri)).summaryOnHover) return null;
+  const controller = new AbortController();
+  const subscription = token.onCancellationRequested(() => controller.abort());
+  try {
+    const text = document.getText();
+    const summary = await active.use((session, model) => hoverSummaryAt({ uri: document.uri, languageId: document.languageId, text }, params.position.line, { model, session }, controller.signal));
+    if (!summary) return null;
+    return { contents: { kind: 'markdown', value: `**Workspace LM:** ${summary.replace(/[\\`*_[\]<>]/g, '\\$&')}` } };
+  } catch (err) {
+    // A hover is a glance: a failure is logged, never shown as an error.
+    connection.console.error(`hover summary failed: ${err instanceof Error ? err.message : String(err)}`);
+    return null;
   } finally {
     subscription.dispose();
   }

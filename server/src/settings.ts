@@ -16,6 +16,7 @@ export interface Settings {
   backend: (typeof BACKEND_SETTINGS)[number]; // training engine; auto picks the best that loads
   modelsDir: string; // where model folders live; empty means the extension's workspace storage
   exclude: string[]; // globs left out of training on top of .gitignore
+  summaryOnHover: boolean; // show the model's one-line summary when hovering a function's header
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -29,6 +30,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   backend: 'auto',
   modelsDir: '',
   exclude: [],
+  summaryOnHover: false,
 });
 
 const MAX_TOKENS_LIMIT = 256; // beyond this a tiny model only repeats itself, slowly
@@ -50,7 +52,7 @@ export function parseSettings(raw: unknown): { settings: Settings; problems: str
   const bad = (key: keyof Settings, allowed: string) =>
     problems.push(`workspaceLm.${key}: ${JSON.stringify(source[key])} is not ${allowed}; using ${JSON.stringify(DEFAULT_SETTINGS[key])}`);
 
-  for (const key of ['enableCompletions', 'multiline'] as const) {
+  for (const key of ['enableCompletions', 'multiline', 'summaryOnHover'] as const) {
     if (source[key] === undefined) continue;
     if (typeof source[key] === 'boolean') settings[key] = source[key];
     else bad(key, 'true or false');

@@ -7,6 +7,7 @@ import { findFunctionAt, formatDocComment, languageOf, SUMMARY_LANGUAGES } from 
 import { summarize } from '../../models/src/summarize';
 import type { CompletionSession } from '../../models/src/session';
 import { ErrorCodes, type SummarizeRequest } from './protocol';
+import { LruCache } from './completion';
 
 /** The summaries module's language id for a document: VS Code's own id, or one from the file name. */
 function summaryLanguage(uri: string, languageId: string): string | undefined {
@@ -42,4 +43,35 @@ export async function summarizeAt(
     trainedForSummaries: result.trainedForSummaries,
     ms: result.ms,
   };
+}
+
+/** Summaries shown on hover, per model and function body: hovering again costs nothing. */
+const hoverCache = new LruCache<string, string>(256);
+
+/**
+ * The summary to show when the pointer rests on a definition's header line (the lines from its
+ * start to the one naming it), or null anywhere else: hovering inside a body is reading code,
+ * not asking what the function does.
+ */
+export async function hoverSummaryAt(
+  document: { uri: string; languageId: string; text: string },
+  line: number,
+  serving: { model: string; session: CompletionSession },
+  signal?: AbortSignal,
+): Promise<string | null> {
+  const language = summaryLanguage(document.uri, document.languageId);
+  if (!language) return null;
+  const definition = findFunctionAt(document.text, language, line);
+  if (!definition.ok) return null;
+  const lines = document.text.split('\n');
+  let header = definition.startLine;
+  while (definition.name && header < definition.endLine && !lines[header].includes(definition.name)) header++;
+  if (line < definition.startLine || line > header) return null;
+  const key = `${serving.model}\u0000${definition.code}`;
+  const cached = hoverCache.get(key);
+  if (cached !== undefined) return cached;
+  const { summary } = await summarize(serving.session, definition.code, { signal });
+  if (signal?.aborted) return null;
+  hoverCache.set(key, summary);
+  return summary;
 }

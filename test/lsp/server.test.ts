@@ -477,6 +477,28 @@ test('an untrusted workspace serves but refuses to train', { timeout: 60_000 }, 
   }
 });
 
+test('summary on hover: off by default; on, a function header shows the model summary, its body nothing', { timeout: 60_000 }, async () => {
+  assert.ok(firstModel, 'needs the model trained above');
+  const header = docLines.findIndex((l) => l.startsWith('  restock('));
+  const hover = (c: LspClient, line: number) =>
+    c.connection.sendRequest<{ contents: { kind: string; value: string } } | null>('textDocument/hover', { textDocument: { uri: docUri() }, position: { line, character: 4 } });
+  assert.equal(await hover(client, header), null, 'workspaceLm.summaryOnHover is off by default');
+
+  const { client: hovering } = await startServer({ settings: { modelsDir, summaryOnHover: true } }, project);
+  try {
+    await hovering.connection.sendNotification('textDocument/didOpen', { textDocument: { uri: docUri(), languageId: 'typescript', version: 1, text: docLines.join('\n') } });
+    await hovering.until(() => lastStatus(hovering, (s) => s.activeModel === firstModel));
+    const shown = await hover(hovering, header);
+    assert.ok(shown, 'a hover on the header line');
+    assert.equal(shown.contents.kind, 'markdown');
+    assert.match(shown.contents.value, /^\*\*Workspace LM:\*\* \S/);
+    assert.deepEqual(await hover(hovering, header), shown, 'the same function gives the same (cached) summary');
+    assert.equal(await hover(hovering, header + 2), null, 'inside the body: no hover');
+  } finally {
+    assert.equal(await stopServer(hovering), 0);
+  }
+});
+
 test('settings: package.json declares each with the server default; bad values fall back with one line each', () => {
   const manifest = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
     contributes: { configuration: { properties: Record<string, { default: unknown; description?: string; scope?: string }> } };
