@@ -311,6 +311,8 @@ const KNOWN_EVAL_FIGURES: { match: RegExp; label: string; format: EvalRow['forma
   { match: /^(top5|top5accuracy)$/, label: 'top-5 accuracy', format: 'percent', better: 'higher' },
   { match: /exactmatch|^em$/, label: 'exact match', format: 'percent', better: 'higher' },
   { match: /editsim|^es$/, label: 'edit similarity', format: 'percent', better: 'higher' },
+  { match: /^bleu/, label: 'BLEU-4', format: 'score', better: 'higher' },
+  { match: /^rouge/, label: 'ROUGE-L', format: 'score', better: 'higher' },
   { match: /p50|median/, label: 'latency p50', format: 'ms', better: 'lower' },
   { match: /p95/, label: 'latency p95', format: 'ms', better: 'lower' },
   { match: /p99/, label: 'latency p99', format: 'ms', better: 'lower' },
@@ -337,6 +339,8 @@ export function extractEvalRows(evalJson: unknown): EvalRow[] {
         const baseline = valueAt(value.baseline, leaf.path);
         rows.push(evalRow([...path, ...leaf.path], leaf.value, typeof baseline === 'number' && Number.isFinite(baseline) ? baseline : undefined));
       }
+      // Sections beside the pair (eval.json's "summaries") hold pairs of their own.
+      for (const [key, child] of Object.entries(value)) if (key !== 'model' && key !== 'baseline') visit(child, [...path, key], depth + 1);
       return;
     }
     for (const [key, child] of Object.entries(value)) visit(child, [...path, key], depth + 1);

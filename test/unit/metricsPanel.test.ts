@@ -674,3 +674,16 @@ test('page: a run that starts training is shown, live, before its folder is read
   assert.deepEqual(panel.problems, []);
   await panel.page.context().close();
 });
+
+test('eval rows: the summaries section of eval.json shows BLEU-4 and ROUGE-L beside the retrieval baseline', () => {
+  const evalJson = {
+    model: { nextToken: { top1: 0.3 } },
+    baseline: { nextToken: { top1: 0.4 } },
+    summaries: { pairs: { train: 40, heldOut: 6 }, model: { name: 'GPT', count: 6, bleu: 7.4, rougeL: 16.9 }, baseline: { name: 'retrieval', count: 6, bleu: 11.9, rougeL: 22.4 } },
+  };
+  const rows = extractEvalRows(evalJson);
+  const byLabel = Object.fromEntries(rows.map((r) => [r.label, r]));
+  assert.equal(rows[0].model, 0.3, 'the top-level pair still comes first');
+  assert.deepEqual([byLabel['summaries · BLEU-4']?.model, byLabel['summaries · BLEU-4']?.baseline, byLabel['summaries · BLEU-4']?.format], [7.4, 11.9, 'score']);
+  assert.deepEqual([byLabel['summaries · ROUGE-L']?.model, byLabel['summaries · ROUGE-L']?.baseline], [16.9, 22.4]);
+});
