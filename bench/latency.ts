@@ -58,7 +58,7 @@ export async function latencyBench(opts: LatencyOptions) {
   const cursors = await heldOutCursors(modelDir, opts.coldRequests ?? 60);
   const session = await CompletionSession.open(modelDir);
 
-  // Cold: no cache to reuse.
+  // Cold: no KV cache to reuse; decoded as the editor does (with the mixture when the folder has one).
   const cold: number[] = [];
   let generated = 0;
   let decodeMs = 0;
@@ -70,20 +70,26 @@ export async function latencyBench(opts: LatencyOptions) {
     decodeMs += r.ms;
   }
 
-  // Typing: one request per keystroke through each line; the cache holds the previous prompt.
-  const typing: number[] = [];
-  const computed: number[] = [];
-  for (const c of cursors.slice(0, opts.typedLines ?? 12)) {
-    session.resetCache();
-    const typed = c.line.slice(0, 24);
-    for (let k = 0; k <= typed.length; k++) {
-      const r = await session.complete({ prefix: c.prefix + typed.slice(0, k), suffix: c.suffix.slice(k), mode: 'line', maxTokens });
-      if (k > 0) {
-        typing.push(r.ms);
-        computed.push(r.computedTokens);
+  // Typing: one request per keystroke through each line; the KV cache holds the previous prompt.
+  // Twice: the GPT alone, and what the editor serves (mixed with the n-gram and the files cache).
+  const typingRun = async (mixture: boolean) => {
+    const ms: number[] = [];
+    const computed: number[] = [];
+    for (const c of cursors.slice(0, opts.typedLines ?? 12)) {
+      session.resetCache();
+      const typed = c.line.slice(0, 24);
+      for (let k = 0; k <= typed.length; k++) {
+        const r = await session.complete({ prefix: c.prefix + typed.slice(0, k), suffix: c.suffix.slice(k), mode: 'line', maxTokens, mixture });
+        if (k > 0) {
+          ms.push(r.ms);
+          computed.push(r.computedTokens);
+        }
       }
     }
-  }
+    return { ...stats(ms), medianPositionsComputed: percentile(computed, 50) };
+  };
+  const typingModel = await typingRun(false);
+  const typingEditor = session.mixture !== null ? await typingRun(true) : null;
   const provider = session.provider;
   const blockSize = session.config.blockSize;
   const tokenizer = session.tokenizer;
@@ -121,8 +127,10 @@ export async function latencyBench(opts: LatencyOptions) {
     maxTokens,
     onnx: {
       provider,
+      mixture: session.mixture !== null,
       cold: stats(cold),
-      typing: { ...stats(typing), medianPositionsComputed: percentile(computed, 50) },
+      typing: typingModel,
+      typingEditor: typingEditor,
       decodeTokensPerSecond: Math.round(generated / (decodeMs / 1000)),
     },
     tfjsBaseline: {
