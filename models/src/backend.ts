@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { hasVulkanLoader } from './platform';
 
 export const BACKEND_NAMES = ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -132,6 +133,9 @@ interface GpuAdapter { info?: GpuAdapterInfo }
 interface Gpu { requestAdapter(opts?: Record<string, unknown>): Promise<GpuAdapter | null> }
 
 async function activateWebGpu(): Promise<string> {
+  if (!process.env.WLM_DAWN_FLAGS && !hasVulkanLoader()) {
+    throw new Error('no Vulkan loader (libvulkan.so.1) for Dawn; install the GPU driver\'s Vulkan support, or set WLM_DAWN_FLAGS to choose another Dawn backend');
+  }
   let dawn: { create: (flags: string[]) => Gpu; globals?: Record<string, unknown> };
   try {
     dawn = (await importEsm(pathToFileURL(require.resolve('webgpu')).href)) as unknown as typeof dawn;

@@ -14,6 +14,7 @@ import { exportOnnx, onnxNames, ONNX_FILE } from './onnx';
 import { buildPrompt, generate, throwIfAborted, type CompletionMode, type StopReason } from './generate';
 import { buildMixture, CACHE_ORDER, Mixture, type MixtureFile } from './mixture';
 import { openTokenStream } from './dataset';
+import { hasVulkanLoader } from './platform';
 
 export type ProviderName = 'cuda' | 'webgpu' | 'cpu';
 export const PROVIDERS_BEST_FIRST: readonly ProviderName[] = ['cuda', 'webgpu', 'cpu'];
@@ -69,6 +70,7 @@ function providerUnavailable(name: ProviderName): string | null {
     const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
     if (!existsSync(path.join(ortBindingDir(), lib))) return `${lib} is not installed (onnxruntime-node fetches it at install time; needs CUDA 12)`;
   }
+  if (name === 'webgpu' && !hasVulkanLoader()) return 'no Vulkan loader (libvulkan.so.1), which its WebGPU needs on Linux';
   return null;
 }
 
