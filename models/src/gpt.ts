@@ -34,7 +34,7 @@ export class GPT {
     validateGPTConfig(config);
     if (config.dropout !== 0) {
       // Dropout would make a step depend on more than (weights, batch); we train in the regime
-      // where it does not help, so it is not implemented rather than silently ignored.
+      // where it does not help, so a dropout setting is refused rather than silently ignored.
       throw new Error(`GPT: dropout ${config.dropout} is not supported; set dropout to 0`);
     }
     this.config = { ...config };
