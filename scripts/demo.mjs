@@ -13,5 +13,6 @@ const wlm = (...args) => {
 
 rmSync(out, { recursive: true, force: true });
 wlm('train', sample, '--preset', 'tiny', '--steps', '400', '--out', out);
-wlm('eval', out);
+// --editor: what the editor serves (the GPT mixed with the workspace n-gram and the open-files cache).
+wlm('eval', out, '--editor');
 wlm('complete', out, target);
