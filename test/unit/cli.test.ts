@@ -2,7 +2,7 @@
 // non-zero exit code; the main job (train → eval → complete) works on the sample project.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { wlm, assertCleanError } from './cliRunner';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,23 +12,7 @@ const sample = path.join(root, 'test', 'fixtures', 'sample-project');
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'wlm-cli-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
-function wlm(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'models', 'src', 'cli.ts'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, WLM_DEBUG: '' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
-/** The error a user sees: starts with "wlm: ", names what was wrong, no stack trace. */
-function assertCleanError(r: ReturnType<typeof wlm>, pattern: RegExp) {
-  assert.notEqual(r.code, 0, `exit code should be non-zero; stderr: ${r.stderr}`);
-  const errorLine = r.stderr.split('\n').find((l) => l.startsWith('wlm: '));
-  assert.ok(errorLine, `no "wlm: " error line in: ${r.stderr}`);
-  assert.match(r.stderr, pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at .*\(.*:\d+:\d+\)/, 'no stack trace');
-}
 
 test('bad arguments: unknown command, unknown flag, bad preset, bad numbers', () => {
   assertCleanError(wlm('fly'), /unknown command "fly"/);

@@ -7,11 +7,12 @@ import { promises as fs, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_TRAIN, type GPTConfig } from '../../models/src/config';
-import { parameterShapes, writeWeights, type ModelFolderConfig, type WeightTensor } from '../../models/src/checkpoint';
+import { writeWeights, type ModelFolderConfig } from '../../models/src/checkpoint';
 import { CodeTokenizer } from '../../models/src/tokenizer';
 import { seededRandom } from '../../models/src/generate';
 import { NGramModel } from '../../models/src/ngram';
 import { BUCKETS, MIXTURE_FILE, NGRAM_FILE, Mixture, TokenCache, atLineStart, bucketOf, buildMixture, fitWeights, mixtureLoss, tokenKinds, type FitSample } from '../../models/src/mixture';
+import { randomWeights } from './testWeights';
 import { CompletionSession } from '../../models/src/session';
 
 const sum = (xs: ArrayLike<number>): number => Array.from(xs).reduce((a, b) => a + b, 0);
@@ -118,16 +119,6 @@ const trainCode = [
 ];
 const heldOut = 'const result = computeTheAnswer(42);\nconsole.log(result);\nconst result2 = computeTheAnswer(43);\nconsole.log(result2);\n';
 
-function randomWeights(c: GPTConfig, seed: number): Map<string, WeightTensor> {
-  const random = seededRandom(seed);
-  const weights = new Map<string, WeightTensor>();
-  for (const [name, shape] of parameterShapes(c)) {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) data[i] = name.endsWith('.g') ? 1 : (random() - 0.5) * 0.5;
-    weights.set(name, { shape, data });
-  }
-  return weights;
-}
 
 let root = '';
 let modelDir = '';

@@ -7,10 +7,10 @@ import { promises as fs, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_TRAIN, type GPTConfig } from '../../models/src/config';
-import { parameterShapes, writeWeights, type ModelFolderConfig, type WeightTensor } from '../../models/src/checkpoint';
+import { writeWeights, type ModelFolderConfig } from '../../models/src/checkpoint';
 import { CodeTokenizer } from '../../models/src/tokenizer';
-import { seededRandom } from '../../models/src/generate';
 import { buildOnnxModel, exportOnnx } from '../../models/src/onnx';
+import { randomWeights } from './testWeights';
 import { CompletionSession, InvalidModelError } from '../../models/src/session';
 
 const corpus = [
@@ -19,16 +19,6 @@ const corpus = [
   'const values = [1, 2, 3].map((x) => x * 2);\nfor (const v of values) {\n  total += v;\n}\n',
 ];
 
-function randomWeights(c: GPTConfig, seed: number): Map<string, WeightTensor> {
-  const random = seededRandom(seed);
-  const weights = new Map<string, WeightTensor>();
-  for (const [name, shape] of parameterShapes(c)) {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) data[i] = name.endsWith('.g') ? 1 : (random() - 0.5) * 0.5;
-    weights.set(name, { shape, data });
-  }
-  return weights;
-}
 
 /** A complete model folder (config, tokenizer, random weights), without model.onnx. */
 async function makeModelFolder(dir: string, tokenizer: CodeTokenizer, c: GPTConfig, seed = 1): Promise<void> {

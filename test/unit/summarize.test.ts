@@ -4,7 +4,6 @@
 // `summaries` section of eval.json next to the retrieval baseline, and `wlm summarize` errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,9 +15,9 @@ import { summarize, summarizeWith, cleanSummary, repeatingTokens, DEFAULT_SUMMAR
 import { evaluateSummaries, minePairsFromFiles } from '../../models/src/summaryEval';
 import { trainOnFolder } from '../../models/src/pipeline';
 import { evaluateFolder } from '../../models/src/evalFolder';
+import { wlm, assertCleanError } from './cliRunner';
 import { formatEvalTable, type EvalReport } from '../../models/src/evaluate';
 
-const root = path.resolve(__dirname, '..', '..');
 const VERBS = ['Adds', 'Removes', 'Finds', 'Counts', 'Sorts', 'Copies'];
 const NOUNS = ['item', 'user', 'order', 'token', 'file', 'node', 'value', 'entry'];
 const FILES = 24;
@@ -248,22 +247,7 @@ test('evaluateSummaries: held-out copies of training code are left out; no pairs
   assert.ok(scored.baseline!.exactMatch > 0, 'retrieval finds same-verb, same-noun functions');
 });
 
-function wlm(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'models', 'src', 'cli.ts'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, WLM_DEBUG: '' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
-function assertCleanError(r: ReturnType<typeof wlm>, pattern: RegExp) {
-  assert.notEqual(r.code, 0, `exit code should be non-zero; stderr: ${r.stderr}`);
-  const errorLines = r.stderr.split('\n').filter((l) => l.startsWith('wlm: '));
-  assert.equal(errorLines.length, 1, `one "wlm: " error line in: ${r.stderr}`);
-  assert.match(errorLines[0], pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at .*\(.*:\d+:\d+\)/, 'no stack trace');
-}
 
 test('wlm summarize: prints the summary and its doc comment; one-line errors for bad input', () => {
   assert.ok(modelDir, 'needs the model trained above');
