@@ -160,7 +160,9 @@ function indentWidth(line: string): number {
 /**
  * Where the completion must end, or null to keep going. Line mode: at the end of the line.
  * Block mode: before a blank line, before a line indented below the cursor's line. Both: at a
- * bracket that closes one opened before the cursor (left out when the suffix already has it).
+ * bracket that closes one opened before the cursor (left out when the suffix already has it) —
+ * in line mode only when the line goes on after the cursor: at the end of a line, `{ a }` of
+ * `import { a } from './a';` closes a bracket of the prefix and the line still goes on.
  */
 export function findStop(text: string, ctx: StopContext): { end: number; reason: StopReason } | null {
   let best: { end: number; reason: StopReason } | null = null;
@@ -192,6 +194,10 @@ export function findStop(text: string, ctx: StopContext): { end: number; reason:
   }
 
   // Brackets, skipping string literals opened inside the completion.
+  const newline = ctx.suffix.indexOf('\n');
+  const restOfLine = newline >= 0 ? ctx.suffix.slice(0, newline) : ctx.suffix;
+  if (ctx.mode === 'line' && restOfLine.trim() === '') return best;
+  const after = ctx.mode === 'line' ? restOfLine.trimStart() : ctx.suffix.trimStart();
   let depth = 0;
   let quote = '';
   for (let i = 0; i < text.length; i++) {
@@ -204,7 +210,7 @@ export function findStop(text: string, ctx: StopContext): { end: number; reason:
     if (ch === '"' || ch === "'" || ch === '`') quote = ch;
     else if (OPENERS.includes(ch)) depth++;
     else if (CLOSERS.includes(ch) && --depth < 0) {
-      const suffixHasIt = ctx.suffix.trimStart().startsWith(ch);
+      const suffixHasIt = after.startsWith(ch);
       consider(suffixHasIt ? text.slice(0, i).trimEnd().length : i + 1, 'blockEnd');
       break;
     }

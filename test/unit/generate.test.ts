@@ -109,8 +109,13 @@ test('a bracket closing past balance ends the completion; left out when the suff
   const script = ['a', ',', ' ', 'b', ')', ';', '\n'];
   const withSuffix = await run(script, { mode: 'line', linePrefix: 'foo(', suffix: ')\n' });
   assert.deepEqual(withSuffix, { text: 'a, b', tokens: 5, stopReason: 'blockEnd' });
-  const noSuffix = await run(script, { mode: 'line', linePrefix: 'foo(', suffix: '' });
-  assert.deepEqual(noSuffix, { text: 'a, b)', tokens: 5, stopReason: 'blockEnd' });
+  const otherCloser = await run(script, { mode: 'line', linePrefix: 'foo(', suffix: ' + 1\n' });
+  assert.deepEqual(otherCloser, { text: 'a, b)', tokens: 5, stopReason: 'blockEnd' });
+  // At the end of a line the closer is part of the line, which goes on: `import { a } from './a';`
+  const endOfLine = await run(script, { mode: 'line', linePrefix: 'foo(', suffix: '\n)' });
+  assert.deepEqual(endOfLine, { text: 'a, b);', tokens: 7, stopReason: 'endOfLine' });
+  const blockMode = await run(['a', ';', '\n', '}', '\n', 'x'], { mode: 'block', linePrefix: 'if (x) {', suffix: '\n}' });
+  assert.deepEqual(blockMode, { text: 'a;', tokens: 4, stopReason: 'blockEnd' });
   // brackets opened inside the completion, or inside its strings, do not count
   assert.equal(findStop('f(a)[0] + ")"', { mode: 'line', linePrefix: '', suffix: '' }), null);
 });
