@@ -218,12 +218,19 @@ export function findStop(text: string, ctx: StopContext): { end: number; reason:
   return best;
 }
 
-/** Final clean-up: no trailing whitespace; nothing when it is blank or only repeats the suffix. */
-export function finishCompletion(text: string, suffix: string): string {
+/**
+ * Final clean-up: no trailing whitespace; nothing when it is blank or only repeats what follows.
+ * A line completion is compared with the rest of its line, or, at the end of a line, with the
+ * whole next line: that a completion starts like the next line (`import {`, ` * @param`) is no
+ * reason to hide it — consecutive lines of code often do.
+ */
+export function finishCompletion(text: string, suffix: string, mode: CompletionMode = 'block'): string {
   const trimmed = text.replace(/\uFFFD+$/, '').trimEnd();
   if (trimmed.trim().length === 0) return '';
-  if (suffix.trimStart().startsWith(trimmed.trimStart())) return '';
-  return trimmed;
+  if (mode === 'block') return suffix.trimStart().startsWith(trimmed.trimStart()) ? '' : trimmed;
+  const [restOfLine, nextLine] = suffix.split('\n', 2);
+  if (restOfLine.trim() !== '') return restOfLine.trimStart().startsWith(trimmed.trimStart()) ? '' : trimmed;
+  return nextLine !== undefined && nextLine.trim() === trimmed.trim() ? '' : trimmed;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,12 +398,12 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
     const stop = findStop(visibleText(), opts);
     if (stop) {
       text = visibleText().slice(0, stop.end);
-      return { text: finishCompletion(text, opts.suffix), tokens: generated, stopReason: stop.reason, ...confidence() };
+      return { text: finishCompletion(text, opts.suffix, opts.mode), tokens: generated, stopReason: stop.reason, ...confidence() };
     }
   }
   text = pending.length > 0 ? '' : visibleText();
   // A block cut off by the budget ends at its last whole line rather than mid-line.
   const lastNewline = text.lastIndexOf('\n');
   if (opts.mode === 'block' && reason !== 'endOfText' && lastNewline > 0) text = text.slice(0, lastNewline);
-  return { text: finishCompletion(text, opts.suffix), tokens: generated, stopReason: reason, ...confidence() };
+  return { text: finishCompletion(text, opts.suffix, opts.mode), tokens: generated, stopReason: reason, ...confidence() };
 }

@@ -151,6 +151,13 @@ test('blank completions and completions that only repeat the suffix are dropped'
   assert.equal(finishCompletion(');', ');\n}'), '');
   assert.equal(finishCompletion('x);  ', ');'), 'x);');
   assert.equal(finishCompletion('ok\uFFFD', ''), 'ok');
+  // A line completion is compared with its own line's rest, or else with the whole next line only.
+  assert.equal(finishCompletion(');', ');\n}', 'line'), '');
+  assert.equal(finishCompletion('import {', '\nimport { a } from "./a";', 'line'), 'import {');
+  assert.equal(finishCompletion('* @param', '\n * @param b the second', 'line'), '* @param');
+  assert.equal(finishCompletion('}', '\n  }\n', 'line'), '');
+  assert.equal(finishCompletion('}', '\n  }\n', 'block'), '');
+  assert.equal(finishCompletion('import {', '\nimport { a } from "./a";', 'block'), '');
 });
 
 test('FIM prompt: <|endoftext|><|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>, only when the model knows FIM', () => {
