@@ -81,6 +81,22 @@ function healTail(tok: DecodingTokenizer, ids: number[], prefix: string): { ids:
   return { ids: ids.slice(0, cut), healBytes };
 }
 
+/**
+ * The tokens of a text that ends in whitespace as training saw them with code right after it,
+ * and the bytes left over for healing. GPT-2's pre-tokenizer cuts a run of whitespace before its
+ * last character, which starts the next word: "\n    return" is "\n   " + " return". Healing the
+ * whole run instead let the first pick be any split of it (deep indentation takes several
+ * tokens), after which a model sees whitespace tokens it never saw before code.
+ */
+function encodeBeforeCode(tok: DecodingTokenizer, text: string): { ids: number[]; rest: Uint8Array } {
+  const bytes = utf8.encode(text);
+  const ids = tok.encode(text + 'x');
+  let covered = 0;
+  let k = 0;
+  while (k < ids.length && covered + tok.tokenBytes(ids[k]).length <= bytes.length) covered += tok.tokenBytes(ids[k++]).length;
+  return { ids: ids.slice(0, k), rest: bytes.subarray(covered) };
+}
+
 function concatBytes(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let offset = 0;
@@ -115,13 +131,15 @@ export function buildPrompt(tok: DecodingTokenizer, prefix: string, suffix: stri
     prefixBudget = budget - suffixIds.length - 4;
   }
   const tail = stableTail(prefix, prefixBudget * CHARS_PER_TOKEN_BOUND);
-  let prefixIds = tok.encode(tail.text);
+  const beforeCode = heal && /\s$/.test(tail.text) ? encodeBeforeCode(tok, tail.text) : null;
+  let prefixIds = beforeCode ? beforeCode.ids : tok.encode(tail.text);
   // The whole file fits (with room for the <|endoftext|> that starts a document): no window.
   const wholeFile = !useFim && !tail.cut && prefixIds.length < prefixBudget;
   prefixIds = windowFromEnd(prefixIds, prefixBudget, step);
 
   let healBytes: Uint8Array = new Uint8Array(0);
-  if (heal && prefixIds.length > 0) ({ ids: prefixIds, healBytes } = healTail(tok, prefixIds, prefix));
+  if (beforeCode && beforeCode.rest.length > 0) healBytes = beforeCode.rest;
+  else if (heal && prefixIds.length > 0) ({ ids: prefixIds, healBytes } = healTail(tok, prefixIds, prefix));
 
   if (useFim) {
     // dataset.ts writes every example, FIM ones too, after an <|endoftext|>.

@@ -206,6 +206,19 @@ test('token healing: a prompt cut mid-token completes as the uncut prompt would'
   assert.equal(await complete('function hello() {\n  ', true), 'return world;');
 });
 
+test('token healing after indentation: the run reaches the model cut where training cut it', async () => {
+  // 20 spaces take six toy tokens: more than healing may remove, so healing the whole run left
+  // "\n" + 2 spaces + 4 spaces in the prompt, a split no training text ever had before code.
+  const indent = ' '.repeat(20);
+  const prefix = `function hello() {\n${indent}`;
+  const next = oracle(`${prefix}return world;\n}\n`);
+  const prompt = buildPrompt(tok, prefix, '\n}\n', { blockSize: 128, maxTokens: 16, fim: false });
+  assert.equal(new TextDecoder().decode(prompt.healBytes), ' '); // the space that starts " return"
+  assert.deepEqual(prompt.ids.slice(1), tok.encode(prefix.slice(0, -1)));
+  const r = await generate({ next, tokenizer: tok, prompt, maxTokens: 16, blockSize: 128, mode: 'line', linePrefix: indent, suffix: '\n}\n' });
+  assert.equal(r.text, 'return world;');
+});
+
 test('sampling: greedy by default, seeded and reproducible with a temperature, top-p keeps the head', () => {
   const logits = Float32Array.from([0, 2, 1.5, -Infinity]);
   assert.equal(pickToken(logits, 0, 0.9, Math.random), 1);
