@@ -20,7 +20,8 @@ export interface TrainConfig {
   learningRate: number; // peak learning rate after warm-up
   minLearningRate: number; // floor of the cosine decay
   warmupSteps: number; // linear warm-up from 0 to learningRate
-  maxSteps: number; // optimiser steps; the cosine reaches minLearningRate here
+  cooldownFraction: number; // the last share of the run in which the cosine decays; before it the rate stays at its peak
+  maxSteps: number; // optimiser steps; the decay reaches minLearningRate here or at maxMinutes, whichever comes first
   maxMinutes: number; // wall-clock budget; 0 means none
   weightDecay: number; // AdamW decoupled decay, applied to matrices only
   beta1: number;
@@ -63,6 +64,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   learningRate: 1e-3,
   minLearningRate: 1e-4,
   warmupSteps: 20,
+  cooldownFraction: 1,
   maxSteps: 1000,
   maxMinutes: 0,
   weightDecay: 0.1,
@@ -139,7 +141,7 @@ export function validateTrainConfig(t: TrainConfig): void {
   if (!(t.valFraction > 0 && t.valFraction < 1)) {
     throw new Error(`train config: valFraction must be in (0, 1), got ${t.valFraction}`);
   }
-  for (const key of ['fimRate', 'summaryRate'] as const) {
+  for (const key of ['fimRate', 'summaryRate', 'cooldownFraction'] as const) {
     if (!(t[key] >= 0 && t[key] <= 1)) throw new Error(`train config: ${key} must be in [0, 1], got ${t[key]}`);
   }
 }

@@ -4,7 +4,7 @@
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { loadPreset, validateGPTConfig, validateTrainConfig, type GPTConfig, type TrainConfig, type PresetName } from './config';
+import { DEFAULT_TRAIN, loadPreset, validateGPTConfig, validateTrainConfig, type GPTConfig, type TrainConfig, type PresetName } from './config';
 import { scanFolder, readSourceText, type ScanResult, type SourceFile } from './files';
 import { CodeTokenizer } from './tokenizer';
 import { splitFiles, tokenizeFiles, openTokenStream, BatchSampler } from './dataset';
@@ -64,7 +64,7 @@ export async function trainOnFolder(opts: TrainOnFolderOptions): Promise<TrainOn
   const previous = opts.resume ? await readModelConfig(outDir) : undefined;
   const preset = loadPreset(previous?.preset ?? parent?.preset ?? opts.preset ?? 'small');
   const model: GPTConfig = previous?.model ?? parent?.model ?? preset.model;
-  const trainConfig: TrainConfig = { ...(previous?.train ?? preset.train) };
+  const trainConfig: TrainConfig = { ...DEFAULT_TRAIN, ...(previous?.train ?? preset.train) }; // settings added since an old run take their defaults
   if (!previous) {
     if (opts.steps !== undefined) trainConfig.maxSteps = opts.steps;
     if (opts.minutes !== undefined) trainConfig.maxMinutes = opts.minutes;

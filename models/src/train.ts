@@ -65,12 +65,19 @@ export interface TrainOptions {
   onCheckpoint?(step: number): void;
 }
 
-/** Linear warm-up from 0, then cosine decay to minLearningRate at maxSteps. */
-export function learningRateAt(step: number, c: TrainConfig): number {
+/**
+ * Linear warm-up from 0, the peak rate, then a cosine decay to minLearningRate over the last
+ * cooldownFraction of the run (1: from the end of warm-up on). The run ends at maxSteps or when
+ * the wall-clock budget (maxMinutes) is spent, whichever comes first: a schedule planned for more
+ * steps than the budget allows would never decay. `elapsedMs` is the training time so far.
+ */
+export function learningRateAt(step: number, c: TrainConfig, elapsedMs = 0): number {
   if (step < c.warmupSteps) return (c.learningRate * (step + 1)) / (c.warmupSteps + 1);
-  if (step >= c.maxSteps) return c.minLearningRate;
-  const progress = (step - c.warmupSteps) / Math.max(1, c.maxSteps - c.warmupSteps);
-  return c.minLearningRate + 0.5 * (1 + Math.cos(Math.PI * progress)) * (c.learningRate - c.minLearningRate);
+  const bySteps = (step - c.warmupSteps) / Math.max(1, c.maxSteps - c.warmupSteps);
+  const byTime = c.maxMinutes > 0 ? elapsedMs / (c.maxMinutes * 60_000) : 0;
+  const progress = Math.min(1, Math.max(bySteps, byTime));
+  const cooldown = Math.max(0, progress - (1 - c.cooldownFraction)) / Math.max(c.cooldownFraction, 1e-9); // 0 → 1 over the cooldown
+  return c.minLearningRate + 0.5 * (1 + Math.cos(Math.PI * cooldown)) * (c.learningRate - c.minLearningRate);
 }
 
 /**
@@ -174,10 +181,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     for (;;) {
       if (step >= c.maxSteps) { stopReason = 'maxSteps'; break; }
       if (signal?.aborted) { stopReason = 'cancelled'; break; }
-      if (Date.now() - started >= budgetMs) { stopReason = 'maxMinutes'; break; }
+      if (elapsed() >= budgetMs) { stopReason = 'maxMinutes'; break; } // the budget spans resumes, like the schedule
 
       // One optimizer step: gradients summed over micro-batches, clipped, AdamW.
-      const lr = learningRateAt(step, c);
+      const lr = learningRateAt(step, c, elapsed());
       const stepStart = performance.now();
       for (const g of grads.values()) g.fill(0);
       const micro = Array.from({ length: accumulation }, (_, m) => ({ batch: data.train.batch(step, m, c.microBatchSize), weight: 1 / accumulation }));

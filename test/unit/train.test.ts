@@ -59,6 +59,23 @@ test('learning rate: linear warm-up, cosine decay, floor after maxSteps', () => 
   for (let s = 4; s < 14; s++) assert.ok(learningRateAt(s + 1, c) < learningRateAt(s, c));
 });
 
+test('learning rate: a cooldown keeps the peak until the last share of the run, then decays to the floor', () => {
+  const c = config({ learningRate: 1, minLearningRate: 0.1, warmupSteps: 4, maxSteps: 14, cooldownFraction: 0.2 });
+  assert.equal(learningRateAt(4, c), 1);
+  assert.equal(learningRateAt(12, c), 1); // 80% of the way: the cooldown starts here
+  assert.ok(Math.abs(learningRateAt(13, c) - 0.55) < 1e-12); // halfway through it
+  assert.ok(Math.abs(learningRateAt(14, c) - 0.1) < 1e-12);
+});
+
+test('learning rate: a wall-clock budget ends the schedule when it comes before maxSteps', () => {
+  const c = config({ learningRate: 1, minLearningRate: 0.1, warmupSteps: 4, maxSteps: 1_000_000, maxMinutes: 10 });
+  assert.ok(Math.abs(learningRateAt(5, c, 0) - 1) < 1e-9); // no time spent: still at the peak
+  assert.ok(Math.abs(learningRateAt(5, c, 5 * 60_000) - 0.55) < 1e-9); // half the budget: half the cosine
+  assert.ok(Math.abs(learningRateAt(5, c, 10 * 60_000) - 0.1) < 1e-12);
+  const stepsFirst = config({ learningRate: 1, minLearningRate: 0.1, warmupSteps: 4, maxSteps: 14, maxMinutes: 600 });
+  assert.ok(Math.abs(learningRateAt(9, stepsFirst, 60_000) - 0.55) < 1e-12); // maxSteps comes first here
+});
+
 test('AdamW: one step by hand; decay on matrices only', () => {
   assert.equal(isDecayed([4, 4]), true);
   assert.equal(isDecayed([4]), false);
