@@ -111,10 +111,10 @@ async function main(): Promise<void> {
 
   if (only.has('speed')) {
     report.trainingSpeed = [
-      // The baseline in the same run: config A on one thread (no gradient workers).
-      runChild(['--child', 'speed', '--preset', 'small', '--label', 'A, 1 thread', '--speed-steps', speedSteps], { WLM_TRAIN_WORKERS: '1' }),
-      runChild(['--child', 'speed', '--preset', 'small', '--label', 'A', '--speed-steps', speedSteps]),
-      runChild(['--child', 'speed', '--preset', 'base', '--label', 'B', '--speed-steps', speedSteps]),
+      // The baseline in the same run: the default preset on one thread (no gradient workers).
+      runChild(['--child', 'speed', '--preset', 'small', '--label', 'small, 1 thread', '--speed-steps', speedSteps], { WLM_TRAIN_WORKERS: '1' }),
+      runChild(['--child', 'speed', '--preset', 'small', '--label', 'small', '--speed-steps', speedSteps]),
+      runChild(['--child', 'speed', '--preset', 'base', '--label', 'base', '--speed-steps', speedSteps]),
     ];
   }
   if (only.has('latency')) {
