@@ -248,6 +248,9 @@ export interface MixtureFile {
   kind: 'workspace-lm-mixture';
   createdAt: string;
   weights: number[][]; // [bucketOf(cache match, n-gram match, line start)][model, ngram, cache], each row sums to 1
+  // The same fitted without the cache (its column 0), for completions that leave the cache out
+  // (a line from its start). Absent in older files: `weights` renormalised stands in.
+  weightsWithoutCache?: number[][];
   fit: {
     tokens: number; // held-out predictions the weights were fitted on
     perBucket: number[]; // of which in each bucket
@@ -305,9 +308,12 @@ function validateMixtureFile(value: unknown, file: string): MixtureFile {
   const bad = (why: string) => new Error(`corrupt ${file}: ${why}; hint: delete it and rebuild the mixture (wlm eval does)`);
   if (!m || m.kind !== 'workspace-lm-mixture' || m.formatVersion !== 1) throw bad(`expected kind "workspace-lm-mixture", formatVersion 1 (got ${m?.kind}, ${m?.formatVersion})`);
   if (!Array.isArray(m.weights) || m.weights.length !== BUCKETS) throw bad(`weights must be ${BUCKETS} rows`);
-  for (const [b, row] of m.weights.entries()) {
-    const ok = Array.isArray(row) && row.length === 3 && row.every((x) => typeof x === 'number' && x >= 0 && x <= 1) && Math.abs(row[0] + row[1] + row[2] - 1) < 1e-3;
-    if (!ok) throw bad(`weights[${b}] = ${JSON.stringify(row)} is not 3 non-negative numbers summing to 1`);
+  if (m.weightsWithoutCache !== undefined && (!Array.isArray(m.weightsWithoutCache) || m.weightsWithoutCache.length !== BUCKETS)) throw bad(`weightsWithoutCache must be ${BUCKETS} rows`);
+  for (const [key, rows] of [['weights', m.weights], ['weightsWithoutCache', m.weightsWithoutCache ?? []]] as const) {
+    for (const [b, row] of rows.entries()) {
+      const ok = Array.isArray(row) && row.length === 3 && row.every((x) => typeof x === 'number' && x >= 0 && x <= 1) && Math.abs(row[0] + row[1] + row[2] - 1) < 1e-3;
+      if (!ok) throw bad(`${key}[${b}] = ${JSON.stringify(row)} is not 3 non-negative numbers summing to 1`);
+    }
   }
   return m as MixtureFile;
 }
@@ -323,7 +329,7 @@ export class Mixture {
   private readonly modelProbs: Float64Array;
 
   /** `kinds`: tokenKinds() of the model's tokenizer, for the line-start buckets. */
-  constructor(readonly ngram: NGramModel, readonly weights: number[][], private readonly kinds: Uint8Array) {
+  constructor(readonly ngram: NGramModel, readonly weights: number[][], private readonly kinds: Uint8Array, readonly weightsWithoutCache?: number[][]) {
     if (kinds.length !== ngram.vocabSize) throw new Error(`mixture: token kinds for ${kinds.length} ids, the n-gram has ${ngram.vocabSize}`);
     if (weights.length !== BUCKETS) throw new Error(`mixture: ${weights.length} weight rows, expected ${BUCKETS}`);
     this.cache = new TokenCache(ngram.vocabSize);
@@ -349,7 +355,7 @@ export class Mixture {
     }
     const file = validateMixtureFile(parsed, mixtureFile);
     const ngram = await NGramModel.load(ngramFile);
-    return new Mixture(ngram, file.weights, tokenKinds(ngram.vocabSize, tokenBytes));
+    return new Mixture(ngram, file.weights, tokenKinds(ngram.vocabSize, tokenBytes), file.weightsWithoutCache);
   }
 
   /**
@@ -372,12 +378,16 @@ export class Mixture {
 
   /**
    * Mixed natural-log probabilities of every next token, usable as logits by generate.ts. With
-   * `cache: false` the cache's weight goes to the other two (line completions from a line start).
+   * `cache: false` (line completions from a line start) the model and the n-gram are mixed by the
+   * weights fitted without the cache, or, for an older mixture.json, the cache's weight is shared out.
    */
   logProbs(modelLogits: ArrayLike<number>, context: ArrayLike<number>, out = new Float32Array(this.vocabSize), opts: { cache?: boolean } = {}): Float32Array {
     const c = this.components(modelLogits, context);
     let [wm, wn, wc] = this.weights[c.bucket];
-    if (opts.cache === false) [wm, wn, wc] = [wm / (wm + wn), wn / (wm + wn), 0];
+    if (opts.cache === false) {
+      const [a, b] = this.weightsWithoutCache?.[c.bucket] ?? [wm, wn];
+      [wm, wn, wc] = [a / (a + b), b / (a + b), 0];
+    }
     for (let i = 0; i < out.length; i++) out[i] = Math.log(wm * c.model[i] + wn * c.ngram[i] + wc * c.cache[i]);
     return out;
   }
@@ -459,16 +469,16 @@ export async function buildMixture(opts: BuildMixtureOptions): Promise<MixtureFi
   }
   if (samples.length === 0) throw new Error('mixture: no held-out predictions to fit on');
   const weights = fitWeights(samples);
-  const without = (c: number) => {
-    const reduced = samples.map((x) => ({ bucket: x.bucket, p: x.p.map((p, i) => (i === c ? 0 : p)) as [number, number, number] }));
-    return mixtureLoss(reduced, fitWeights(reduced));
-  };
+  const withoutComponent = (c: number) => samples.map((x) => ({ bucket: x.bucket, p: x.p.map((p, i) => (i === c ? 0 : p)) as [number, number, number] }));
+  const without = (c: number) => mixtureLoss(withoutComponent(c), fitWeights(withoutComponent(c)));
+  const weightsWithoutCache = fitWeights(withoutComponent(2));
   const single = (c: number) => -samples.reduce((s, x) => s + Math.log(x.p[c]), 0) / samples.length;
   const file: MixtureFile = {
     formatVersion: 1,
     kind: 'workspace-lm-mixture',
     createdAt: new Date().toISOString(),
     weights,
+    weightsWithoutCache,
     fit: {
       tokens: samples.length,
       perBucket: Array.from({ length: BUCKETS }, (_, b) => samples.filter((s) => s.bucket === b).length),
