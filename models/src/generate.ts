@@ -212,8 +212,7 @@ export function findStop(text: string, ctx: StopContext): { end: number; reason:
   }
 
   // Brackets, skipping string literals opened inside the completion.
-  const newline = ctx.suffix.indexOf('\n');
-  const restOfLine = newline >= 0 ? ctx.suffix.slice(0, newline) : ctx.suffix;
+  const restOfLine = ctx.suffix.split('\n', 1)[0];
   if (ctx.mode === 'line' && restOfLine.trim() === '') return best;
   const after = ctx.mode === 'line' ? restOfLine.trimStart() : ctx.suffix.trimStart();
   let depth = 0;
