@@ -248,8 +248,8 @@ export interface MixtureFile {
   kind: 'workspace-lm-mixture';
   createdAt: string;
   weights: number[][]; // [bucketOf(cache match, n-gram match, line start)][model, ngram, cache], each row sums to 1
-  // The same fitted without the cache (its column 0), for completions that leave the cache out
-  // (a line from its start). Absent in older files: `weights` renormalised stands in.
+  // The same fitted without the cache (its column at EM's floor, unused), for completions that
+  // leave the cache out (a line from its start). Absent in older files: `weights` renormalised stands in.
   weightsWithoutCache?: number[][];
   fit: {
     tokens: number; // held-out predictions the weights were fitted on
@@ -470,8 +470,13 @@ export async function buildMixture(opts: BuildMixtureOptions): Promise<MixtureFi
   if (samples.length === 0) throw new Error('mixture: no held-out predictions to fit on');
   const weights = fitWeights(samples);
   const withoutComponent = (c: number) => samples.map((x) => ({ bucket: x.bucket, p: x.p.map((p, i) => (i === c ? 0 : p)) as [number, number, number] }));
-  const without = (c: number) => mixtureLoss(withoutComponent(c), fitWeights(withoutComponent(c)));
-  const weightsWithoutCache = fitWeights(withoutComponent(2));
+  const noCache = withoutComponent(2);
+  const weightsWithoutCache = fitWeights(noCache); // served too, for completions that leave the cache out
+  const without = (c: number): number => {
+    if (c === 2) return mixtureLoss(noCache, weightsWithoutCache);
+    const reduced = withoutComponent(c);
+    return mixtureLoss(reduced, fitWeights(reduced));
+  };
   const single = (c: number) => -samples.reduce((s, x) => s + Math.log(x.p[c]), 0) / samples.length;
   const file: MixtureFile = {
     formatVersion: 1,
