@@ -7,13 +7,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { countParameters, loadPreset, type PresetName } from '../models/src/config';
+import { countParameters, loadPreset, type PresetName } from '../models/src/model/config';
 import { trainOnFolder } from '../models/src/pipeline';
-import type { StepMetrics } from '../models/src/train';
+import type { StepMetrics } from '../models/src/train/train';
 import { ensureCorpus, CACHE_DIR } from './corpus';
 import { latencyBench } from './latency';
 import { qualityBench } from './quality';
-import { evaluateFolder } from '../models/src/evalFolder';
+import { evaluateFolder } from '../models/src/eval/evaluateFolder';
 
 const CORPUS = 'rxjs@7.8.2';
 

@@ -5,13 +5,13 @@
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs-core';
-import { readModelConfig, readWeights } from '../models/src/checkpoint';
-import { scanFolder, readSourceText } from '../models/src/files';
-import { splitFiles } from '../models/src/dataset';
-import { CompletionSession } from '../models/src/session';
-import { selectBackend } from '../models/src/backend';
-import { GPT } from '../models/src/gpt';
-import { percentile, summarizeLatency } from '../models/src/metrics';
+import { readModelConfig, readWeights } from '../models/src/model/checkpoint';
+import { scanFolder, readSourceText } from '../models/src/data/files';
+import { splitFiles } from '../models/src/data/dataset';
+import { CompletionSession } from '../models/src/infer/session';
+import { selectBackend } from '../models/src/train/backend';
+import { GPT } from '../models/src/model/gpt';
+import { percentile, summarizeLatency } from '../models/src/eval/metrics';
 
 export interface LatencyOptions {
   modelDir: string;

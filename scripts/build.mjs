@@ -7,7 +7,7 @@ const nodeTargets = [
   { in: 'models/src/cli.ts', out: 'cli' },
   { in: 'server/src/server.ts', out: 'server' },
   { in: 'server/src/worker.ts', out: 'worker' },
-  { in: 'models/src/parallel.ts', out: 'parallel' }, // gradient worker threads, loaded next to the bundle
+  { in: 'models/src/train/parallel.ts', out: 'parallel' }, // gradient worker threads, loaded next to the bundle
   { in: 'bench/bench.ts', out: 'bench' },
 ].filter((entry) => existsSync(entry.in));
 

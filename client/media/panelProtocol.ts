@@ -302,7 +302,7 @@ export function summarizeRun(id: string, config: unknown, active = false): RunSu
   return summary;
 }
 
-// The figures eval.json holds (models/src/evaluate.ts EvalReport: { model, baseline } system
+// The figures eval.json holds (models/src/eval/evaluate.ts EvalReport: { model, baseline } system
 // reports). Matched on the last key of a figure's path, case and separators ignored.
 const KNOWN_EVAL_FIGURES: { match: RegExp; label: string; format: EvalRow['format']; better: EvalRow['better'] }[] = [
   { match: /^(val)?loss$/, label: 'loss (nats/token)', format: 'number', better: 'lower' },
@@ -419,7 +419,7 @@ export function humanize(key: string): string {
 
 /**
  * Latency histograms in eval.json, under any key whose path mentions latency: a { edges, counts }
- * object as models/src/metrics.ts writes it (counts has one more entry than edges: below the first
+ * object as models/src/eval/metrics.ts writes it (counts has one more entry than edges: below the first
  * edge, between edges, at or above the last), or raw samples in milliseconds, binned here.
  */
 export function extractLatency(evalJson: unknown): LatencyHistogram[] {
@@ -454,7 +454,7 @@ function latencyLabel(path: string[]): string {
   return words.length > 0 ? words.join(' · ') : 'model';
 }
 
-/** The same bin edges models/src/metrics.ts uses, so samples and stored histograms line up. */
+/** The same bin edges models/src/eval/metrics.ts uses, so samples and stored histograms line up. */
 export const LATENCY_EDGES_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
 
 /** "<1 ms", "1–2", …, "≥5000" for open-ended bins cut at ascending edges. */

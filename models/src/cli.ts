@@ -5,15 +5,15 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { promises as fs, existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { PRESET_NAMES, isPresetName } from './config';
+import { PRESET_NAMES, isPresetName } from './model/config';
 import { trainOnFolder, UserError, describeSkipped, type PipelineEvent } from './pipeline';
-import { BACKEND_NAMES, type BackendName } from './backend';
-import { readModelConfig } from './checkpoint';
-import { exportOnnx } from './onnx';
-import { CompletionSession } from './session';
-import { evaluateFolder, formatEvalTable } from './evalFolder';
-import { findFunctionAt, formatDocComment, languageOf, SUMMARY_LANGUAGES } from './summaries';
-import { summarize } from './summarize';
+import { BACKEND_NAMES, type BackendName } from './train/backend';
+import { readModelConfig } from './model/checkpoint';
+import { exportOnnx } from './model/onnx';
+import { CompletionSession } from './infer/session';
+import { evaluateFolder, formatEvalTable } from './eval/evaluateFolder';
+import { findFunctionAt, formatDocComment, languageOf, SUMMARY_LANGUAGES } from './data/sourceScanner';
+import { summarize } from './summaries/summarize';
 
 const USAGE = `usage:
   wlm train <folder> [--preset tiny|small|base] [--out DIR] [--steps N | --minutes M]

@@ -4,18 +4,18 @@
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { DEFAULT_TRAIN, loadPreset, validateGPTConfig, validateTrainConfig, type GPTConfig, type TrainConfig, type PresetName } from './config';
-import { scanFolder, readSourceText, type ScanResult, type SourceFile } from './files';
-import { CodeTokenizer } from './tokenizer';
-import { splitFiles, tokenizeFiles, openTokenStream, BatchSampler } from './dataset';
-import { selectBackend, type BackendName } from './backend';
-import { GPT } from './gpt';
-import { train, type StepMetrics, type TrainResult } from './train';
-import { readModelConfig, readWeights, type ModelFolderConfig } from './checkpoint';
-import { exportOnnx } from './onnx';
-import { CompletionSession } from './session';
-import { writeFileAtomic } from './fsutil';
-import { UserError } from './errors';
+import { DEFAULT_TRAIN, loadPreset, validateGPTConfig, validateTrainConfig, type GPTConfig, type TrainConfig, type PresetName } from './model/config';
+import { scanFolder, readSourceText, type ScanResult, type SourceFile } from './data/files';
+import { CodeTokenizer } from './data/tokenizer';
+import { splitFiles, tokenizeFiles, openTokenStream, BatchSampler } from './data/dataset';
+import { selectBackend, type BackendName } from './train/backend';
+import { GPT } from './model/gpt';
+import { train, type StepMetrics, type TrainResult } from './train/train';
+import { readModelConfig, readWeights, type ModelFolderConfig } from './model/checkpoint';
+import { exportOnnx } from './model/onnx';
+import { CompletionSession } from './infer/session';
+import { writeFileAtomic } from './util/atomicFiles';
+import { UserError } from './util/errors';
 
 export interface TrainOnFolderOptions {
   folder: string; // the code to learn from

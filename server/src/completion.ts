@@ -1,11 +1,11 @@
 // Inline completions: the prompt around the cursor, the debounce-aware cancellation, a small LRU
 // cache, the swap of the serving model, and the post-processing that returns nothing rather than
-// junk. It does not run a model itself: the session (models/src/session.ts) is injected, so the
+// junk. It does not run a model itself: the session (models/src/infer/session.ts) is injected, so the
 // pure parts here are tested without onnxruntime.
 
 export type CompletionMode = 'line' | 'block';
 
-/** The part of CompletionSession the server uses (models/src/session.ts). */
+/** The part of CompletionSession the server uses (models/src/infer/session.ts). */
 export interface CompletionBackend {
   readonly provider: string;
   complete(req: {

@@ -78,7 +78,7 @@ export namespace EvaluateRequest {
   export interface Result {
     jobId: number;
     model: string;
-    report: Record<string, unknown>; // eval.json as written by models/src/evaluate.ts
+    report: Record<string, unknown>; // eval.json as written by models/src/eval/evaluate.ts
     table: string; // the same, as a text table for the output channel
     ms: number;
   }

@@ -18,12 +18,12 @@ import {
 } from 'vscode-languageserver/node';
 import type { RequestType, NotificationType } from 'vscode-languageserver-protocol';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { CompletionSession } from '../../models/src/session';
+import { CompletionSession } from '../../models/src/infer/session';
 import { ActiveModel, InlineCompleter, type CompletionOutcome } from './completion';
 import { Jobs, type JobContext, type JobProgress } from './jobs';
 import { ModelStore } from './store';
 import { parseSettings, completesLanguage, type Settings } from './settings';
-import { summarizeAt, hoverSummaryAt } from './summarize';
+import { summarizeAt, hoverSummaryAt } from './summaries';
 import {
   ErrorCodes,
   TrainRequest,

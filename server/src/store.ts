@@ -4,9 +4,9 @@
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { ResponseError } from 'vscode-languageserver';
-import { readModelConfig, type ModelFolderConfig } from '../../models/src/checkpoint';
-import { ONNX_FILE } from '../../models/src/onnx';
-import { writeFileAtomic } from '../../models/src/fsutil';
+import { readModelConfig, type ModelFolderConfig } from '../../models/src/model/checkpoint';
+import { ONNX_FILE } from '../../models/src/model/onnx';
+import { writeFileAtomic } from '../../models/src/util/atomicFiles';
 import { ErrorCodes, type ModelInfo } from './protocol';
 
 const ACTIVE_FILE = 'active.json';

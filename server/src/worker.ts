@@ -3,7 +3,7 @@
 // of its own and decides nothing: cancellation arrives as a message and becomes an AbortSignal.
 import { parentPort, workerData } from 'node:worker_threads';
 import { trainOnFolder } from '../../models/src/pipeline';
-import { evaluateFolder, formatEvalTable } from '../../models/src/evalFolder';
+import { evaluateFolder, formatEvalTable } from '../../models/src/eval/evaluateFolder';
 import type { WorkerJob, WorkerReply, ServerToWorker } from './jobs';
 
 const port = parentPort;

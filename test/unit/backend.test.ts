@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend, wasmDir, BACKEND_NAMES, type BackendName } from '../../models/src/backend';
-import { GPT } from '../../models/src/gpt';
+import { selectBackend, wasmDir, BACKEND_NAMES, type BackendName } from '../../models/src/train/backend';
+import { GPT } from '../../models/src/model/gpt';
 
 const TFJS_NAME: Record<BackendName, string> = { 'tfjs-node-gpu': 'tensorflow', webgpu: 'webgpu', 'tfjs-node': 'tensorflow', wasm: 'wasm', cpu: 'cpu' };
 

@@ -7,13 +7,13 @@ import { mkdtempSync, rmSync, writeFileSync, truncateSync, readFileSync, mkdirSy
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { GPT, initialWeights } from '../../models/src/gpt';
-import { selectBackend } from '../../models/src/backend';
+import { GPT, initialWeights } from '../../models/src/model/gpt';
+import { selectBackend } from '../../models/src/train/backend';
 import {
   readWeights, writeWeights, readModelConfig, saveTrainingState, loadTrainingState, hasTrainingState,
   type ModelFolderConfig, type WeightTensor,
-} from '../../models/src/checkpoint';
-import { DEFAULT_TRAIN, type GPTConfig } from '../../models/src/config';
+} from '../../models/src/model/checkpoint';
+import { DEFAULT_TRAIN, type GPTConfig } from '../../models/src/model/config';
 
 const tiny: GPTConfig = { vocabSize: 37, blockSize: 8, nLayer: 2, nHead: 2, nEmbd: 8, dropout: 0 };
 let root: string;

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { promises as fs, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { scanFolder, readSourceText, type SourceFile } from '../../models/src/files';
-import { CodeTokenizer } from '../../models/src/tokenizer';
-import { splitFiles, tokenizeFiles, openTokenStream, BatchSampler, type TokenStream } from '../../models/src/dataset';
+import { scanFolder, readSourceText, type SourceFile } from '../../models/src/data/files';
+import { CodeTokenizer } from '../../models/src/data/tokenizer';
+import { splitFiles, tokenizeFiles, openTokenStream, BatchSampler, type TokenStream } from '../../models/src/data/dataset';
 
 const SAMPLE = path.join(__dirname, '..', 'fixtures', 'sample-project');
 

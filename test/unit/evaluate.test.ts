@@ -17,8 +17,8 @@ import {
   type EvalDocument,
   type EvalReport,
   type EvalSystem,
-} from '../../models/src/evaluate';
-import { NGramModel } from '../../models/src/ngram';
+} from '../../models/src/eval/evaluate';
+import { NGramModel } from '../../models/src/infer/ngram';
 import { TestCodec } from './testCodec';
 
 

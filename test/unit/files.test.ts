@@ -7,7 +7,7 @@ import { promises as fs, readFileSync, readdirSync, statSync } from 'node:fs';
 import * as nodeFs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { scanFolder, readSourceText, readSourceTextWithReason, scrubSecrets, SECRET_PLACEHOLDER, type ScanResult } from '../../models/src/files';
+import { scanFolder, readSourceText, readSourceTextWithReason, scrubSecrets, SECRET_PLACEHOLDER, type ScanResult } from '../../models/src/data/files';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'files');
 const SAMPLE = path.join(__dirname, '..', 'fixtures', 'sample-project');

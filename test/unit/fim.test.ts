@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CodeTokenizer } from '../../models/src/tokenizer';
-import { fimChunks, fimCuts, openTokenStream, tokenizeFiles } from '../../models/src/dataset';
+import { CodeTokenizer } from '../../models/src/data/tokenizer';
+import { fimChunks, fimCuts, openTokenStream, tokenizeFiles } from '../../models/src/data/dataset';
 
 const CODE = Array.from({ length: 40 }, (_, i) =>
   i % 5 === 4 ? '' : `${'  '.repeat(i % 3)}const value${i} = compute(${i}, "arg${i}") + other${i};`,

@@ -15,7 +15,7 @@ import {
   type NextTokenLogits,
   type Prompt,
   type StopContext,
-} from '../../models/src/generate';
+} from '../../models/src/infer/generate';
 
 const PRETOKEN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
 const MULTI = ['function', ' hello', ' hel', 'hel', 'lo', '()', ' {', '\n  ', '  ', '    ', ' return', 'return', ' world', 'const', ' x', ' =', 'console', '.log', '(x', ');'];

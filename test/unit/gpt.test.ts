@@ -3,10 +3,10 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { GPT, initialWeights, type AttentionKernel } from '../../models/src/gpt';
-import { selectBackend } from '../../models/src/backend';
-import { parameterShapes } from '../../models/src/checkpoint';
-import { countParameters, type GPTConfig } from '../../models/src/config';
+import { GPT, initialWeights, type AttentionKernel } from '../../models/src/model/gpt';
+import { selectBackend } from '../../models/src/train/backend';
+import { parameterShapes } from '../../models/src/model/checkpoint';
+import { countParameters, type GPTConfig } from '../../models/src/model/config';
 
 const tiny: GPTConfig = { vocabSize: 61, blockSize: 12, nLayer: 2, nHead: 2, nEmbd: 16, dropout: 0 };
 

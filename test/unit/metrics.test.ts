@@ -14,7 +14,7 @@ import {
   rankOf,
   summarizeLatency,
   topK,
-} from '../../models/src/metrics';
+} from '../../models/src/eval/metrics';
 
 const close = (actual: number, expected: number, tolerance = 1e-9) =>
   assert.ok(Math.abs(actual - expected) <= tolerance, `expected ${expected}, got ${actual}`);

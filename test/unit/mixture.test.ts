@@ -6,14 +6,14 @@ import assert from 'node:assert/strict';
 import { promises as fs, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_TRAIN, type GPTConfig } from '../../models/src/config';
-import { writeWeights, type ModelFolderConfig } from '../../models/src/checkpoint';
-import { CodeTokenizer } from '../../models/src/tokenizer';
-import { seededRandom } from '../../models/src/generate';
-import { NGramModel } from '../../models/src/ngram';
-import { BUCKETS, MIXTURE_FILE, NGRAM_FILE, Mixture, TokenCache, atLineStart, bucketOf, buildMixture, fitWeights, mixtureLoss, tokenKinds, type FitSample } from '../../models/src/mixture';
+import { DEFAULT_TRAIN, type GPTConfig } from '../../models/src/model/config';
+import { writeWeights, type ModelFolderConfig } from '../../models/src/model/checkpoint';
+import { CodeTokenizer } from '../../models/src/data/tokenizer';
+import { seededRandom } from '../../models/src/infer/generate';
+import { NGramModel } from '../../models/src/infer/ngram';
+import { BUCKETS, MIXTURE_FILE, NGRAM_FILE, Mixture, TokenCache, atLineStart, bucketOf, buildMixture, fitWeights, mixtureLoss, tokenKinds, type FitSample } from '../../models/src/infer/mixture';
 import { randomWeights } from './testWeights';
-import { CompletionSession } from '../../models/src/session';
+import { CompletionSession } from '../../models/src/infer/session';
 
 const sum = (xs: ArrayLike<number>): number => Array.from(xs).reduce((a, b) => a + b, 0);
 

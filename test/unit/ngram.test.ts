@@ -2,7 +2,7 @@
 // that it learns, and line completion through generate.ts (stop at the newline, token healing).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { kneserNeyDiscounts, NGramModel } from '../../models/src/ngram';
+import { kneserNeyDiscounts, NGramModel } from '../../models/src/infer/ngram';
 import { TestCodec } from './testCodec';
 
 /** Deterministic PRNG (mulberry32) so every corpus here is the same on every run. */

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import type { GPTConfig } from '../../models/src/config';
-import { parameterShapes, type WeightTensor } from '../../models/src/checkpoint';
-import { buildOnnxModel, onnxNames, quantizeInt8 } from '../../models/src/onnx';
-import { GPT } from '../../models/src/gpt';
+import type { GPTConfig } from '../../models/src/model/config';
+import { parameterShapes, type WeightTensor } from '../../models/src/model/checkpoint';
+import { buildOnnxModel, onnxNames, quantizeInt8 } from '../../models/src/model/onnx';
+import { GPT } from '../../models/src/model/gpt';
 
 const tinyConfig: GPTConfig = { vocabSize: 53, blockSize: 16, nLayer: 2, nHead: 2, nEmbd: 16, dropout: 0 };
 

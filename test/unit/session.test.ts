@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { promises as fs, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_TRAIN, type GPTConfig } from '../../models/src/config';
-import { writeWeights, type ModelFolderConfig } from '../../models/src/checkpoint';
-import { CodeTokenizer } from '../../models/src/tokenizer';
-import { buildOnnxModel, exportOnnx } from '../../models/src/onnx';
+import { DEFAULT_TRAIN, type GPTConfig } from '../../models/src/model/config';
+import { writeWeights, type ModelFolderConfig } from '../../models/src/model/checkpoint';
+import { CodeTokenizer } from '../../models/src/data/tokenizer';
+import { buildOnnxModel, exportOnnx } from '../../models/src/model/onnx';
 import { randomWeights } from './testWeights';
-import { CompletionSession, InvalidModelError } from '../../models/src/session';
+import { CompletionSession, InvalidModelError } from '../../models/src/infer/session';
 
 const corpus = [
   'function add(a, b) {\n  return a + b;\n}\n',

@@ -15,10 +15,10 @@ import {
   summaryTrainingTokens,
   withoutDuplicates,
   type SummaryPair,
-} from '../../models/src/summaries';
-import { codeWords, evaluateRetrievalBaseline, jaccard, RetrievalBaseline } from '../../models/src/summaryBaseline';
-import { smoothedBleu } from '../../models/src/textMetrics';
-import { CodeTokenizer } from '../../models/src/tokenizer';
+} from '../../models/src/data/sourceScanner';
+import { codeWords, evaluateRetrievalBaseline, jaccard, RetrievalBaseline } from '../../models/src/summaries/baseline';
+import { smoothedBleu } from '../../models/src/summaries/textMetrics';
+import { CodeTokenizer } from '../../models/src/data/tokenizer';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'summaries');
 const fixture = (name: string): string => readFileSync(path.join(FIXTURES, name), 'utf8');

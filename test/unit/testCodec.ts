@@ -1,6 +1,6 @@
 // A tokenizer for tests of decoding and the n-gram: byte-level with a few multi-byte pieces,
 // no training and no native code, so expected ids can be worked out by hand.
-import type { DecodingTokenizer } from '../../models/src/generate';
+import type { DecodingTokenizer } from '../../models/src/infer/generate';
 
 /** A byte-level tokenizer with a few multi-byte tokens (greedy longest match) and 4 specials. */
 export class TestCodec implements DecodingTokenizer {

@@ -1,7 +1,7 @@
 // Random but seeded GPT weights for tests that need a model folder without training one.
-import type { GPTConfig } from '../../models/src/config';
-import { parameterShapes, type WeightTensor } from '../../models/src/checkpoint';
-import { seededRandom } from '../../models/src/generate';
+import type { GPTConfig } from '../../models/src/model/config';
+import { parameterShapes, type WeightTensor } from '../../models/src/model/checkpoint';
+import { seededRandom } from '../../models/src/infer/generate';
 
 /** Every parameter of `c`, LayerNorm gains 1 and the rest uniform in ±0.25, the same for a seed. */
 export function randomWeights(c: GPTConfig, seed: number): Map<string, WeightTensor> {

@@ -11,7 +11,7 @@ import {
   smoothedBleu,
   smoothedBleuDetail,
   splitPuncts,
-} from '../../models/src/textMetrics';
+} from '../../models/src/summaries/textMetrics';
 
 function near(actual: number, expected: number, tolerance = 1e-9): void {
   assert.ok(Math.abs(actual - expected) <= tolerance, `expected ${expected}, got ${actual}`);

@@ -6,7 +6,7 @@ import { readFileSync, readdirSync, statSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Tokenizer as NativeTokenizer } from 'tokenizers';
-import { CodeTokenizer, SPECIAL_TOKENS, MIN_VOCAB_SIZE } from '../../models/src/tokenizer';
+import { CodeTokenizer, SPECIAL_TOKENS, MIN_VOCAB_SIZE } from '../../models/src/data/tokenizer';
 
 const SAMPLE = path.join(__dirname, '..', 'fixtures', 'sample-project');
 

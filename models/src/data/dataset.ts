@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { readSourceText, type SourceFile } from './files';
 import type { CodeTokenizer } from './tokenizer';
-import { languageOf, minePairs, summaryTrainingTokens } from './summaries';
+import { languageOf, minePairs, summaryTrainingTokens } from './sourceScanner';
 
 export interface Batch {
   x: Int32Array; // (batchSize, blockSize) row-major: the inputs

@@ -1,11 +1,11 @@
 // "Summarize Function" on the server: which definition the cursor is in, a one-line summary of it
 // from the serving session, and the doc comment to insert. Finding definitions and writing doc
-// comments is models/src/summaries.ts; decoding is models/src/summarize.ts; this only joins them.
+// comments is models/src/summaries/; decoding is models/src/summaries/summarize.ts; this only joins them.
 import { fileURLToPath } from 'node:url';
 import { ResponseError } from 'vscode-languageserver';
-import { findFunctionAt, formatDocComment, languageOf, SUMMARY_LANGUAGES } from '../../models/src/summaries';
-import { summarize } from '../../models/src/summarize';
-import type { CompletionSession } from '../../models/src/session';
+import { findFunctionAt, formatDocComment, languageOf, SUMMARY_LANGUAGES } from '../../models/src/data/sourceScanner';
+import { summarize } from '../../models/src/summaries/summarize';
+import type { CompletionSession } from '../../models/src/infer/session';
 import { ErrorCodes, type SummarizeRequest } from './protocol';
 import { LruCache } from './completion';
 

@@ -5,12 +5,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
-import type { TrainConfig } from './config';
-import type { Batch } from './dataset';
-import type { GPT } from './gpt';
+import type { TrainConfig } from '../model/config';
+import type { Batch } from '../data/dataset';
+import type { GPT } from '../model/gpt';
 import { AdamW, globalNorm } from './optim';
-import { hasTrainingState, loadTrainingState, saveTrainingState, writeWeights, type WeightTensor } from './checkpoint';
-import { writeFileAtomic, appendJsonLine } from './fsutil';
+import { hasTrainingState, loadTrainingState, saveTrainingState, writeWeights, type WeightTensor } from '../model/checkpoint';
+import { writeFileAtomic, appendJsonLine } from '../util/atomicFiles';
 import { GradientWorkers } from './parallel';
 import * as os from 'node:os';
 

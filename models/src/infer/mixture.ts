@@ -7,8 +7,8 @@
 // hands it logits) and it does not decode (generate.ts does, on the mixed log-probabilities).
 import { promises as fs, existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from './fsutil';
-import { readModelConfig } from './checkpoint';
+import { writeFileAtomic } from '../util/atomicFiles';
+import { readModelConfig } from '../model/checkpoint';
 import { NGramModel, type TokenSource } from './ngram';
 
 export const NGRAM_FILE = 'ngram.bin';

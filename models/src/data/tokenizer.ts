@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import type { Tokenizer as NativeTokenizer } from 'tokenizers';
-import { writeFileAtomic } from './fsutil';
+import { writeFileAtomic } from '../util/atomicFiles';
 
 // The package is dual ESM/CommonJS, but its types are declared as ESM only, which TypeScript will
 // not let a CommonJS module import statically; its CommonJS build is what `require` loads.

@@ -4,9 +4,9 @@
 // newline or a small budget, then cleaned. It does not find the function at the cursor nor write
 // the doc comment (summaries.ts does both) and it scores nothing (summaryEval.ts).
 import { performance } from 'node:perf_hooks';
-import { summaryPromptTokens, type SummaryTokenizer } from './summaries';
-import { CompletionSession } from './session';
-import { throwIfAborted, type NextTokenLogits } from './generate';
+import { summaryPromptTokens, type SummaryTokenizer } from '../data/sourceScanner';
+import { CompletionSession } from '../infer/session';
+import { throwIfAborted, type NextTokenLogits } from '../infer/generate';
 
 /** Summaries are one short sentence: the mined ones average ~10 words, ~14 tokens. */
 export const DEFAULT_SUMMARY_TOKENS = 24;

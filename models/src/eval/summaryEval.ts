@@ -6,17 +6,17 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { readModelConfig } from './checkpoint';
-import { scanFolder, readSourceText, type SourceFile } from './files';
-import { splitFiles } from './dataset';
-import { languageOf, minePairs, withoutDuplicates, type SummaryPair } from './summaries';
-import { evaluateRetrievalBaseline } from './summaryBaseline';
-import { scoreSummaries, type SummaryScores } from './textMetrics';
-import { summarizeWith, DEFAULT_SUMMARY_TOKENS, type SummarizingTokenizer } from './summarize';
-import { throwIfAborted, type NextTokenLogits } from './generate';
+import { readModelConfig } from '../model/checkpoint';
+import { scanFolder, readSourceText, type SourceFile } from '../data/files';
+import { splitFiles } from '../data/dataset';
+import { languageOf, minePairs, withoutDuplicates, type SummaryPair } from '../data/sourceScanner';
+import { evaluateRetrievalBaseline } from '../summaries/baseline';
+import { scoreSummaries, type SummaryScores } from '../summaries/textMetrics';
+import { summarizeWith, DEFAULT_SUMMARY_TOKENS, type SummarizingTokenizer } from '../summaries/summarize';
+import { throwIfAborted, type NextTokenLogits } from '../infer/generate';
 import { summarizeLatency, type LatencySummary } from './metrics';
 import { writeEvalReport, type EvalReport } from './evaluate';
-import type { CompletionSession } from './session';
+import type { CompletionSession } from '../infer/session';
 
 /** Held-out pairs scored at most; generation costs ~25 model calls per pair. */
 export const DEFAULT_SUMMARY_EVAL_PAIRS = 200;

@@ -4,14 +4,14 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readModelConfig } from './checkpoint';
-import { scanFolder, readSourceText, type SourceFile } from './files';
-import { splitFiles, tokenizeFiles, openTokenStream } from './dataset';
-import { NGramModel } from './ngram';
-import { CompletionSession } from './session';
-import { CACHE_ORDER, MIXTURE_FILE } from './mixture';
+import { readModelConfig } from '../model/checkpoint';
+import { scanFolder, readSourceText, type SourceFile } from '../data/files';
+import { splitFiles, tokenizeFiles, openTokenStream } from '../data/dataset';
+import { NGramModel } from '../infer/ngram';
+import { CompletionSession } from '../infer/session';
+import { CACHE_ORDER, MIXTURE_FILE } from '../infer/mixture';
 import { evaluateModel, type EvalDocument, type EvalReport, type EvalSystem } from './evaluate';
-import { UserError } from './errors';
+import { UserError } from '../util/errors';
 import { addSummaryEval } from './summaryEval';
 
 export { formatEvalTable } from './evaluate';

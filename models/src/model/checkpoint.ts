@@ -5,7 +5,7 @@
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { validateGPTConfig, type GPTConfig, type TrainConfig } from './config';
-import { writeFileAtomic } from './fsutil';
+import { writeFileAtomic } from '../util/atomicFiles';
 
 export const WEIGHTS_FORMAT = 'wlm-gpt';
 export const WEIGHTS_FORMAT_VERSION = 1;

@@ -81,10 +81,10 @@ export const DEFAULT_TRAIN: TrainConfig = {
   summaryRate: 0.0,
 };
 
-/** Where the preset JSON files live, both from sources (models/src) and from the bundle (dist). */
+/** Where the preset JSON files live, both from sources (models/src/model) and from the bundle (dist). */
 export function presetsDir(): string {
   const candidates = [
-    path.resolve(__dirname, '..', 'presets'),
+    path.resolve(__dirname, '..', '..', 'presets'),
     path.resolve(__dirname, '..', 'models', 'presets'),
   ];
   for (const dir of candidates) {

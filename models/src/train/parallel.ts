@@ -9,9 +9,9 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { GPTConfig } from './config';
-import type { Batch } from './dataset';
-import { GPT, type AttentionKernel } from './gpt';
+import type { GPTConfig } from '../model/config';
+import type { Batch } from '../data/dataset';
+import { GPT, type AttentionKernel } from '../model/gpt';
 import { selectBackend, type BackendName } from './backend';
 
 const WORKER_KIND = 'wlm-gradient-worker';

@@ -8,8 +8,8 @@
 // 1M BPE tokens of TypeScript (vocabulary 8192): 0.8M distinct 1..4-grams, 37 MB, 0.2–0.6 s to
 // train, 0.3–0.5 ms per full next-token distribution (2-core machine, shared).
 import { promises as fs } from 'node:fs';
-import { writeFileAtomic } from './fsutil';
-import { topK as topKOfScores } from './metrics';
+import { writeFileAtomic } from '../util/atomicFiles';
+import { topK as topKOfScores } from '../eval/metrics';
 import { buildPrompt, generate, type DecodingTokenizer, type GenerateResult, type NextTokenLogits } from './generate';
 
 /** Token ids on disk or in memory; dataset.ts's TokenStream fits. */

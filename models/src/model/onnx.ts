@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import type { GPTConfig } from './config';
 import { parameterShapes, readModelConfig, readWeights, type WeightTensor } from './checkpoint';
-import { writeFileAtomic } from './fsutil';
+import { writeFileAtomic } from '../util/atomicFiles';
 
 export const ONNX_FILE = 'model.onnx';
 export const ONNX_IR_VERSION = 8;

@@ -5,10 +5,10 @@
 // (gpt.ts, session.ts) to the two functions of EvalSystem, so this file needs no tfjs nor onnxruntime.
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
-import { writeFileAtomic } from './fsutil';
+import { writeFileAtomic } from '../util/atomicFiles';
 import { editSimilarity, exactMatch, NextTokenTally, summarizeLatency, type LatencySummary } from './metrics';
-import { NGramModel, type TokenSource } from './ngram';
-import { seededRandom, throwIfAborted, type DecodingTokenizer } from './generate';
+import { NGramModel, type TokenSource } from '../infer/ngram';
+import { seededRandom, throwIfAborted, type DecodingTokenizer } from '../infer/generate';
 import type { SummaryEvalSection } from './summaryEval';
 
 /**
