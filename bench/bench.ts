@@ -7,9 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { countParameters, loadPreset, type PresetName } from '../models/src/model/config';
+import { DEFAULT_PRESET, countParameters, loadPreset, type PresetName } from '../models/src/model/config';
 import { trainOnFolder } from '../models/src/pipeline';
-import type { StepMetrics } from '../models/src/train/train';
 import { ensureCorpus, CACHE_DIR } from './corpus';
 import { latencyBench } from './latency';
 import { qualityBench } from './quality';
@@ -60,7 +59,7 @@ async function speedChild(preset: PresetName, steps: number, label: string, back
     backend: backend as never,
     skipExport: true,
     onEvent: (e) => {
-      if (e.type === 'log') perStep.push((e.metrics as StepMetrics).tokensPerSecond);
+      if (e.type === 'log') perStep.push(e.metrics.tokensPerSecond);
       if (e.type === 'backend') [backendName, device] = [e.name, e.device];
     },
   });
@@ -112,24 +111,24 @@ async function main(): Promise<void> {
   if (only.has('speed')) {
     report.trainingSpeed = [
       // The baseline in the same run: the default preset on one thread (no gradient workers).
-      runChild(['--child', 'speed', '--preset', 'small', '--label', 'small, 1 thread', '--speed-steps', speedSteps], { WLM_TRAIN_WORKERS: '1' }),
-      runChild(['--child', 'speed', '--preset', 'small', '--label', 'small', '--speed-steps', speedSteps]),
+      runChild(['--child', 'speed', '--preset', DEFAULT_PRESET, '--label', `${DEFAULT_PRESET}, 1 thread`, '--speed-steps', speedSteps], { WLM_TRAIN_WORKERS: '1' }),
+      runChild(['--child', 'speed', '--preset', DEFAULT_PRESET, '--label', DEFAULT_PRESET, '--speed-steps', speedSteps]),
       runChild(['--child', 'speed', '--preset', 'base', '--label', 'base', '--speed-steps', speedSteps]),
     ];
   }
   if (only.has('latency')) {
-    // A small model trained briefly on rxjs: latency depends on the size, not on the quality.
-    const modelDir = path.join(CACHE_DIR, 'runs', 'latency-small');
+    // A default-preset model trained briefly on rxjs: latency depends on the size, not on the quality.
+    const modelDir = path.join(CACHE_DIR, 'runs', `latency-${DEFAULT_PRESET}`);
     rmSync(modelDir, { recursive: true, force: true });
-    await trainOnFolder({ folder: ensureCorpus(CORPUS), outDir: modelDir, preset: 'small', steps: 30, minutes: 0 });
+    await trainOnFolder({ folder: ensureCorpus(CORPUS), outDir: modelDir, preset: DEFAULT_PRESET, steps: 30, minutes: 0 });
     report.completionLatency = await latencyBench({ modelDir });
   }
   if (only.has('quality')) {
-    // The issue's budget: 15 minutes of CPU training with the default preset (small).
-    report.quality = await qualityBench({ minutes: Number(values['quality-minutes'] ?? 15), preset: 'small' });
+    // The issue's budget: 15 minutes of CPU training with the default preset.
+    report.quality = await qualityBench({ minutes: Number(values['quality-minutes'] ?? 15), preset: DEFAULT_PRESET });
     // Summaries of held-out rxjs functions from the same model (its JSDoc is rich), against the
     // retrieval baseline: evaluateFolder adds them to eval.json.
-    report.summaries = (await evaluateFolder({ modelDir: path.join(CACHE_DIR, 'runs', 'quality-small'), lines: 20 })).summaries;
+    report.summaries = (await evaluateFolder({ modelDir: path.join(CACHE_DIR, 'runs', `quality-${DEFAULT_PRESET}`), lines: 20 })).summaries;
   }
   const json = JSON.stringify(report, null, 2);
   writeFileSync(path.join(CACHE_DIR, 'last-bench.json'), json);

@@ -4,13 +4,14 @@
 // mixture with the cache, token healing, and a confidence filter) — and returns one JSON object.
 // It owns no model logic: training is pipeline.ts, mixing is mixture.ts, decoding is session.ts.
 //
-//   node --import tsx bench/quality.ts [--minutes M] [--preset small] [--lines N] [--model DIR]
+//   node --import tsx bench/quality.ts [--minutes M] [--preset NAME] [--lines N] [--model DIR]
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { trainOnFolder } from '../models/src/pipeline';
 import { readModelConfig } from '../models/src/model/checkpoint';
+import { DEFAULT_PRESET } from '../models/src/model/config';
 import { scanFolder, readSourceText } from '../models/src/data/files';
 import { splitFiles, openTokenStream } from '../models/src/data/dataset';
 import { CompletionSession } from '../models/src/infer/session';
@@ -24,7 +25,7 @@ const CORPUS = 'rxjs@7.8.2';
 
 export interface QualityOptions {
   minutes: number; // CPU training budget
-  preset: string; // 'small' is the default preset
+  preset: string; // bench.ts passes DEFAULT_PRESET (model/config.ts)
   lines?: number; // held-out lines, each completed from its start and mid-line (default 200)
   tokens?: number; // next-token predictions per system (default 4096)
   modelDir?: string; // evaluate this trained model folder instead of training one
@@ -233,7 +234,7 @@ if (require.main === module && /quality\.[cm]?[jt]s$/.test(process.argv[1] ?? ''
   const { values } = parseArgs({ options: { minutes: { type: 'string' }, preset: { type: 'string' }, lines: { type: 'string' }, tokens: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' } } });
   qualityBench({
     minutes: Number(values.minutes ?? 15),
-    preset: values.preset ?? 'small',
+    preset: values.preset ?? DEFAULT_PRESET,
     lines: values.lines ? Number(values.lines) : undefined,
     tokens: values.tokens ? Number(values.tokens) : undefined,
     modelDir: values.model,

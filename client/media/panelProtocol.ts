@@ -1,15 +1,15 @@
 // The contract between the extension side of the metrics panel (client/src/metricsView.ts) and its
 // page (client/media/panel.ts): the typed messages, the data shapes they carry, the page's HTML,
-// and the pure readers that turn a model folder's files into those shapes. No `vscode`, no DOM:
-// both sides import it, and the tests run it in plain Node.
+// and the pure functions that turn a model folder's files, as the server sends them (the
+// metrics.jsonl records, the typed eval.json), into those shapes. It parses no file itself
+// (models/src/train/metricsLog.ts reads metrics.jsonl). No `vscode`, no DOM: both sides import
+// it, and the tests run it in plain Node.
 
-import type { ModelInfo, StepMetrics } from '../../server/src/protocol';
+import type { EvalReport, ModelInfo } from '../../protocol/src/customMessages';
+import type { MetricsLog, StepMetrics } from '../../models/src/train/metricsLog';
 
 // ---------------------------------------------------------------------------------------------
 // Data shapes
-
-/** One logged training step, as in metrics.jsonl and the workspaceLm/metrics notification. */
-export type MetricsPoint = StepMetrics;
 
 /** What the runs list shows of a model folder, read from its config.json. */
 export interface RunSummary {
@@ -32,7 +32,7 @@ export interface RunSummary {
 
 /** One row of the evaluation table: the model's figure with the n-gram baseline's beside it. */
 export interface EvalRow {
-  key: string; // path in eval.json, e.g. "lineStart.exactMatch"
+  key: string; // the figure's path in eval.json's system reports, e.g. "lineStart.exactMatch"
   label: string;
   model: number;
   baseline?: number;
@@ -49,7 +49,7 @@ export interface LatencyHistogram {
 
 export interface RunData {
   summary: RunSummary;
-  points: MetricsPoint[];
+  points: StepMetrics[];
   badLines: number; // metrics.jsonl lines that did not parse (a crash mid-write, hand edits)
   evalRows: EvalRow[];
   evalNote?: string; // what the evaluation was measured on
@@ -68,9 +68,19 @@ export interface LiveStatus {
   state: 'running' | 'done' | 'failed' | 'cancelled';
   step: number;
   maxSteps?: number;
+  maxMinutes?: number; // its wall-clock budget; 0 or absent: none
+  percentage?: number; // 0–100 by whichever budget ends the run first (the server's figure)
   tokensPerSecond?: number;
-  etaMs?: number;
+  etaMs?: number; // the server's figure, by the same rule
   message?: string;
+}
+
+/** Where a live run stands, as the server's workspaceLm/metrics notification says. */
+export interface LiveProgress {
+  maxSteps: number;
+  maxMinutes: number;
+  percentage: number;
+  etaMs: number | null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -78,9 +88,9 @@ export interface LiveStatus {
 
 /** Extension → page. */
 export type HostMessage =
-  | { type: 'runs'; runs: RunSummary[] }
+  | { type: 'runs'; runs: RunSummary[]; reread?: boolean } // reread: the shown runs' data may be stale, ask again
   | { type: 'runData'; run: RunData }
-  | { type: 'metrics'; runId: string; points: MetricsPoint[]; maxSteps?: number }
+  | { type: 'metrics'; runId: string; points: StepMetrics[]; progress?: LiveProgress }
   | { type: 'live'; status: LiveStatus | null }
   | { type: 'usage'; usage: UsageCounts }
   | { type: 'error'; message: string };
@@ -155,85 +165,14 @@ export function escapeHtml(s: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Readers: model folder files → panel data. Tolerant: a bad line or field is counted or dropped,
-// never thrown, because a half-written metrics.jsonl is normal while a run is training.
+// Model folder files → panel data
 
-/**
- * Parses metrics.jsonl given as text, as lines, or as records already parsed; keeps the last point
- * for each step, in step order, and counts what it could not read.
- */
-export function parseMetrics(input: string | unknown[]): { points: MetricsPoint[]; badLines: number } {
-  const records = typeof input === 'string' ? input.split('\n') : input;
-  const points: MetricsPoint[] = [];
-  let badLines = 0;
-  for (const record of records) {
-    if (typeof record === 'string' && record.trim() === '') continue;
-    let parsed: unknown = record;
-    if (typeof record === 'string') {
-      try {
-        parsed = JSON.parse(record);
-      } catch {
-        badLines++;
-        continue;
-      }
-    }
-    const point = toMetricsPoint(parsed);
-    if (!point) {
-      badLines++;
-      continue;
-    }
-    if (points.length > 0 && point.step <= points[points.length - 1].step) points.splice(0, points.length, ...appendPoints(points, [point]));
-    else points.push(point);
-  }
-  return { points, badLines };
-}
-
-/** A checked copy of one metrics record, or undefined when a required figure is missing. */
-export function toMetricsPoint(raw: unknown): MetricsPoint | undefined {
-  if (typeof raw !== 'object' || raw === null) return undefined;
-  const r = raw as Record<string, unknown>;
-  const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-  const step = num(r.step);
-  const trainLoss = num(r.trainLoss);
-  if (step === undefined || trainLoss === undefined) return undefined;
-  const point: MetricsPoint = {
-    step,
-    tokens: num(r.tokens) ?? 0,
-    trainLoss,
-    lr: num(r.lr) ?? 0,
-    gradNorm: num(r.gradNorm) ?? 0,
-    tokensPerSecond: num(r.tokensPerSecond) ?? 0,
-    elapsedMs: num(r.elapsedMs) ?? 0,
-  };
-  const valLoss = num(r.valLoss);
-  if (valLoss !== undefined) point.valLoss = valLoss;
-  return point;
-}
-
-/**
- * Adds points to a series kept in step order. A point at or before the last step means the run
- * was resumed from an earlier checkpoint: the steps it redoes replace the old ones.
- */
-export function appendPoints(series: MetricsPoint[], incoming: MetricsPoint[]): MetricsPoint[] {
-  let out = series.slice();
-  for (const p of incoming) {
-    const last = out[out.length - 1];
-    if (last && p.step <= last.step) out = out.filter((q) => q.step < p.step);
-    out.push(p);
-  }
-  return out;
-}
-
-/** Milliseconds left, from the pace of the recent steps; undefined until there is a pace. */
-export function estimateEtaMs(points: MetricsPoint[], maxSteps: number | undefined): number | undefined {
-  if (!maxSteps || points.length < 2) return undefined;
-  const last = points[points.length - 1];
-  if (last.step >= maxSteps) return 0;
-  // The last ~20 logged steps: the first steps include compilation and warm-up, so they lie.
-  const first = points[Math.max(0, points.length - 21)];
-  const msPerStep = (last.elapsedMs - first.elapsedMs) / (last.step - first.step);
-  if (!(msPerStep > 0) || !Number.isFinite(msPerStep)) return undefined;
-  return Math.round(msPerStep * (maxSteps - last.step));
+/** "45 s", "3 min 20 s", "10 min", "2 h 5 min". (The time left comes from the server, which knows both budgets.) */
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
 /** The runs list entry for a model the server lists (workspaceLm/models). */
@@ -302,186 +241,116 @@ export function summarizeRun(id: string, config: unknown, active = false): RunSu
   return summary;
 }
 
-// The figures eval.json holds (models/src/eval/evaluate.ts EvalReport: { model, baseline } system
-// reports). Matched on the last key of a figure's path, case and separators ignored.
-const KNOWN_EVAL_FIGURES: { match: RegExp; label: string; format: EvalRow['format']; better: EvalRow['better'] }[] = [
-  { match: /^(val)?loss$/, label: 'loss (nats/token)', format: 'number', better: 'lower' },
-  { match: /^(perplexity|ppl)$/, label: 'perplexity', format: 'number', better: 'lower' },
-  { match: /^(top1|top1accuracy|accuracy|nexttokenaccuracy)$/, label: 'top-1 accuracy', format: 'percent', better: 'higher' },
-  { match: /^(top5|top5accuracy)$/, label: 'top-5 accuracy', format: 'percent', better: 'higher' },
-  { match: /exactmatch|^em$/, label: 'exact match', format: 'percent', better: 'higher' },
-  { match: /editsim|^es$/, label: 'edit similarity', format: 'percent', better: 'higher' },
-  { match: /^bleu/, label: 'BLEU-4', format: 'score', better: 'higher' },
-  { match: /^rouge/, label: 'ROUGE-L', format: 'score', better: 'higher' },
-  { match: /p50|median/, label: 'latency p50', format: 'ms', better: 'lower' },
-  { match: /p95/, label: 'latency p95', format: 'ms', better: 'lower' },
-  { match: /p99/, label: 'latency p99', format: 'ms', better: 'lower' },
+// ---------------------------------------------------------------------------------------------
+// The eval report, read through its type (models' EvalReport, sent by workspaceLm/metricsHistory):
+// each figure is named here, with the label, scale and direction the table shows it with.
+
+type SystemReport = EvalReport['model'];
+type SummarySection = NonNullable<EvalReport['summaries']>;
+type SummaryScores = NonNullable<SummarySection['baseline']>;
+
+/** A figure of one part of a report: how to read it, and how the table shows it. */
+interface Figure<T> {
+  key: string; // its name in eval.json; with the part's name, the row's key
+  label: string;
+  format: EvalRow['format'];
+  better: EvalRow['better'];
+  read(part: T): number | null; // null: not measured (no windows, no lines)
+}
+
+const NEXT_TOKEN_FIGURES: Figure<SystemReport['nextToken']>[] = [
+  { key: 'loss', label: 'loss (nats/token)', format: 'number', better: 'lower', read: (s) => s.loss },
+  { key: 'perplexity', label: 'perplexity', format: 'number', better: 'lower', read: (s) => s.perplexity },
+  { key: 'top1', label: 'top-1 accuracy', format: 'percent', better: 'higher', read: (s) => s.top1 },
+  { key: 'top5', label: 'top-5 accuracy', format: 'percent', better: 'higher', read: (s) => s.top5 },
 ];
 
-// Sample sizes, not figures: said once in the caption rather than as rows.
-const COUNT_KEYS = /^(count|tokens|windows|lines|samples)$/i;
+const LINE_FIGURES: Figure<SystemReport['lineStart']>[] = [
+  { key: 'exactMatch', label: 'exact match', format: 'percent', better: 'higher', read: (s) => s.exactMatch }, // a fraction
+  { key: 'editSimilarity', label: 'edit similarity', format: 'score', better: 'higher', read: (s) => s.editSimilarity }, // 0–100
+];
+
+const LATENCY_FIGURES: Figure<SystemReport['latency']>[] = [
+  { key: 'meanMs', label: 'latency mean', format: 'ms', better: 'lower', read: (s) => s.meanMs },
+  { key: 'p50Ms', label: 'latency p50', format: 'ms', better: 'lower', read: (s) => s.p50Ms },
+  { key: 'p95Ms', label: 'latency p95', format: 'ms', better: 'lower', read: (s) => s.p95Ms },
+  { key: 'maxMs', label: 'latency max', format: 'ms', better: 'lower', read: (s) => s.maxMs },
+];
+
+// Summary scores are on CodeXGLUE's 0–100 scale; exact match is shown as a percentage like the lines'.
+const SUMMARY_FIGURES: Figure<SummaryScores>[] = [
+  { key: 'bleu', label: 'BLEU-4', format: 'score', better: 'higher', read: (s) => s.bleu },
+  { key: 'rougeL', label: 'ROUGE-L', format: 'score', better: 'higher', read: (s) => s.rougeL },
+  { key: 'exactMatch', label: 'exact match', format: 'percent', better: 'higher', read: (s) => s.exactMatch / 100 },
+];
 
 /**
- * Finds every { model, baseline? } pair in eval.json, wherever it sits, and labels the figures we
- * know (sample sizes are left to describeEval). A pair may hold numbers ({ top1: { model, baseline } }) or whole objects of figures
- * ({ latency: { model: { p50Ms, p95Ms }, baseline: { ... } } }); both give one row per figure.
- * The path before the last key says where a figure was measured ("line start", "mid-line").
+ * The evaluation table: a row per figure, the model's with the baseline's beside it, in the order
+ * evaluate.ts measures them (next token, line start, mid-line, latency), then the summaries
+ * against their retrieval baseline when they were evaluated. No report, no rows.
  */
-export function extractEvalRows(evalJson: unknown): EvalRow[] {
+export function evalRows(report: EvalReport | null): EvalRow[] {
+  if (!report) return [];
+  const { model, baseline } = report;
+  return [
+    ...figureRows('nextToken', '', NEXT_TOKEN_FIGURES, model.nextToken, baseline.nextToken),
+    ...figureRows('lineStart', 'line start', LINE_FIGURES, model.lineStart, baseline.lineStart),
+    ...figureRows('midLine', 'mid line', LINE_FIGURES, model.midLine, baseline.midLine),
+    ...figureRows('latency', '', LATENCY_FIGURES, model.latency, baseline.latency),
+    ...summaryRows(report.summaries),
+  ];
+}
+
+function summaryRows(summaries: SummarySection | undefined): EvalRow[] {
+  if (!summaries?.model) return []; // not evaluated, or nothing to score
+  return [
+    ...figureRows('summaries', 'summaries', SUMMARY_FIGURES, summaries.model, summaries.baseline),
+    ...figureRows('summaries.latency', 'summaries', LATENCY_FIGURES, summaries.model.latency, null), // retrieval takes no time worth showing
+  ];
+}
+
+function figureRows<T>(part: string, where: string, figures: Figure<T>[], model: T, baseline: T | null): EvalRow[] {
   const rows: EvalRow[] = [];
-  const visit = (value: unknown, path: string[], depth: number): void => {
-    if (!isPlainObject(value) || depth > 5) return;
-    // A pair: { model: number, baseline?: number } or { model: {figures}, baseline: {figures} }.
-    // (A string or lone object under "model" is a name or a config, not a figure.)
-    if (typeof value.model === 'number' || (isPlainObject(value.model) && isPlainObject(value.baseline))) {
-      for (const leaf of numericLeaves(value.model, [], 0)) {
-        if (COUNT_KEYS.test(leaf.path[leaf.path.length - 1] ?? '')) continue;
-        const baseline = valueAt(value.baseline, leaf.path);
-        rows.push(evalRow([...path, ...leaf.path], leaf.value, typeof baseline === 'number' && Number.isFinite(baseline) ? baseline : undefined));
-      }
-      // Sections beside the pair (eval.json's "summaries") hold pairs of their own.
-      for (const [key, child] of Object.entries(value)) if (key !== 'model' && key !== 'baseline') visit(child, [...path, key], depth + 1);
-      return;
-    }
-    for (const [key, child] of Object.entries(value)) visit(child, [...path, key], depth + 1);
-  };
-  visit(evalJson, [], 0);
-  return rows; // in file order: evaluate.ts writes next-token, line start, mid-line, latency
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** The finite numbers under a value, with their paths; arrays (samples, histograms) are skipped. */
-function numericLeaves(value: unknown, path: string[], depth: number): { path: string[]; value: number }[] {
-  if (typeof value === 'number') return Number.isFinite(value) ? [{ path, value }] : [];
-  if (!isPlainObject(value) || depth > 3) return [];
-  return Object.entries(value).flatMap(([key, child]) => numericLeaves(child, [...path, key], depth + 1));
-}
-
-function valueAt(value: unknown, path: string[]): unknown {
-  let v = value;
-  for (const key of path) v = isPlainObject(v) ? v[key] : undefined;
-  return v;
-}
-
-function evalRow(path: string[], model: number, baseline: number | undefined): EvalRow {
-  const last = path[path.length - 1] ?? 'value';
-  const norm = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]/g, '');
-  const known = KNOWN_EVAL_FIGURES.find((k) => k.match.test(norm(last)));
-  const isLatency = /ms$/i.test(last) || path.some((p) => /latenc/i.test(p));
-  // Where it was measured ("line start", "mid line"); groups the label already names are dropped.
-  const where = path
-    .slice(0, -1)
-    .filter((p) => !/^(metrics|figures|results|completion|eval|model|nexttoken|next_token|latency)$/i.test(p))
-    .map(humanize);
-  const name = humanize(last.replace(/Ms$/, ''));
-  const label = known ? known.label : isLatency ? `latency ${name}` : name;
-  const row: EvalRow = {
-    key: path.join('.'),
-    label: where.length > 0 ? `${where.join(' · ')} · ${label}` : label,
-    model,
-    format: known?.format ?? (isLatency ? 'ms' : 'number'),
-    better: known?.better ?? (isLatency ? 'lower' : 'higher'),
-  };
-  // Percentages may be stored as fractions (0.37) or on CodeXGLUE's 0–100 scale (37.0).
-  if (row.format === 'percent' && (model > 1 || (baseline ?? 0) > 1)) row.format = 'score';
-  if (baseline !== undefined) row.baseline = baseline;
-  return row;
+  for (const figure of figures) {
+    const value = figure.read(model);
+    if (value === null) continue;
+    const row: EvalRow = { key: `${part}.${figure.key}`, label: where ? `${where} · ${figure.label}` : figure.label, model: value, format: figure.format, better: figure.better };
+    const baselineValue = baseline === null ? null : figure.read(baseline);
+    if (baselineValue !== null) row.baseline = baselineValue;
+    rows.push(row);
+  }
+  return rows;
 }
 
 /** What the evaluation was measured on, in words: "2 held-out files · 40 lines · 2048 tokens". */
-export function describeEval(evalJson: unknown): string | undefined {
-  if (!isPlainObject(evalJson)) return undefined;
-  const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-  const data = isPlainObject(evalJson.data) ? evalJson.data : {};
-  const model = isPlainObject(evalJson.model) ? evalJson.model : {};
-  const nextToken = isPlainObject(model.nextToken) ? model.nextToken : {};
-  const parts: string[] = [];
-  const files = num(data.valFiles);
-  const lines = num(data.sampledLines);
-  const tokens = num(nextToken.tokens);
-  if (files !== undefined) parts.push(`${files} held-out file${files === 1 ? '' : 's'}`);
-  if (lines !== undefined) parts.push(`${lines} lines`);
-  if (tokens !== undefined) parts.push(`${tokens} tokens`);
-  return parts.length > 0 ? parts.join(' · ') : undefined;
+export function describeEval(report: EvalReport | null): string | undefined {
+  if (!report) return undefined;
+  const files = report.data.valFiles;
+  return [`${files} held-out file${files === 1 ? '' : 's'}`, `${report.data.sampledLines} lines`, `${report.model.nextToken.tokens} tokens`].join(' · ');
 }
 
-/** "lineStart" → "line start", "mid_line" → "mid line". */
-export function humanize(key: string): string {
-  return key
-    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .replace(/[_-]+/g, ' ')
-    .toLowerCase()
-    .trim();
+/** The completion latencies of the model and the baseline, binned as eval/metrics.ts binned them. */
+export function latencyHistograms(report: EvalReport | null): LatencyHistogram[] {
+  if (!report) return [];
+  return (['model', 'baseline'] as const).map((label) => {
+    const { edges, counts } = report[label].latency.histogram;
+    return { label, binLabels: binLabels(edges), counts };
+  });
 }
 
-/**
- * Latency histograms in eval.json, under any key whose path mentions latency: a { edges, counts }
- * object as models/src/eval/metrics.ts writes it (counts has one more entry than edges: below the first
- * edge, between edges, at or above the last), or raw samples in milliseconds, binned here.
- */
-export function extractLatency(evalJson: unknown): LatencyHistogram[] {
-  const out: LatencyHistogram[] = [];
-  const visit = (value: unknown, path: string[], depth: number): void => {
-    if (typeof value !== 'object' || value === null || depth > 5) return;
-    const onLatencyPath = path.some((p) => /latenc/i.test(p));
-    if (Array.isArray(value)) {
-      if (onLatencyPath && value.length > 0 && isNumberArray(value)) {
-        out.push({ label: latencyLabel(path), ...histogramOf(value) });
-      }
-      return;
-    }
-    const v = value as Record<string, unknown>;
-    const edges = [v.edges, v.edgesMs].find(isNumberArray);
-    if (onLatencyPath && isNumberArray(v.counts) && edges && v.counts.length === edges.length + 1) {
-      out.push({ label: latencyLabel(path), binLabels: binLabels(edges), counts: v.counts });
-      return;
-    }
-    for (const [key, child] of Object.entries(v)) visit(child, [...path, key], depth + 1);
-  };
-  visit(evalJson, [], 0);
-  return out;
-}
-
-function isNumberArray(v: unknown): v is number[] {
-  return Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
-}
-
-function latencyLabel(path: string[]): string {
-  const words = path.filter((p) => !/^(latenc\w*|samples\w*|histogram|ms|eval|values)$/i.test(p)).map(humanize);
-  return words.length > 0 ? words.join(' · ') : 'model';
-}
-
-/** The same bin edges models/src/eval/metrics.ts uses, so samples and stored histograms line up. */
-export const LATENCY_EDGES_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
-
-/** "<1 ms", "1–2", …, "≥5000" for open-ended bins cut at ascending edges. */
+/** "<1", "1–2", …, "≥5000" for open-ended bins cut at ascending edges (counts has one more entry). */
 export function binLabels(edges: number[]): string[] {
   if (edges.length === 0) return ['all'];
   return [`<${edges[0]}`, ...edges.slice(1).map((e, i) => `${edges[i]}–${e}`), `≥${edges[edges.length - 1]}`];
 }
 
-/** Counts samples into the open-ended bins of LATENCY_EDGES_MS. */
-export function histogramOf(samples: number[], edges = LATENCY_EDGES_MS): { binLabels: string[]; counts: number[] } {
-  const counts = new Array<number>(edges.length + 1).fill(0);
-  for (const s of samples) {
-    let bin = 0;
-    while (bin < edges.length && s >= edges[bin]) bin++;
-    counts[bin]++;
-  }
-  return { binLabels: binLabels(edges), counts };
-}
-
 /**
- * Everything the page needs about one run, from its model folder: metrics.jsonl as text or lines,
- * or its records already parsed (workspaceLm/metricsHistory), and eval.json.
+ * Everything the page needs about one run: the records of its metrics.jsonl (as readMetricsLog
+ * gave them) and its eval report (null when not evaluated).
  */
-export function buildRunData(summary: RunSummary, metrics: string | unknown[] | undefined, evalJson: unknown): RunData {
-  const { points, badLines } = parseMetrics(metrics ?? '');
-  const data: RunData = { summary, points, badLines, evalRows: extractEvalRows(evalJson), latency: extractLatency(evalJson) };
-  const evalNote = describeEval(evalJson);
+export function buildRunData(summary: RunSummary, log: MetricsLog, report: EvalReport | null): RunData {
+  const data: RunData = { summary, points: log.metrics, badLines: log.badLines, evalRows: evalRows(report), latency: latencyHistograms(report) };
+  const evalNote = describeEval(report);
   if (evalNote) data.evalNote = evalNote;
   return data;
 }

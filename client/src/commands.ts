@@ -1,23 +1,28 @@
 // The palette commands: each asks what it needs with quick picks and input boxes, sends one typed
-// request (server/src/protocol.ts) and shows the answer. No ML logic and no file access here: the
-// server decides, validates and reports progress (work-done progress, cancellable).
+// request (protocol/src/customMessages.ts) and shows the answer. No ML logic and no file access
+// here: the server decides, validates and estimates. A job (train, fine-tune, evaluate) runs under
+// a cancellable notification fed by the request's own work-done progress; Cancel cancels the request.
+import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
-import type { LanguageClient } from 'vscode-languageclient/node';
+import { WorkDoneProgress, type LanguageClient, type WorkDoneProgressParams } from 'vscode-languageclient/node';
 import {
   TrainRequest,
   FineTuneRequest,
   EvaluateRequest,
   ModelsRequest,
   CancelRequest,
+  PresetsRequest,
   SummarizeRequest,
   type JobResult,
   type ModelInfo,
-} from '../../server/src/protocol';
+  type PresetEstimate,
+} from '../../protocol/src/customMessages';
+import { formatDuration } from '../media/panelProtocol';
 
 export interface CommandDeps {
   client: LanguageClient;
   output: vscode.LogOutputChannel;
-  onModelsChanged(): void; // refresh views that list models
+  onModelsChanged(reread?: boolean): void; // refresh views that list models; reread: their shown data too
 }
 
 const UNTRUSTED = 'Workspace LM: training is disabled in an untrusted workspace, because it reads every file and writes models. Trust the workspace to train; completions from existing models keep working.';
@@ -69,6 +74,66 @@ async function askNumber(prompt: string, integer: boolean, max?: number): Promis
   return value.trim() === '' ? undefined : Number(value);
 }
 
+/**
+ * Runs a job request under a notification with a Cancel button. The request carries its own
+ * work-done token, so the server reports on it (percentage by whichever budget ends the run first,
+ * the time left) instead of creating a window progress; Cancel cancels the request, which the
+ * server turns into a cancelled job that keeps its last checkpoint.
+ */
+function runJob<R>(deps: CommandDeps, title: string, send: (progress: WorkDoneProgressParams, token: vscode.CancellationToken) => Promise<R>): Thenable<R> {
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Workspace LM: ${title}`, cancellable: true }, async (progress, token) => {
+    const workDoneToken = `workspaceLm-${randomUUID()}`;
+    let shown = 0; // VS Code adds up increments; the server sends where it stands
+    const subscription = deps.client.onProgress(WorkDoneProgress.type, workDoneToken, (value) => {
+      if (value.kind === 'end') return;
+      const percentage = Math.max(shown, value.percentage ?? shown);
+      progress.report({ message: value.message, increment: percentage - shown });
+      shown = percentage;
+    });
+    try {
+      return await send({ workDoneToken }, token);
+    } catch (err) {
+      // A job cancelled before it had anything to keep (e.g. while reading files) ends in an error.
+      if (token.isCancellationRequested) throw new JobCancelled(`${title} cancelled`);
+      throw err;
+    } finally {
+      subscription.dispose();
+    }
+  });
+}
+
+/** The user cancelled a job that had nothing to keep: said as information, not as an error. */
+class JobCancelled extends Error {}
+
+/** A training time as an estimate says it: to the second under a minute, else to the minute. */
+function roughly(ms: number): string {
+  return formatDuration(ms < 60_000 ? ms : Math.round(ms / 60_000) * 60_000);
+}
+
+/** "about 4 min of training here", "10 min (its time budget: about 830 of 2000 steps)", or why unknown. */
+function describeEstimate(p: PresetEstimate): string {
+  if (p.trainMs === null) return 'time here unknown until a first training on this machine';
+  if (p.endsBy === 'maxMinutes') return `${roughly(p.trainMs)} (its time budget: about ${p.expectedSteps} of ${p.maxSteps} steps)`;
+  return `about ${roughly(p.trainMs)} of training here`;
+}
+
+/** For a preset meant for a GPU on an engine that is not known to be one: train anyway? */
+async function confirmGpuPreset(p: PresetEstimate, backend: PresetsRequest.Result['backend']): Promise<boolean> {
+  const engine = backend.device === 'cpu' ? `the CPU${backend.name ? ` (${backend.name})` : ''}` : 'an engine not known to be a GPU';
+  const cost = p.speed && p.trainMs !== null
+    ? p.endsBy === 'maxMinutes'
+      ? `At about ${p.speed.tokensPerSecond} tokens/s its ${p.maxMinutes}-minute budget stops it after about ${p.expectedSteps} of its ${p.maxSteps} steps (${Math.round((100 * (p.expectedSteps ?? 0)) / p.maxSteps)}% of the planned run).`
+      : `At about ${p.speed.tokensPerSecond} tokens/s it takes about ${roughly(p.trainMs)}.`
+    : 'Its speed here is not known.';
+  const train = `Train ${p.name}`;
+  const choice = await vscode.window.showWarningMessage(
+    `The ${p.name} preset is meant for a GPU; here it would train on ${engine}.`,
+    { modal: true, detail: `${cost}\nSpeed: ${p.speed?.detail ?? 'unknown'}. Engine: ${backend.reason}.\nThe CPU stays busy meanwhile; Cancel in the progress notification stops it and keeps its last checkpoint.` },
+    train,
+  );
+  return choice === train;
+}
+
 function reportJob(deps: CommandDeps, result: JobResult): void {
   deps.onModelsChanged();
   const loss = result.bestValLoss !== null ? `, best val loss ${result.bestValLoss.toFixed(3)}` : '';
@@ -85,6 +150,7 @@ function guarded(deps: CommandDeps, name: string, body: () => Promise<void>): ()
     try {
       await body();
     } catch (err) {
+      if (err instanceof JobCancelled) return void vscode.window.showInformationMessage(`Workspace LM: ${err.message}.`);
       const message = err instanceof Error ? err.message : String(err);
       deps.output.error(`${name}: ${message}`);
       void vscode.window.showErrorMessage(`Workspace LM: ${message}`);
@@ -98,16 +164,18 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
 
   register('workspaceLm.train', async () => {
     if (!vscode.workspace.isTrusted) return void vscode.window.showWarningMessage(UNTRUSTED);
-    const configured = vscode.workspace.getConfiguration('workspaceLm').get<string>('preset', 'small');
-    const presets = [
-      { label: 'tiny', description: 'seconds; for trying the extension out' },
-      { label: 'small', description: 'minutes on a laptop CPU; useful completions' },
-      { label: 'base', description: 'for a GPU' },
-    ].map((p) => ({ ...p, description: `${p.description}${p.label === configured ? ' (workspaceLm.preset)' : ''}` }));
-    presets.sort((a, b) => Number(b.label === configured) - Number(a.label === configured));
-    const preset = await vscode.window.showQuickPick(presets, { placeHolder: 'Model size to train on this workspace' });
-    if (!preset) return;
-    reportJob(deps, await client.sendRequest(TrainRequest.type, { preset: preset.label }));
+    const { presets, preferred, backend } = await client.sendRequest(PresetsRequest.type, {});
+    const items = presets.map((p) => ({
+      label: p.name,
+      description: `${describeEstimate(p)}${p.name === preferred ? ' · workspaceLm.preset' : ''}`,
+      detail: `${p.description} ${p.speed ? `Speed: ${p.speed.tokensPerSecond} tokens/s, ${p.speed.detail}.` : ''}`.trim(),
+      preset: p,
+    }));
+    items.sort((a, b) => Number(b.label === preferred) - Number(a.label === preferred));
+    const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Model size to train on this workspace (times for this machine)', matchOnDetail: true });
+    if (!picked) return;
+    if (picked.preset.meantForGpu && backend.device !== 'gpu' && !(await confirmGpuPreset(picked.preset, backend))) return;
+    reportJob(deps, await runJob(deps, `training ${picked.label}`, (progress, token) => client.sendRequest(TrainRequest.type, { preset: picked.label, ...progress }, token)));
   });
 
   register('workspaceLm.fineTune', async () => {
@@ -138,13 +206,13 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
       if (freezeLayers === null) return;
       Object.assign(params, { steps, learningRate, freezeLayers });
     }
-    reportJob(deps, await client.sendRequest(FineTuneRequest.type, params));
+    reportJob(deps, await runJob(deps, `fine-tuning ${base.name}`, (progress, token) => client.sendRequest(FineTuneRequest.type, { ...params, ...progress }, token)));
   });
 
   register('workspaceLm.evaluate', async () => {
     const model = await pickModel(deps, 'Model to evaluate against the n-gram baseline', (m) => m.state === 'ready' || m.state === 'incomplete');
     if (!model) return;
-    const result = await client.sendRequest(EvaluateRequest.type, { model: model.name });
+    const result = await runJob(deps, `evaluating ${model.name}`, (progress, token) => client.sendRequest(EvaluateRequest.type, { model: model.name, ...progress }, token));
     deps.output.info(`evaluation of ${result.model} (${(result.ms / 1000).toFixed(1)} s):\n${result.table}`);
     deps.output.show(true);
     deps.onModelsChanged();
@@ -192,6 +260,8 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     if (editor.document.version !== version) return void vscode.window.showWarningMessage('Workspace LM: the file changed meanwhile; run Summarize Function again.');
     await editor.edit((edit) => edit.insert(new vscode.Position(result.insertLine, 0), result.docComment!));
   });
+
+  register('workspaceLm.refreshMetrics', async () => deps.onModelsChanged(true));
 
   register('workspaceLm.showMetrics', async () => {
     // The view's own focus command, contributed by VS Code for every view.

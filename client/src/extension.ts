@@ -1,13 +1,18 @@
 // The VS Code side of Workspace LM: starts the language server (dist/server.js over IPC), wires
-// the commands, the status bar and the metrics view to it, and stops it. Every decision about
-// models, training and completions lives in the server.
+// the commands, the status bar and its menu, the metrics view and the completion gate (snooze,
+// languages turned off) to it, and stops it. Every decision about models, training and
+// completions lives in the server.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
-import { MetricsNotification, MetricsHistoryRequest, ModelsRequest, StatusNotification, type InitializationOptions } from '../../server/src/protocol';
+import { MetricsNotification, MetricsHistoryRequest, ModelsRequest, StatusNotification, type InitializationOptions } from '../../protocol/src/customMessages';
 import { registerCommands } from './commands';
+import { CompletionGate } from './completionGate';
 import { StatusBar } from './statusBar';
+import { registerStatusMenu } from './statusMenu';
 import { registerMetricsView, countInlineCompletions, UsageCounter } from './metricsView';
+
+const JOB_RUNNING_CONTEXT = 'workspaceLm.jobRunning'; // package.json: Cancel Training only while a job runs
 
 let client: LanguageClient | undefined;
 
@@ -21,9 +26,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
   // Completions shown and accepted, counted here for the metrics panel and never sent anywhere.
   const usage = new UsageCounter(context.workspaceState);
+  // Snoozed, or off for the document's language: the request never reaches the server.
+  const gate = new CompletionGate();
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
-    middleware: countInlineCompletions(context, usage),
+    middleware: gate.middleware(countInlineCompletions(context, usage).provideInlineCompletionItems),
     synchronize: { configurationSection: 'workspaceLm' },
     outputChannel: output,
     // A function: re-read on restart, e.g. after the user trusts the workspace.
@@ -35,22 +42,36 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const languageClient = new LanguageClient('workspaceLm', 'Workspace LM', serverOptions, clientOptions);
   client = languageClient;
 
-  const statusBar = new StatusBar();
+  // The language client keeps one handler per notification method: each is fanned out from here.
+  const statusEvents = new vscode.EventEmitter<StatusNotification.Params>();
+  const metricsEvents = new vscode.EventEmitter<MetricsNotification.Params>();
+  let latestStatus: StatusNotification.Params | null = null;
+  const statusBar = new StatusBar(gate);
   const { provider: metricsView } = registerMetricsView(context, {
     listRuns: async () => (await languageClient.sendRequest(ModelsRequest.type, { action: 'list' })).models,
     readRun: async (name) => languageClient.sendRequest(MetricsHistoryRequest.type, { model: name }),
     deleteRun: async (name) => void (await languageClient.sendRequest(ModelsRequest.type, { action: 'delete', name })),
     selectRun: async (name) => void (await languageClient.sendRequest(ModelsRequest.type, { action: 'select', name })),
-    onMetrics: (listener) => languageClient.onNotification(MetricsNotification.type, listener),
-    onStatus: (listener) => languageClient.onNotification(StatusNotification.type, listener),
+    onMetrics: metricsEvents.event,
+    onStatus: statusEvents.event,
   }, usage);
   context.subscriptions.push(
     output,
+    gate,
     statusBar,
-    languageClient.onNotification(StatusNotification.type, (status) => statusBar.render(status)),
+    statusEvents,
+    metricsEvents,
+    languageClient.onNotification(StatusNotification.type, (status) => statusEvents.fire(status)),
+    languageClient.onNotification(MetricsNotification.type, (metrics) => metricsEvents.fire(metrics)),
+    statusEvents.event((status) => {
+      latestStatus = status;
+      statusBar.render(status);
+      void vscode.commands.executeCommand('setContext', JOB_RUNNING_CONTEXT, status.job !== null);
+    }),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void languageClient.restart()),
   );
-  registerCommands(context, { client: languageClient, output, onModelsChanged: () => void metricsView.refresh() });
+  registerCommands(context, { client: languageClient, output, onModelsChanged: (reread) => void metricsView.refresh(reread) });
+  registerStatusMenu(context, { gate, output, status: () => latestStatus });
   await languageClient.start();
 }
 

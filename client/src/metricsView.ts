@@ -6,13 +6,13 @@
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
 import type { Middleware } from 'vscode-languageclient/node';
-import type { JobStatus, MetricsNotification, ModelInfo, StatusNotification, StepMetrics } from '../../server/src/protocol';
+import type { JobStatus, MetricsHistoryRequest, MetricsNotification, ModelInfo, StatusNotification } from '../../protocol/src/customMessages';
+import { toStepMetrics } from '../../models/src/train/metricsLog';
 import {
   buildRunData,
   parsePanelMessage,
   renderPanelHtml,
   summarizeModelInfo,
-  toMetricsPoint,
   withConfig,
   type HostMessage,
   type LiveStatus,
@@ -25,14 +25,12 @@ export const COMPLETION_ACCEPTED_COMMAND = 'workspaceLm.completionAccepted'; // 
 const DEFAULT_TRAIN_COMMAND = 'workspaceLm.train';
 const USAGE_KEY = 'workspaceLm.usage';
 
-/** A model folder's files as the panel needs them (workspaceLm/metricsHistory gives the last two). */
-export interface RunFiles {
+/** A model folder's files as the panel needs them: workspaceLm/metricsHistory's answer, and config.json. */
+export interface RunFiles extends Pick<MetricsHistoryRequest.Result, 'metrics' | 'badLines' | 'eval'> {
   config?: unknown; // config.json, when the extension has it: file count, planned steps, device
-  metrics: StepMetrics[] | string | string[]; // records, or metrics.jsonl as text or lines
-  eval?: unknown; // eval.json, null or absent when not evaluated
 }
 
-/** What the panel needs from the extension; each maps onto one request of server/src/protocol.ts. */
+/** What the panel needs from the extension; each maps onto one request of protocol/src/customMessages.ts. */
 export interface MetricsViewDeps {
   listRuns(): Promise<ModelInfo[]>; // workspaceLm/models { action: 'list' }
   readRun(runId: string): Promise<RunFiles>; // workspaceLm/metricsHistory { model }
@@ -161,12 +159,15 @@ export class MetricsViewProvider implements vscode.WebviewViewProvider, vscode.D
     );
   }
 
-  /** Re-sends the runs list, e.g. after a command trained, selected or deleted a model. */
-  async refresh(): Promise<void> {
+  /**
+   * Re-sends the runs list, e.g. after a command trained, selected or deleted a model; `reread`
+   * (the view's Refresh button) also has the page ask again for the runs it shows.
+   */
+  async refresh(reread = false): Promise<void> {
     if (!this.view) return;
     try {
       const models = await this.deps.listRuns();
-      this.post({ type: 'runs', runs: models.map(summarizeModelInfo) });
+      this.post({ type: 'runs', runs: models.map(summarizeModelInfo), ...(reread ? { reread } : {}) });
     } catch (err) {
       this.postError('could not list the models', err);
     }
@@ -216,11 +217,11 @@ export class MetricsViewProvider implements vscode.WebviewViewProvider, vscode.D
       const [files, models] = await Promise.all([this.deps.readRun(runId), this.deps.listRuns()]);
       const info = models.find((m) => m.name === runId);
       const summary = withConfig(info ? summarizeModelInfo(info) : { id: runId, name: runId, preset: '?', backend: '?', active: false }, files.config);
-      this.post({ type: 'runData', run: buildRunData(summary, files.metrics, files.eval) });
+      this.post({ type: 'runData', run: buildRunData(summary, files, files.eval) });
     } catch (err) {
       if (this.live?.runId === runId && this.live.state === 'running') {
         // A run that has only just started may have no folder yet; its points arrive live.
-        this.post({ type: 'runData', run: buildRunData({ id: runId, name: runId, preset: '?', backend: '?', active: false, state: 'training' }, [], null) });
+        this.post({ type: 'runData', run: buildRunData({ id: runId, name: runId, preset: '?', backend: '?', active: false, state: 'training' }, { metrics: [], badLines: 0 }, null) });
         return;
       }
       this.postError(`could not read the run "${runId}"`, err);
@@ -228,11 +229,12 @@ export class MetricsViewProvider implements vscode.WebviewViewProvider, vscode.D
   }
 
   private onMetrics(params: MetricsNotification.Params): void {
-    const point = toMetricsPoint(params.metrics);
+    const point = toStepMetrics(params.metrics);
     if (!point) return; // a malformed notification must not break the panel
     const known = this.live?.runId === params.model;
-    this.live = { runId: params.model, state: 'running', step: point.step, maxSteps: params.maxSteps, tokensPerSecond: point.tokensPerSecond };
-    this.post({ type: 'metrics', runId: params.model, points: [point], maxSteps: params.maxSteps });
+    const { maxSteps, maxMinutes, percentage, etaMs } = params;
+    this.live = { runId: params.model, state: 'running', step: point.step, maxSteps, maxMinutes, percentage, tokensPerSecond: point.tokensPerSecond, etaMs: etaMs ?? undefined };
+    this.post({ type: 'metrics', runId: params.model, points: [point], progress: { maxSteps, maxMinutes, percentage, etaMs } });
     if (!known) void this.refresh(); // a new run: the list should show it
   }
 
@@ -242,7 +244,8 @@ export class MetricsViewProvider implements vscode.WebviewViewProvider, vscode.D
     this.job = job;
     if (job && job.kind !== 'evaluate') {
       const sameRun = this.live?.runId === job.model ? this.live : undefined;
-      this.live = { ...sameRun, runId: job.model, state: 'running', step: job.step, maxSteps: job.maxSteps, message: job.message };
+      const { step, maxSteps, maxMinutes, percentage, message } = job;
+      this.live = { ...sameRun, runId: job.model, state: 'running', step, maxSteps, maxMinutes, percentage, etaMs: job.etaMs ?? undefined, message };
       this.post({ type: 'live', status: this.live });
       if (previous?.id !== job.id) void this.refresh(); // a new run: the list should show it
     }

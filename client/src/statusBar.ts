@@ -1,41 +1,92 @@
-// The status bar item: which model serves completions and on what, and a running job's progress.
-// It renders the server's workspaceLm/status notification and decides nothing else.
+// The status bar item: which model serves completions and on what, a running job's progress, and
+// whether completions are snoozed or off for the active editor's language. It renders the server's
+// workspaceLm/status notification and the completion gate, and decides nothing else; a click opens
+// the status menu (statusMenu.ts).
 import * as vscode from 'vscode';
-import type { StatusNotification } from '../../server/src/protocol';
+import type { StatusNotification } from '../../protocol/src/customMessages';
+import { formatDuration } from '../media/panelProtocol';
+import type { CompletionGate } from './completionGate';
+
+export const STATUS_MENU_COMMAND = 'workspaceLm.showStatusMenu';
 
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('workspaceLm.status', vscode.StatusBarAlignment.Right, 100);
+  private status: StatusNotification.Params | null = null;
+  private readonly subscriptions: vscode.Disposable[];
 
-  constructor() {
+  constructor(private readonly gate: CompletionGate) {
     this.item.name = 'Workspace LM';
-    this.render(null);
+    this.item.command = STATUS_MENU_COMMAND;
+    this.subscriptions = [
+      gate.onDidChange(() => this.update()),
+      vscode.window.onDidChangeActiveTextEditor(() => this.update()),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('workspaceLm.enableCompletions')) this.update();
+      }),
+    ];
+    this.update();
     this.item.show();
   }
 
   render(status: StatusNotification.Params | null): void {
+    this.status = status;
+    this.update();
+  }
+
+  private update(): void {
     const item = this.item;
+    const status = this.status;
     const job = status?.job ?? null;
+    const snooze = this.snoozeLine();
+    const editor = vscode.window.activeTextEditor;
+    const offHere = editor && !this.gate.enabledFor(editor.document) ? editor.document.languageId : undefined;
+    const gateLines = [snooze, offHere ? `Completions are off for ${offHere} (workspaceLm.enableCompletions).` : undefined].filter(Boolean).join('\n');
+    const menu = 'Click for the Workspace LM menu.';
+    item.backgroundColor = undefined;
     if (job) {
-      const percent = job.maxSteps > 0 ? ` ${Math.round((100 * job.step) / job.maxSteps)}%` : '';
-      item.text = `$(sync~spin) WLM ${job.kind === 'evaluate' ? 'evaluating' : 'training'}${percent}`;
-      item.tooltip = `Workspace LM: ${job.kind} of ${job.model} (job ${job.id})\n${job.message}${job.backend ? `\nBackend: ${job.backend}` : ''}\nServing: ${status?.activeModel ?? 'no model'}\nClick to see the metrics.`;
-      item.command = 'workspaceLm.showMetrics';
+      const eta = job.etaMs !== null ? `, ${formatDuration(job.etaMs)} left` : '';
+      item.text = `$(sync~spin) WLM ${job.kind === 'evaluate' ? 'evaluating' : 'training'} ${job.percentage}%`;
+      item.tooltip = [
+        `Workspace LM: ${job.kind} of ${job.model} (job ${job.id})`,
+        `${job.message}${eta}`,
+        job.backend ? `Backend: ${job.backend}` : undefined,
+        `Serving: ${status?.activeModel ?? 'no model'}`,
+        gateLines,
+        menu,
+      ].filter(Boolean).join('\n');
+      return;
+    }
+    if (snooze) {
+      item.text = `$(bell-slash) WLM: snoozed`;
+      item.tooltip = `Workspace LM: ${snooze}\nModel: ${status?.activeModel ?? 'none'}\n${menu}`;
+      item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
       return;
     }
     if (!status?.activeModel) {
       item.text = '$(circle-slash) WLM: no model';
-      item.tooltip = status?.trusted === false
-        ? 'Workspace LM: no model. Training is disabled in an untrusted workspace.'
-        : 'Workspace LM: no model yet. Click to train one on this workspace.';
-      item.command = status?.trusted === false ? 'workspaceLm.selectModel' : 'workspaceLm.train';
+      item.tooltip = `${status?.trusted === false ? 'Workspace LM: no model. Training is disabled in an untrusted workspace.' : 'Workspace LM: no model yet. Train one on this workspace from the menu.'}\n${menu}`;
       return;
     }
-    item.text = `$(sparkle) WLM: ${status.activeModel}`;
-    item.tooltip = `Workspace LM: ${status.activeModel} serves completions on ${status.provider ?? 'unknown'}${status.trusted ? '' : '\nRestricted mode: training disabled'}\nModels: ${status.modelsDir}\nClick to choose another model.`;
-    item.command = 'workspaceLm.selectModel';
+    item.text = offHere ? `$(circle-slash) WLM: off for ${offHere}` : `$(sparkle) WLM: ${status.activeModel}`;
+    item.tooltip = [
+      `Workspace LM: ${status.activeModel} serves completions on ${status.provider ?? 'unknown'}`,
+      status.trusted ? undefined : 'Restricted mode: training disabled',
+      `Models: ${status.modelsDir}`,
+      gateLines,
+      menu,
+    ].filter(Boolean).join('\n');
+  }
+
+  /** "Completions snoozed until 14:35." or undefined when not snoozed. */
+  private snoozeLine(): string | undefined {
+    const until = this.gate.snoozedUntil;
+    if (until === null) return undefined;
+    if (until === 'restart') return 'Completions snoozed until VS Code restarts.';
+    return `Completions snoozed until ${new Date(until).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}.`;
   }
 
   dispose(): void {
+    for (const d of this.subscriptions) d.dispose();
     this.item.dispose();
   }
 }

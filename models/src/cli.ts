@@ -1,57 +1,169 @@
 #!/usr/bin/env node
-// `wlm`: the command line over the models library — train, eval, complete, summarize, export.
+// `wlm`: the command line over the models library — train, fine-tune, eval, complete, summarize,
+// export, models, bench; `wlm <command> --help` for each.
 // Owns argument parsing, progress display and exit codes; every decision about models lives in
 // the library. Bad input ends with a one-line error and a non-zero exit code.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { promises as fs, existsSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { PRESET_NAMES, isPresetName } from './model/config';
-import { trainOnFolder, UserError, describeSkipped, type PipelineEvent } from './pipeline';
+import { DEFAULT_PRESET, PRESET_NAMES, isPresetName } from './model/config';
+import { trainOnFolder, describeSkipped, type PipelineEvent, type TrainOnFolderOptions } from './pipeline';
 import { BACKEND_NAMES, type BackendName } from './train/backend';
-import { readModelConfig } from './model/checkpoint';
+import { hasModelConfig, readModelConfig } from './model/checkpoint';
+import { ModelStore } from './model/store';
+import { changedFilesSince } from './data/changedFiles';
 import { exportOnnx } from './model/onnx';
 import { CompletionSession } from './infer/session';
 import { evaluateFolder, formatEvalTable } from './eval/evaluateFolder';
-import { findFunctionAt, formatDocComment, languageOf, SUMMARY_LANGUAGES } from './data/sourceScanner';
+import { languageOf, SUMMARY_LANGUAGES } from './data/sourceScanner';
+import { findFunctionAt, formatDocComment } from './summaries/functionAt';
 import { summarize } from './summaries/summarize';
+import { UserError } from './util/errors';
 
-const USAGE = `usage:
-  wlm train <folder> [--preset tiny|small|base] [--out DIR] [--steps N | --minutes M]
-                     [--backend ${BACKEND_NAMES.join('|')}] [--resume] [--exclude GLOB]... [--summary-rate R] [--fim-rate R] [--json]
-  wlm eval <model> [<folder>] [--lines N] [--editor] [--json]
-  wlm complete <model> <file>:<line>:<col> [--multiline] [--max-tokens N] [--json]
-  wlm summarize <model> <file>:<line> [--max-tokens N] [--json]
-  wlm export <model> [--quantize [--dynamic]] [--json]`;
-
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'train':
-      return trainCommand(rest);
-    case 'eval':
-      return evalCommand(rest);
-    case 'complete':
-      return completeCommand(rest);
-    case 'summarize':
-      return summarizeCommand(rest);
-    case 'export':
-      return exportCommand(rest);
-    case undefined:
-    case '-h':
-    case '--help':
-    case 'help':
-      console.log(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      throw new UserError(`unknown command "${command}"\n${USAGE}`);
-  }
+/** A flag of a command: its value's name in the usage line (none for a switch) and one line of help. */
+interface Flag {
+  value?: string; // e.g. 'N' or 'tiny|small|base'; absent: a boolean switch
+  multiple?: boolean; // may be given more than once
+  help: string;
 }
 
-function parse<const O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O) {
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+interface Command {
+  args: string; // the positional arguments, as the usage line shows them
+  summary: string;
+  flags: Record<string, Flag>;
+  run(values: Values, positionals: string[]): Promise<number>;
+}
+
+const JSON_FLAG: Flag = { help: 'machine-readable output: JSON on stdout' };
+
+const COMMANDS: Record<string, Command> = {
+  train: {
+    args: '<folder>',
+    summary: 'train a model on the code in a folder (Ctrl+C stops after the current step; --resume continues)',
+    flags: {
+      preset: { value: PRESET_NAMES.join('|'), help: `model size (default ${DEFAULT_PRESET})` },
+      out: { value: 'DIR', help: 'the model folder to create (default runs/<folder>-<preset>)' },
+      steps: { value: 'N', help: "optimizer steps, instead of the preset's time budget" },
+      minutes: { value: 'M', help: 'wall-clock budget in minutes' },
+      backend: { value: BACKEND_NAMES.join('|'), help: 'force a training engine (default: the best that loads here)' },
+      resume: { help: 'continue the run saved in --out' },
+      exclude: { value: 'GLOB', multiple: true, help: 'leave files out, on top of .gitignore' },
+      'summary-rate': { value: 'R', help: 'share of documented definitions mixed in as summary examples, 0 to 1' },
+      'fim-rate': { value: 'R', help: 'share of documents rewritten as fill-in-the-middle examples, 0 to 1' },
+      json: JSON_FLAG,
+    },
+    run: trainCommand,
+  },
+  'fine-tune': {
+    args: '<model> <folder>',
+    summary: 'continue a model on a folder: all of it, the files changed since the model was trained, or chosen files',
+    flags: {
+      scope: { value: 'changed|folder|files', help: 'which files (default changed: git diff against the commit the model saw, or newer files)' },
+      files: { value: 'FILE', multiple: true, help: 'with --scope files: a file to train on, relative to the folder' },
+      'freeze-layers': { value: 'K', help: 'keep the embeddings and the lowest K blocks fixed (default 0)' },
+      out: { value: 'DIR', help: 'the new model folder (default <model>-ft)' },
+      steps: { value: 'N', help: 'optimizer steps' },
+      minutes: { value: 'M', help: 'wall-clock budget in minutes' },
+      'learning-rate': { value: 'LR', help: "peak learning rate (default the model's)" },
+      backend: { value: BACKEND_NAMES.join('|'), help: 'force a training engine' },
+      exclude: { value: 'GLOB', multiple: true, help: 'leave files out, on top of .gitignore' },
+      json: JSON_FLAG,
+    },
+    run: fineTuneCommand,
+  },
+  eval: {
+    args: '<model> [<folder>]',
+    summary: 'score a model against the n-gram baseline on held-out files (the model\'s own split, or a folder)',
+    flags: {
+      lines: { value: 'N', help: 'held-out lines to complete (default 200)' },
+      editor: { help: 'score what the editor shows: the GPT mixed with the workspace n-gram and the open-files cache' },
+      json: JSON_FLAG,
+    },
+    run: evalCommand,
+  },
+  complete: {
+    args: '<model> <file>:<line>:<col>',
+    summary: 'complete the code at a cursor (1-based line and column)',
+    flags: {
+      multiline: { help: 'complete a block instead of the rest of the line' },
+      'max-tokens': { value: 'N', help: 'tokens to generate at most (default 32)' },
+      json: JSON_FLAG,
+    },
+    run: completeCommand,
+  },
+  summarize: {
+    args: '<model> <file>:<line>',
+    summary: 'propose a doc comment for the function, method or class around a line',
+    flags: { 'max-tokens': { value: 'N', help: 'tokens of summary at most' }, json: JSON_FLAG },
+    run: summarizeCommand,
+  },
+  export: {
+    args: '<model>',
+    summary: 'write model.onnx, the file completions are served from',
+    flags: {
+      quantize: { help: 'int8 weights: a quarter of the size' },
+      dynamic: { help: 'with --quantize: int8 matrix products too (faster on CPU)' },
+      json: JSON_FLAG,
+    },
+    run: exportCommand,
+  },
+  models: {
+    args: '[list | select <name> | delete <name>]',
+    summary: 'the models in a models folder: list them, choose the one that serves, delete one',
+    flags: { dir: { value: 'DIR', help: 'the models folder (default runs)' }, json: JSON_FLAG },
+    run: modelsCommand,
+  },
+  bench: {
+    args: '',
+    summary: 'speed and quality on real code fetched from the npm registry (a development checkout only)',
+    flags: {
+      only: { value: 'SECTIONS', help: 'comma-separated sections, e.g. speed,latency,quality' },
+      'quality-minutes': { value: 'M', help: 'training budget of the quality section' },
+    },
+    run: benchCommand,
+  },
+};
+
+function usageLine(name: string, command: Command): string {
+  const flags = Object.entries(command.flags).map(([flag, spec]) => `[--${flag}${spec.value ? ` ${spec.value}` : ''}]${spec.multiple ? '...' : ''}`);
+  return ['wlm', name, command.args, ...flags, '[--help]'].filter(Boolean).join(' ');
+}
+
+const USAGE = `usage:\n${Object.entries(COMMANDS).map(([name, command]) => `  ${usageLine(name, command)}`).join('\n')}\n  wlm <command> --help`;
+
+function commandHelp(name: string, command: Command): string {
+  const width = 24; // a longer flag pushes its help along rather than widening every row
+  const rows = Object.entries(command.flags).map(([flag, spec]) => `  --${`${flag}${spec.value ? ` ${spec.value}` : ''}`.padEnd(width)}  ${spec.help}`);
+  return [`usage: ${usageLine(name, command)}`, '', command.summary, '', ...rows, `  --${'help'.padEnd(width)}  this text`].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    console.log(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) throw new UserError(`unknown command "${name}"\n${USAGE}`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(commandHelp(name, command));
+    return 0;
+  }
+  const { values, positionals } = parse(name, command, rest);
+  return command.run(values, positionals);
+}
+
+function parse(name: string, command: Command, args: string[]): { values: Values; positionals: string[] } {
+  const options: NonNullable<ParseArgsConfig['options']> = {};
+  for (const [flag, spec] of Object.entries(command.flags)) options[flag] = { type: spec.value ? 'string' : 'boolean', ...(spec.multiple ? { multiple: true } : {}) };
   try {
-    return parseArgs({ args, options, allowPositionals: true as const, strict: true as const });
+    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
+    return { values: values as Values, positionals };
   } catch (err) {
-    throw new UserError(`${(err as Error).message}\n${USAGE}`);
+    throw new UserError(`${(err as Error).message}\nusage: ${usageLine(name, command)}`);
   }
 }
 
@@ -112,19 +224,7 @@ function reporter(json: boolean): (event: PipelineEvent) => void {
   };
 }
 
-async function trainCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    preset: { type: 'string' },
-    out: { type: 'string' },
-    steps: { type: 'string' },
-    minutes: { type: 'string' },
-    backend: { type: 'string' },
-    resume: { type: 'boolean' },
-    exclude: { type: 'string', multiple: true },
-    'summary-rate': { type: 'string' },
-    'fim-rate': { type: 'string' },
-    json: { type: 'boolean' },
-  });
+async function trainCommand(values: Values, positionals: string[]): Promise<number> {
   const folder = requireFolder(positionals[0], 'folder to train on');
   const summaryRateText = values['summary-rate'] as string | undefined;
   const summaryRate = summaryRateText === undefined ? undefined : Number(summaryRateText);
@@ -136,8 +236,8 @@ async function trainCommand(args: string[]): Promise<number> {
   if (fimRate !== undefined && !(fimRateText!.trim() !== '' && fimRate >= 0 && fimRate <= 1)) {
     throw new UserError(`--fim-rate must be a number in [0, 1], got "${fimRateText}"`);
   }
-  if (positionals.length > 1) throw new UserError(`unexpected argument "${positionals[1]}"\n${USAGE}`);
-  const preset = values.preset ?? 'small';
+  if (positionals.length > 1) throw new UserError(`unexpected argument "${positionals[1]}"\nusage: ${usageLine('train', COMMANDS.train)}`);
+  const preset = (values.preset as string | undefined) ?? DEFAULT_PRESET;
   if (!isPresetName(preset)) throw new UserError(`unknown preset "${preset}"; choose one of: ${PRESET_NAMES.join(', ')}`);
   const backend = values.backend as string | undefined;
   if (backend !== undefined && !(BACKEND_NAMES as readonly string[]).includes(backend)) {
@@ -147,10 +247,25 @@ async function trainCommand(args: string[]): Promise<number> {
   const steps = positiveInt('steps', values.steps as string | undefined);
   const minutes = positiveNumber('minutes', values.minutes as string | undefined);
   const outDir = path.resolve((values.out as string | undefined) ?? path.join('runs', `${path.basename(folder)}-${preset}`));
-  if (!values.resume && existsSync(path.join(outDir, 'config.json'))) {
+  if (!values.resume && hasModelConfig(outDir)) {
     throw new UserError(`${outDir} already holds a model; pass --resume to continue it or --out for a new folder`);
   }
+  return runTraining({
+    folder,
+    outDir,
+    preset,
+    backend: backend as BackendName | undefined,
+    steps,
+    minutes: values.steps !== undefined ? 0 : minutes,
+    resume: Boolean(values.resume),
+    exclude: values.exclude as string[] | undefined,
+    summaryRate,
+    fimRate,
+  }, Boolean(values.json));
+}
 
+/** Trains with Ctrl+C (or a TERM) stopping after the current step; exit 130 when it did. */
+async function runTraining(opts: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'>, json: boolean): Promise<number> {
   const controller = new AbortController();
   const onSignal = () => {
     process.stderr.write('\ninterrupted: stopping after this step, keeping the last good checkpoint\n');
@@ -159,22 +274,9 @@ async function trainCommand(args: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const { modelDir, result } = await trainOnFolder({
-      folder,
-      outDir,
-      preset,
-      backend: backend as BackendName | undefined,
-      steps,
-      minutes: values.steps !== undefined ? 0 : minutes,
-      resume: Boolean(values.resume),
-      exclude: values.exclude as string[] | undefined,
-      summaryRate,
-      fimRate,
-      signal: controller.signal,
-      onEvent: reporter(Boolean(values.json)),
-    });
+    const { modelDir, result } = await trainOnFolder({ ...opts, signal: controller.signal, onEvent: reporter(json) });
     const summary = { type: 'done', modelDir, step: result.step, bestValLoss: result.bestValLoss, stopReason: result.stopReason };
-    if (values.json) console.log(JSON.stringify(summary));
+    if (json) console.log(JSON.stringify(summary));
     else console.error(`model saved to ${modelDir} (step ${result.step}, best val loss ${result.bestValLoss?.toFixed(4) ?? 'n/a'}, ${result.stopReason})`);
     return result.stopReason === 'cancelled' ? 130 : 0;
   } finally {
@@ -183,8 +285,48 @@ async function trainCommand(args: string[]): Promise<number> {
   }
 }
 
-async function evalCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { lines: { type: 'string' }, editor: { type: 'boolean' }, json: { type: 'boolean' } });
+/** The model's folder continued on the folder's files (all, changed since the model, or chosen), into a new model folder. */
+async function fineTuneCommand(values: Values, positionals: string[]): Promise<number> {
+  const modelDir = requireFolder(positionals[0], 'model folder');
+  const folder = requireFolder(positionals[1], 'folder to fine-tune on');
+  if (positionals.length > 2) throw new UserError(`unexpected argument "${positionals[2]}"\nusage: ${usageLine('fine-tune', COMMANDS['fine-tune'])}`);
+  const base = await readModelConfig(modelDir);
+  const scope = (values.scope as string | undefined) ?? 'changed';
+  if (!['changed', 'folder', 'files'].includes(scope)) throw new UserError(`--scope must be changed, folder or files, got "${scope}"`);
+  const chosen = values.files as string[] | undefined;
+  if ((scope === 'files') !== Boolean(chosen?.length)) throw new UserError('--files goes with --scope files, and --scope files needs at least one --files');
+  const freezeText = values['freeze-layers'] as string | undefined;
+  const freezeLayers = freezeText === undefined ? 0 : Number(freezeText);
+  if (!Number.isInteger(freezeLayers) || freezeLayers < 0 || freezeLayers > base.model.nLayer) {
+    throw new UserError(`--freeze-layers must be an integer from 0 to ${base.model.nLayer} (the model's layers), got "${freezeText}"`);
+  }
+  const backend = values.backend as string | undefined;
+  if (backend !== undefined && !(BACKEND_NAMES as readonly string[]).includes(backend)) {
+    throw new UserError(`unknown backend "${backend}"; choose one of: ${BACKEND_NAMES.join(', ')}`);
+  }
+  if (values.steps !== undefined && values.minutes !== undefined) throw new UserError('give --steps or --minutes, not both');
+  const steps = positiveInt('steps', values.steps as string | undefined);
+  const minutes = positiveNumber('minutes', values.minutes as string | undefined);
+  const learningRate = positiveNumber('learning-rate', values['learning-rate'] as string | undefined);
+  const exclude = values.exclude as string[] | undefined;
+
+  let files: string[] | undefined;
+  if (scope === 'files') files = chosen!.map((f) => (path.isAbsolute(f) ? path.relative(folder, f) : f).split(path.sep).join('/'));
+  if (scope === 'changed') {
+    const changed = await changedFilesSince(folder, base.data?.gitCommit, new Date(base.createdAt), exclude);
+    if (changed.files.length === 0) throw new UserError(`no files changed since ${modelDir} was trained (${changed.how}); pass --scope folder or --scope files`);
+    if (!values.json) process.stderr.write(`fine-tune scope: ${changed.files.length} changed files (${changed.how})\n`);
+    files = changed.files;
+  }
+  const outDir = path.resolve((values.out as string | undefined) ?? `${modelDir.replace(/[\\/]+$/, '')}-ft`);
+  if (hasModelConfig(outDir)) throw new UserError(`${outDir} already holds a model; pass --out for a new folder`);
+  return runTraining({
+    folder, outDir, init: modelDir, preset: base.preset, backend: backend as BackendName | undefined,
+    steps, minutes: values.steps !== undefined ? 0 : minutes, learningRate, freezeLayers, files, exclude,
+  }, Boolean(values.json));
+}
+
+async function evalCommand(values: Values, positionals: string[]): Promise<number> {
   const modelDir = requireFolder(positionals[0], 'model folder');
   const folder = positionals[1] !== undefined ? requireFolder(positionals[1], 'folder to evaluate on') : undefined;
   await readModelConfig(modelDir);
@@ -201,12 +343,7 @@ function parseCursor(spec: string | undefined): { file: string; line: number; co
   return { file: path.resolve(match[1]), line: Number(match[2]), col: Number(match[3]) };
 }
 
-async function completeCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    multiline: { type: 'boolean' },
-    'max-tokens': { type: 'string' },
-    json: { type: 'boolean' },
-  });
+async function completeCommand(values: Values, positionals: string[]): Promise<number> {
   const modelDir = requireFolder(positionals[0], 'model folder');
   const cursor = parseCursor(positionals[1]);
   let text: string;
@@ -236,7 +373,9 @@ async function completeCommand(args: string[]): Promise<number> {
     if (values.json) console.log(JSON.stringify({ ...result, provider: session.provider }));
     else {
       console.error(`${cursor.file}:${cursor.line}:${cursor.col} (${session.provider}, ${result.ms.toFixed(1)} ms, ${result.tokens} tokens)`);
-      console.log(`${lineText.slice(0, cursor.col - 1)}\x1b[2m${result.text}\x1b[0m`);
+      // The completion dimmed after the line so far, as ghost text; plain text into a pipe or with NO_COLOR.
+      const dim = process.stdout.isTTY && !process.env.NO_COLOR ? (t: string) => `\x1b[2m${t}\x1b[0m` : (t: string) => t;
+      console.log(`${lineText.slice(0, cursor.col - 1)}${dim(result.text)}`);
     }
   } finally {
     await session.close();
@@ -245,8 +384,7 @@ async function completeCommand(args: string[]): Promise<number> {
 }
 
 /** Proposes a summary of the function, method or class around <file>:<line> and prints it as a doc comment. */
-async function summarizeCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { 'max-tokens': { type: 'string' }, json: { type: 'boolean' } });
+async function summarizeCommand(values: Values, positionals: string[]): Promise<number> {
   const modelDir = requireFolder(positionals[0], 'model folder');
   const match = positionals[1] ? /^(.*):(\d+)$/.exec(positionals[1]) : null;
   if (!match) throw new UserError(`expected <file>:<line> (1-based), got "${positionals[1] ?? ''}"`);
@@ -282,8 +420,7 @@ async function summarizeCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-async function exportCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { quantize: { type: 'boolean' }, dynamic: { type: 'boolean' }, json: { type: 'boolean' } });
+async function exportCommand(values: Values, positionals: string[]): Promise<number> {
   const modelDir = requireFolder(positionals[0], 'model folder');
   await readModelConfig(modelDir);
   if (values.dynamic && !values.quantize) throw new UserError('--dynamic refines --quantize; pass both');
@@ -292,6 +429,47 @@ async function exportCommand(args: string[]): Promise<number> {
   if (values.json) console.log(JSON.stringify(result));
   else console.log(`wrote ${result.file} (${(result.bytes / 1e6).toFixed(2)} MB) in ${result.ms.toFixed(0)} ms`);
   return 0;
+}
+
+/** `wlm models [list | select <name> | delete <name>]` over a models folder (default runs/). */
+async function modelsCommand(values: Values, positionals: string[]): Promise<number> {
+  const [action = 'list', name, extra] = positionals;
+  const store = new ModelStore(path.resolve((values.dir as string | undefined) ?? 'runs'));
+  if (extra !== undefined || (action === 'list' ? name !== undefined : name === undefined) || !['list', 'select', 'delete'].includes(action)) {
+    throw new UserError(`expected list, select <name> or delete <name>, got "${positionals.join(' ')}"\nusage: ${usageLine('models', COMMANDS.models)}`);
+  }
+  if (action === 'select') {
+    await store.prepare(name, null);
+    await store.writeActive(name);
+  } else if (action === 'delete') {
+    await store.remove(name, null);
+  }
+  const { models, active } = await store.list(null);
+  if (values.json) {
+    console.log(JSON.stringify({ modelsDir: store.modelsDir, active, models }));
+    return 0;
+  }
+  if (action !== 'list') console.error(`${action === 'select' ? 'selected' : 'deleted'} ${name}`);
+  if (models.length === 0) console.error(`no models in ${store.modelsDir}`);
+  for (const model of models) {
+    const figures = model.state === 'ready' || model.state === 'incomplete'
+      ? `${model.preset ?? '?'}, step ${model.step ?? '?'}, val loss ${model.bestValLoss?.toFixed(3) ?? 'n/a'}${model.parent ? `, from ${model.parent}` : ''}`
+      : '';
+    console.log(`${model.active ? '*' : ' '} ${model.name}  ${model.state}${figures ? `  ${figures}` : ''}${model.reason ? `  (${model.reason})` : ''}`);
+  }
+  return 0;
+}
+
+/** Runs the benchmarks next to the CLI (dist/bench.js) or from a source checkout, with the same flags. */
+async function benchCommand(values: Values, positionals: string[]): Promise<number> {
+  if (positionals.length > 0) throw new UserError(`unexpected argument "${positionals[0]}"\nusage: ${usageLine('bench', COMMANDS.bench)}`);
+  const built = path.join(__dirname, 'bench.js');
+  const source = path.resolve(__dirname, '..', '..', 'bench', 'bench.ts');
+  const args = Object.entries(values).filter(([, v]) => v !== undefined).flatMap(([flag, v]) => [`--${flag}`, String(v)]);
+  const argv = existsSync(built) ? [built, ...args] : existsSync(source) ? ['--import', 'tsx', source, ...args] : null;
+  if (!argv) throw new UserError('the benchmarks ship with the development checkout, not with the extension; run npm run bench there');
+  const child = spawn(process.execPath, argv, { stdio: 'inherit' });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 130 : 1))));
 }
 
 main(process.argv.slice(2)).then(

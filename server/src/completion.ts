@@ -1,16 +1,18 @@
-// Inline completions: the prompt around the cursor, the debounce-aware cancellation, a small LRU
-// cache, the swap of the serving model, and the post-processing that returns nothing rather than
-// junk. It does not run a model itself: the session (models/src/infer/session.ts) is injected, so the
-// pure parts here are tested without onnxruntime.
-
-export type CompletionMode = 'line' | 'block';
+// Inline completions: whether and how to complete at the cursor, the debounce-aware cancellation, a
+// small LRU cache, the reuse of a suggestion the user is typing into, and the swap of the serving
+// model. It does not run a model, pick the prompt window or clean a completion: the session
+// (models/src/infer/session.ts) does all three, and serialises its calls, so the pure parts here
+// are tested with an injected backend, without onnxruntime.
+import { createHash } from 'node:crypto';
+import type { CompletionMode } from '../../models/src/infer/postprocess';
 
 /** The part of CompletionSession the server uses (models/src/infer/session.ts). */
 export interface CompletionBackend {
   readonly provider: string;
+  /** The text to show ('' for nothing), cleaned; calls are served one at a time, in order. */
   complete(req: {
-    prefix: string;
-    suffix?: string;
+    prefix: string; // the document before the cursor, from its start: the session picks the window
+    suffix?: string; // the document after the cursor
     mode: CompletionMode;
     maxTokens: number;
     signal?: AbortSignal;
@@ -30,121 +32,21 @@ export interface CancellationLike {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Prompt building (pure)
-
-export interface PromptOptions {
-  maxPrefixChars: number; // the model sees at most blockSize tokens; ~3 chars a token, with room
-  maxSuffixChars: number; // for fill-in-the-middle and for the repeat check
-  multiline: boolean;
-}
-
-export const DEFAULT_PROMPT_OPTIONS: PromptOptions = { maxPrefixChars: 3000, maxSuffixChars: 1000, multiline: false };
-
-export interface Prompt {
-  prefix: string; // text before the cursor, starting at a line boundary
-  suffix: string; // text after the cursor, ending at a line boundary
-  linePrefix: string; // the cursor line up to the cursor
-  lineSuffix: string; // the rest of the cursor line
-  mode: CompletionMode;
-}
+// Whether to complete (pure)
 
 /** Punctuation may follow the cursor (`f(|) {`); a word after it means editing inside a line: no completion. */
 const COMPLETABLE_LINE_SUFFIX = /^[^\p{L}\p{N}_$]*$/u;
 
-/** The prompt at `offset` in `text`, or null where a completion would only get in the way. */
-export function buildPrompt(text: string, offset: number, opts: PromptOptions = DEFAULT_PROMPT_OPTIONS): Prompt | null {
-  if (!Number.isInteger(offset) || offset < 0 || offset > text.length) return null;
-  const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
-  const newlineAfter = text.indexOf('\n', offset);
-  const lineEnd = newlineAfter === -1 ? text.length : newlineAfter;
-  const linePrefix = text.slice(lineStart, offset);
-  const lineSuffix = text.slice(offset, lineEnd).replace(/\r$/, '');
-  if (!COMPLETABLE_LINE_SUFFIX.test(lineSuffix)) return null;
-
-  // Start the prefix at a line boundary so the model never sees half a token at the front.
-  let prefixStart = Math.max(0, offset - opts.maxPrefixChars);
-  if (prefixStart > 0) {
-    const nextLine = text.indexOf('\n', prefixStart - 1) + 1;
-    prefixStart = nextLine > 0 && nextLine <= lineStart ? nextLine : prefixStart;
-  }
-  let suffixEnd = Math.min(text.length, offset + opts.maxSuffixChars);
-  if (suffixEnd < text.length) {
-    const lastNewline = text.lastIndexOf('\n', suffixEnd - 1);
-    if (lastNewline >= lineEnd) suffixEnd = lastNewline + 1;
-  }
-  // A block only makes sense at the end of a line; in the middle of one, complete that line.
-  const mode: CompletionMode = opts.multiline && lineSuffix.trim() === '' ? 'block' : 'line';
-  return { prefix: text.slice(prefixStart, offset), suffix: text.slice(offset, suffixEnd), linePrefix, lineSuffix, mode };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Post-processing (pure)
-
-const MAX_BLOCK_LINES = 12;
-
-function indentOf(line: string): number {
-  return /^[ \t]*/.exec(line)![0].length;
-}
-
-function lastNonEmptyLine(text: string): string {
-  const lines = text.split('\n');
-  for (let i = lines.length - 1; i >= 0; i--) if (lines[i].trim() !== '') return lines[i];
-  return '';
-}
-
 /**
- * The text to show as ghost text for the model's raw output, or null when it would be junk:
- * empty, whitespace only, what already follows the cursor, or a copy of the line above.
+ * How to complete at `offset` in `text`, or null where a completion would only get in the way. A
+ * block only makes sense at the end of a line; in the middle of one, complete that line.
  */
-export function postProcess(raw: string, prompt: Prompt): string | null {
-  let text = raw.replace(/\r\n?/g, '\n');
-  if (prompt.mode === 'line') {
-    const newline = text.indexOf('\n');
-    // A completion at the very end of a line may start with the newline itself; then we show nothing
-    // on this line rather than inventing the next one.
-    if (newline !== -1) text = text.slice(0, newline);
-  } else {
-    text = cutBlock(text, prompt);
-  }
-  text = text.replace(/[ \t]+$/gm, '').replace(/\n+$/, '');
-  if (text.trim() === '') return null;
-
-  // The rest of the line stays after the ghost text: drop the part of the completion that would
-  // type it twice (completion "a, b);" before ");" becomes "a, b").
-  const rest = prompt.lineSuffix.trimEnd();
-  if (rest !== '' && prompt.mode === 'line') {
-    for (let k = Math.min(rest.length, text.length); k > 0; k--) {
-      if (text.endsWith(rest.slice(0, k))) {
-        text = text.slice(0, text.length - k);
-        break;
-      }
-    }
-    if (text.trim() === '') return null;
-  }
-
-  const core = text.trim();
-  const following = prompt.suffix.slice(prompt.lineSuffix.length).trimStart();
-  if (following.startsWith(core)) return null; // the model predicts what is already there
-  if (prompt.linePrefix.trim() === '' && core === lastNonEmptyLine(prompt.prefix).trim()) return null; // a loop
-  return text;
-}
-
-/** A block ends at a blank line, at a line indented less than where it started, or at a cap. */
-function cutBlock(text: string, prompt: Prompt): string {
-  const lines = text.split('\n');
-  const baseIndent = indentOf(prompt.linePrefix.trim() === '' ? prompt.linePrefix : lastNonEmptyLine(prompt.prefix));
-  const kept: string[] = [lines[0]];
-  for (let i = 1; i < lines.length && kept.length < MAX_BLOCK_LINES; i++) {
-    const line = lines[i];
-    if (line.trim() === '') break;
-    // A closing bracket at a shallower indent ends the block it belongs to: keep it, then stop.
-    if (indentOf(line) < baseIndent) {
-      if (/^\s*[)\]}]/.test(line)) kept.push(line);
-      break;
-    }
-    kept.push(line);
-  }
-  return kept.join('\n');
+export function completionMode(text: string, offset: number, multiline: boolean): CompletionMode | null {
+  if (!Number.isInteger(offset) || offset < 0 || offset > text.length) return null;
+  const newlineAfter = text.indexOf('\n', offset);
+  const lineSuffix = text.slice(offset, newlineAfter === -1 ? text.length : newlineAfter).replace(/\r$/, '');
+  if (!COMPLETABLE_LINE_SUFFIX.test(lineSuffix)) return null;
+  return multiline && lineSuffix.trim() === '' ? 'block' : 'line';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,7 +164,7 @@ export interface CompletionSettings {
 export interface CompletionOutcome {
   text: string | null;
   source: 'cache' | 'typed-ahead' | 'model' | 'none';
-  reason?: string; // why nothing: 'cancelled', 'no model', 'no prompt', 'junk'
+  reason?: string; // why nothing: 'cancelled', 'no model', 'no prompt' (no place to complete), 'junk' (cleaned away)
   ms: number;
 }
 
@@ -282,18 +184,29 @@ function debounce(ms: number, token: CancellationLike): Promise<void> {
   });
 }
 
+/** The document split at the cursor, and how to complete there. */
+interface Cursor {
+  prefix: string; // the whole document before the cursor
+  suffix: string; // and after it
+  mode: CompletionMode;
+  digest: string; // of the whole document, for the cache
+}
+
+/** A completion's cache key: the model, what shapes the answer, the document and the cursor. */
+function cacheKey(model: string, cursor: Cursor, settings: CompletionSettings): string {
+  return [model, cursor.mode, settings.maxTokens, settings.minTokenProbability ?? 0, cursor.prefix.length, cursor.digest].join('\u0000');
+}
+
 export class InlineCompleter {
   private readonly cache = new LruCache<string, string | null>(128);
   /** The last suggestion shown, so that typing into it keeps showing its remainder without inference. */
   private lastShown: { model: string; prefix: string; suffix: string; text: string } | null = null;
-  /** One inference at a time: the session's KV cache is not shared between concurrent runs. */
-  private queue: Promise<unknown> = Promise.resolve();
   /** Open documents, latest text; handed to the serving model's cache lazily, right before inference. */
   private readonly openDocuments = new Map<string, string>();
   /** What each serving backend has been shown of them, so a swapped-in model catches up by itself. */
   private readonly observedBy = new WeakMap<CompletionBackend, Map<string, string>>();
 
-  constructor(private readonly model: ActiveModel, private readonly promptOptions: Omit<PromptOptions, 'multiline'> = DEFAULT_PROMPT_OPTIONS) {}
+  constructor(private readonly model: ActiveModel) {}
 
   /** An open document's current text (cheap: nothing is tokenized until the next inference). */
   observeDocument(uri: string, text: string): void {
@@ -334,72 +247,73 @@ export class InlineCompleter {
     const none = (reason: string): CompletionOutcome => ({ text: null, source: 'none', reason, ms: performance.now() - started });
     const modelName = this.model.name;
     if (modelName === null) return none('no model');
-    const prompt = buildPrompt(input.text, input.offset, { ...this.promptOptions, multiline: settings.multiline });
-    if (!prompt) return none('no prompt');
+    const mode = completionMode(input.text, input.offset, settings.multiline);
+    if (mode === null) return none('no prompt');
+    const cursor: Cursor = {
+      prefix: input.text.slice(0, input.offset),
+      suffix: input.text.slice(input.offset),
+      mode,
+      digest: createHash('sha1').update(input.text).digest('base64'),
+    };
 
-    const typedAhead = this.typedAhead(modelName, prompt);
+    const typedAhead = this.typedAhead(modelName, cursor);
     if (typedAhead !== null) return { text: typedAhead, source: 'typed-ahead', ms: performance.now() - started };
-    const key = [modelName, prompt.mode, settings.maxTokens, settings.minTokenProbability ?? 0, prompt.prefix, prompt.suffix].join('\u0000');
-    if (this.cache.has(key)) {
-      const text = this.cache.get(key)!;
-      if (text !== null) this.remember(modelName, prompt, text);
+    if (this.cache.has(cacheKey(modelName, cursor, settings))) {
+      const text = this.cache.get(cacheKey(modelName, cursor, settings))!;
+      if (text !== null) this.remember(modelName, cursor, text);
       return text === null ? none('junk') : { text, source: 'cache', ms: performance.now() - started };
     }
 
     await debounce(settings.debounceMs, token);
     if (token.isCancellationRequested) return none('cancelled');
 
-    const run = this.queue.then(async () => {
-      // The user may have typed on while an earlier request ran: check again before inference.
-      if (token.isCancellationRequested) return undefined;
-      return this.model.use(async (backend, name) => {
-        const controller = new AbortController();
-        const subscription = token.onCancellationRequested(() => controller.abort());
-        try {
-          this.syncDocuments(backend, input.uri);
-          const minP = settings.minTokenProbability ?? 0;
-          const result = await backend.complete({
-            prefix: prompt.prefix,
-            suffix: prompt.suffix,
-            mode: prompt.mode,
-            maxTokens: settings.maxTokens,
-            signal: controller.signal,
-            uri: input.uri,
-            minMeanLogProb: minP > 0 ? Math.log(minP) : undefined,
-          });
-          return { name, raw: result.text, aborted: controller.signal.aborted };
-        } catch (err) {
-          // A session stopped by our signal throws; that is a cancelled request, not a failure.
-          if (controller.signal.aborted) return { name, raw: '', aborted: true };
-          throw err;
-        } finally {
-          subscription.dispose();
-        }
-      });
+    // No queue here: the session serves one call at a time, and drops a call whose signal was
+    // aborted while it waited (the user typed on), before inference.
+    const result = await this.model.use(async (backend, name) => {
+      if (token.isCancellationRequested) return { name, text: '', aborted: true };
+      const controller = new AbortController();
+      const subscription = token.onCancellationRequested(() => controller.abort());
+      try {
+        this.syncDocuments(backend, input.uri);
+        const minP = settings.minTokenProbability ?? 0;
+        const { text } = await backend.complete({
+          prefix: cursor.prefix,
+          suffix: cursor.suffix,
+          mode,
+          maxTokens: settings.maxTokens,
+          signal: controller.signal,
+          uri: input.uri,
+          minMeanLogProb: minP > 0 ? Math.log(minP) : undefined,
+        });
+        return { name, text, aborted: controller.signal.aborted };
+      } catch (err) {
+        // A session stopped by our signal throws; that is a cancelled request, not a failure.
+        if (controller.signal.aborted) return { name, text: '', aborted: true };
+        throw err;
+      } finally {
+        subscription.dispose();
+      }
     });
-    this.queue = run.catch(() => undefined);
-    const result = await run;
-    if (result === undefined) return none('cancelled');
     if (result === null) return none('no model');
     if (result.aborted) return none('cancelled');
-    const text = postProcess(result.raw, prompt);
+    // The session's text is final (cleaned by models/src/infer/postprocess.ts); '' is nothing to show.
+    const text = result.text === '' ? null : result.text;
     // Cache under the model that produced it: a swap during inference must not poison the new one.
-    this.cache.set([result.name, prompt.mode, settings.maxTokens, settings.minTokenProbability ?? 0, prompt.prefix, prompt.suffix].join('\u0000'), text);
+    this.cache.set(cacheKey(result.name, cursor, settings), text);
     if (text === null) return none('junk');
-    this.remember(result.name, prompt, text);
+    this.remember(result.name, cursor, text);
     return { text, source: 'model', ms: performance.now() - started };
   }
 
-  private remember(model: string, prompt: Prompt, text: string): void {
-    this.lastShown = { model, prefix: prompt.prefix, suffix: prompt.suffix, text };
+  private remember(model: string, cursor: Cursor, text: string): void {
+    this.lastShown = { model, prefix: cursor.prefix, suffix: cursor.suffix, text };
   }
 
-  private typedAhead(model: string, prompt: Prompt): string | null {
+  private typedAhead(model: string, cursor: Cursor): string | null {
     const last = this.lastShown;
-    if (!last || last.model !== model || last.suffix !== prompt.suffix) return null;
-    // Only an exact extension of the prompt shown; a slid prefix window falls back to the cache.
-    if (!prompt.prefix.startsWith(last.prefix)) return null;
-    const typed = prompt.prefix.slice(last.prefix.length);
+    if (!last || last.model !== model || last.suffix !== cursor.suffix) return null;
+    if (!cursor.prefix.startsWith(last.prefix)) return null;
+    const typed = cursor.prefix.slice(last.prefix.length);
     if (typed === '' || typed.includes('\n') || !last.text.startsWith(typed)) return null;
     const remainder = last.text.slice(typed.length);
     return remainder.trim() === '' ? null : remainder;

@@ -8,12 +8,13 @@ import * as path from 'node:path';
 import { ResponseError } from 'vscode-languageserver';
 import type { TrainOnFolderOptions, PipelineEvent } from '../../models/src/pipeline';
 import { readModelConfig } from '../../models/src/model/checkpoint';
-import { loadPreset } from '../../models/src/model/config';
-import { ErrorCodes, type EvaluateRequest, type FineTuneRequest, type JobKind, type JobResult, type JobStatus, type MetricsNotification, type TrainRequest, type CancelRequest } from './protocol';
+import { PRESET_NAMES, isPresetName, loadPreset } from '../../models/src/model/config';
+import { ErrorCodes, type EvalReport, type EvaluateRequest, type FineTuneRequest, type JobKind, type JobResult, type JobStatus, type MetricsNotification, type TrainRequest, type CancelRequest } from '../../protocol/src/customMessages';
 import { newModelName, type ModelStore } from './store';
 import type { ActiveModel, CancellationLike } from './completion';
 import type { Settings } from './settings';
-import { changedFilesSince } from './workspace';
+import { changedFilesSince } from '../../models/src/data/changedFiles';
+import { RunPace, describeDuration, type Budget, type RunProgress } from './estimates';
 
 // ---------------------------------------------------------------------------------------------
 // Messages between the server thread and the worker (worker.ts imports these types)
@@ -28,7 +29,7 @@ export type WorkerReply =
   | { type: 'event'; event: PipelineEvent }
   | { type: 'progress'; percentage: number; message: string } // evaluation phases
   | { type: 'trained'; modelDir: string; step: number; bestValLoss: number | null; stopReason: string; backend: { name: string; device: string } }
-  | { type: 'evaluated'; report: Record<string, unknown>; table: string }
+  | { type: 'evaluated'; report: EvalReport; table: string }
   | { type: 'error'; message: string; stack?: string };
 
 type FinalReply = Exclude<WorkerReply, { type: 'event' | 'progress' | 'error' }>;
@@ -62,7 +63,7 @@ export interface JobContext {
 }
 
 /** Where the worker bundle lies: next to the server bundle, or in dist/ when run from sources. */
-export function defaultWorkerFile(): string {
+function defaultWorkerFile(): string {
   const candidates = [path.join(__dirname, 'worker.js'), path.resolve(__dirname, '..', '..', 'dist', 'worker.js')];
   const found = candidates.find((file) => existsSync(file));
   if (!found) throw new Error(`training worker not found (looked in ${candidates.join(', ')}); hint: run npm run build`);
@@ -73,9 +74,17 @@ interface RunningJob {
   status: JobStatus;
   worker: Worker;
   cancelRequested: boolean;
+  pace: RunPace; // a training run's progress against its steps and minutes
+  progress: ProgressReporter;
 }
 
 const invalid = (message: string) => new ResponseError(ErrorCodes.invalidParams, message);
+
+/** A progress line with the time left, and which budget ends the run when it is the time. */
+function withTimeLeft(message: string, { etaMs, endsBy }: RunProgress, budget: Budget): string {
+  if (etaMs === null) return message;
+  return `${message}, ${describeDuration(etaMs)} left${endsBy === 'maxMinutes' ? ` (its ${budget.maxMinutes}-minute budget)` : ''}`;
+}
 
 function optionalPositive(name: string, value: unknown, integer: boolean): number | undefined {
   if (value === undefined || value === null) return undefined;
@@ -117,7 +126,7 @@ export class Jobs {
     this.checkCanTrain(ctx, 'train a model');
     const folder = this.folderOf(params.folder, ctx);
     const preset = params.preset ?? ctx.settings.preset;
-    if (!['tiny', 'small', 'base'].includes(preset)) throw invalid(`unknown preset ${JSON.stringify(preset)}; choose one of: tiny, small, base`);
+    if (!isPresetName(preset)) throw invalid(`unknown preset ${JSON.stringify(preset)}; choose one of: ${PRESET_NAMES.join(', ')}`);
     const steps = optionalPositive('steps', params.steps, true);
     const minutes = optionalPositive('minutes', params.minutes, false);
     const name = await this.freshName(params.name, preset, ctx);
@@ -187,7 +196,7 @@ export class Jobs {
     const lines = optionalPositive('lines', params.lines, true);
     const folder = params.folder !== undefined ? this.folderOf(params.folder, ctx) : undefined;
     const started = Date.now();
-    const { reply, jobId } = await this.runWorker('evaluate', name, 0, progress, `Evaluating ${name}`, { kind: 'evaluate', evaluate: { modelDir, folder, lines } });
+    const { reply, jobId } = await this.runWorker('evaluate', name, { maxSteps: 0, maxMinutes: 0 }, progress, `Evaluating ${name}`, { kind: 'evaluate', evaluate: { modelDir, folder, lines } });
     if (reply.type !== 'evaluated') throw new ResponseError(ErrorCodes.jobFailed, `evaluation of "${name}" ended without a report`);
     return { jobId, model: name, report: reply.report, table: reply.table, ms: Date.now() - started };
   }
@@ -197,8 +206,10 @@ export class Jobs {
   private async runTraining(kind: 'train' | 'fineTune', name: string, ctx: JobContext, progress: JobProgress, train: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'>): Promise<JobResult> {
     const started = Date.now();
     const title = kind === 'train' ? `Training ${name}` : `Fine-tuning ${name}`;
-    const maxSteps = train.steps ?? loadPreset(String(train.preset)).train.maxSteps;
-    const { reply, jobId, cancelRequested } = await this.runWorker(kind, name, maxSteps, progress, title, { kind, train });
+    // The budgets as pipeline.ts resolves them for a new run: the request's, else the preset's.
+    const preset = loadPreset(String(train.preset)).train;
+    const budget: Budget = { maxSteps: train.steps ?? preset.maxSteps, maxMinutes: train.minutes ?? preset.maxMinutes };
+    const { reply, jobId, cancelRequested } = await this.runWorker(kind, name, budget, progress, title, { kind, train });
     if (reply.type !== 'trained') throw new ResponseError(ErrorCodes.jobFailed, `${kind} of "${name}" ended without a model`);
     // A cancel that arrived after the last step (during the export) still means "keep what serves
     // now": the user asked to stop, so the new model is kept on disk but not switched to.
@@ -222,7 +233,7 @@ export class Jobs {
   }
 
   /** Starts the worker and settles with its final reply; every event in between is forwarded. */
-  private runWorker(kind: JobKind, model: string, maxSteps: number, { reporter: progress, cancelTokens }: JobProgress, title: string, job: WorkerJob): Promise<{ reply: FinalReply; jobId: number; cancelRequested: boolean }> {
+  private runWorker(kind: JobKind, model: string, budget: Budget, { reporter: progress, cancelTokens }: JobProgress, title: string, job: WorkerJob): Promise<{ reply: FinalReply; jobId: number; cancelRequested: boolean }> {
     if (this.current) {
       const s = this.current.status;
       throw new ResponseError(ErrorCodes.busy, `a ${s.kind} job is already running (job ${s.id}, ${s.model}, step ${s.step}/${s.maxSteps}); cancel it first`);
@@ -233,8 +244,8 @@ export class Jobs {
       stream.setEncoding('utf8');
       stream.on('data', (chunk: string) => this.events.log(chunk.trimEnd()));
     }
-    const status: JobStatus = { id: this.nextId++, kind, model, step: 0, maxSteps, message: 'starting', backend: null };
-    const running: RunningJob = { status, worker, cancelRequested: false };
+    const status: JobStatus = { id: this.nextId++, kind, model, step: 0, ...budget, percentage: 0, etaMs: null, message: 'starting', backend: null };
+    const running: RunningJob = { status, worker, cancelRequested: false, pace: new RunPace(budget), progress };
     this.current = running;
     progress.begin(title, 0, 'starting', true);
     this.events.log(`job ${status.id}: ${title}`);
@@ -252,6 +263,7 @@ export class Jobs {
             break;
           case 'progress':
             status.message = reply.message;
+            status.percentage = reply.percentage;
             progress.report(reply.percentage, reply.message);
             this.events.onStatusChanged();
             break;
@@ -286,18 +298,20 @@ export class Jobs {
     switch (event.type) {
       case 'log': {
         const m = event.metrics;
-        status.step = m.step;
-        status.maxSteps = event.maxSteps;
+        if (event.maxSteps !== job.pace.budget.maxSteps) job.pace = new RunPace({ ...job.pace.budget, maxSteps: event.maxSteps }); // the pipeline's word wins
+        const runProgress = job.pace.observe(m.step, m.elapsedMs);
+        const { percentage, etaMs } = runProgress;
+        Object.assign(status, { step: m.step, maxSteps: event.maxSteps, percentage, etaMs });
         status.message = `step ${m.step}/${event.maxSteps}, loss ${m.trainLoss.toFixed(3)}${m.valLoss !== undefined ? `, val ${m.valLoss.toFixed(3)}` : ''}`;
-        progress.report(Math.min(100, Math.round((100 * m.step) / Math.max(1, event.maxSteps))), status.message);
-        this.events.onMetrics({ jobId: status.id, kind: status.kind, model: status.model, maxSteps: event.maxSteps, metrics: { ...m } });
+        progress.report(percentage, withTimeLeft(status.message, runProgress, job.pace.budget));
+        this.events.onMetrics({ jobId: status.id, kind: status.kind, model: status.model, maxSteps: event.maxSteps, maxMinutes: status.maxMinutes, percentage, etaMs, metrics: { ...m } });
         break;
       }
       case 'backend':
         status.backend = `${event.name} (${event.device})`;
         status.message = `training on ${status.backend}`;
         this.events.log(`job ${status.id}: backend ${status.backend}${event.fallbacks.length ? `; not used: ${event.fallbacks.join('; ')}` : ''}`);
-        progress.report(0, status.message);
+        progress.report(status.percentage, status.message);
         break;
       case 'scan':
         status.message = `${event.files} files, ${(event.bytes / 1024).toFixed(0)} KiB`;
@@ -306,7 +320,7 @@ export class Jobs {
       case 'status':
         status.message = event.message;
         this.events.log(`job ${status.id}: ${event.message}`);
-        progress.report(Math.round((100 * status.step) / Math.max(1, status.maxSteps)), event.message);
+        progress.report(status.percentage, event.message);
         break;
       case 'export':
         status.message = `exported ${path.basename(event.file)}`;
@@ -320,6 +334,7 @@ export class Jobs {
     if (job.cancelRequested) return;
     job.cancelRequested = true;
     job.status.message = 'cancelling after the current step';
+    job.progress.report(job.status.percentage, job.status.message);
     this.events.log(`job ${job.status.id}: cancel requested`);
     job.worker.postMessage({ type: 'cancel' } satisfies ServerToWorker);
     // A worker stuck inside one enormous step is stopped the hard way; checkpoints are atomic.

@@ -19,11 +19,15 @@ import {
 import type { RequestType, NotificationType } from 'vscode-languageserver-protocol';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { CompletionSession } from '../../models/src/infer/session';
+import { readMetricsLog } from '../../models/src/train/metricsLog';
+import { readEvalReport } from '../../models/src/eval/report';
 import { ActiveModel, InlineCompleter, type CompletionOutcome } from './completion';
 import { Jobs, type JobContext, type JobProgress } from './jobs';
 import { ModelStore } from './store';
 import { parseSettings, completesLanguage, type Settings } from './settings';
 import { summarizeAt, hoverSummaryAt } from './summaries';
+import { estimatePresets, guessBackend, gpuEngineInstalled, readTrainedRuns } from './estimates';
+import { PRESET_NAMES, loadPreset } from '../../models/src/model/config';
 import {
   ErrorCodes,
   TrainRequest,
@@ -31,18 +35,19 @@ import {
   EvaluateRequest,
   ModelsRequest,
   CancelRequest,
+  PresetsRequest,
+  CompletionStatsRequest,
   MetricsHistoryRequest,
   SummarizeRequest,
   MetricsNotification,
   StatusNotification,
   type InitializationOptions,
-  type StepMetrics,
-} from './protocol';
+} from '../../protocol/src/customMessages';
 
 const connection = createConnection();
 const documents = new TextDocuments(TextDocument);
 
-// protocol.ts types its messages with the client's vscode-languageserver-protocol, a newer copy
+// customMessages.ts types its messages with the client's vscode-languageserver-protocol, a newer copy
 // than the one inside vscode-languageserver: the two classes differ only in private fields, so
 // handlers are registered by method name, typed through these two helpers.
 function onRequest<P, R>(type: RequestType<P, R, void>, handler: (params: P, token: CancellationToken) => Promise<R> | R): void {
@@ -212,6 +217,12 @@ connection.languages.inlineCompletion.on(async (params, token) => {
   return { items: [{ insertText: outcome.text, range: { start: params.position, end: params.position } }] };
 });
 
+onRequest(CompletionStatsRequest.type, async () => {
+  await storeReady;
+  const stats = await active.use(async (session) => session.stats());
+  return { model: active.name, provider: active.provider, stats };
+});
+
 // ---------------------------------------------------------------------------------------------
 // Jobs: train, fine-tune, evaluate, cancel
 
@@ -251,6 +262,15 @@ onRequest(EvaluateRequest.type, async (params, token) => {
 });
 
 onRequest(CancelRequest.type, (params) => jobs.cancel(params));
+
+// How long each preset would train here, for the client's preset pick.
+onRequest(PresetsRequest.type, async () => {
+  await storeReady;
+  const settings = await getSettings();
+  const runs = await readTrainedRuns(server.store);
+  const backend = guessBackend(settings.backend, runs, gpuEngineInstalled());
+  return { presets: estimatePresets(PRESET_NAMES.map(loadPreset), runs, backend), preferred: settings.preset, backend };
+});
 
 // ---------------------------------------------------------------------------------------------
 // Models: list, select, delete, metrics
@@ -326,24 +346,17 @@ onRequest(MetricsHistoryRequest.type, async (params) => {
   if (!name) throw new ResponseError(ErrorCodes.invalidParams, 'no model: pass "model" or select a model first');
   await storeReady;
   const dir = server.store.dirOf(name);
-  const read = (file: string) => fs.readFile(path.join(dir, file), 'utf8').catch(() => null);
-  const [metricsText, evalText] = await Promise.all([read('metrics.jsonl'), read('eval.json')]);
-  if (metricsText === null && evalText === null) throw new ResponseError(ErrorCodes.notFound, `no metrics for model "${name}" in ${dir}`);
-  const metrics: StepMetrics[] = [];
-  for (const line of (metricsText ?? '').split('\n')) {
-    try {
-      if (line.trim()) metrics.push(JSON.parse(line) as StepMetrics);
-    } catch {
-      // a line cut short by a kill: the rest are still worth showing
-    }
-  }
-  let evalReport: Record<string, unknown> | null = null;
-  try {
-    evalReport = evalText ? (JSON.parse(evalText) as Record<string, unknown>) : null;
-  } catch {
-    evalReport = null;
-  }
-  return { model: name, metrics, eval: evalReport };
+  const [metricsText, evalReport] = await Promise.all([
+    fs.readFile(path.join(dir, 'metrics.jsonl'), 'utf8').catch(() => null),
+    // A damaged eval.json must not hide the training curves: said in the log, sent as none.
+    readEvalReport(dir).catch((err: Error) => {
+      connection.console.warn(err.message);
+      return null;
+    }),
+  ]);
+  if (metricsText === null && evalReport === null) throw new ResponseError(ErrorCodes.notFound, `no metrics for model "${name}" in ${dir}`);
+  const { metrics, badLines } = readMetricsLog(metricsText ?? '');
+  return { model: name, metrics, badLines, eval: evalReport };
 });
 
 // A bug in a handler must cost one answer, not the server: log it and keep serving.

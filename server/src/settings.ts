@@ -1,9 +1,11 @@
 // The workspaceLm.* settings as the server sees them: one typed object, its defaults (mirroring
 // package.json's "contributes.configuration") and validation. Reading them from the client and
-// caching per document is server.ts's job; this file only turns raw JSON into Settings.
+// caching per document is server.ts's job; this file only turns raw JSON into Settings. The preset
+// names and the default preset are models/src/model/config.ts's.
+import { DEFAULT_PRESET, PRESET_NAMES, isPresetName, type PresetName } from '../../models/src/model/config';
+import { BACKEND_NAMES } from '../../models/src/train/backendNames';
 
-export const BACKEND_SETTINGS = ['auto', 'tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'] as const;
-export const PRESET_SETTINGS = ['tiny', 'small', 'base'] as const;
+const BACKEND_SETTINGS = ['auto', ...BACKEND_NAMES] as const;
 
 export interface Settings {
   enableCompletions: boolean; // serve inline completions from the active model
@@ -12,7 +14,7 @@ export interface Settings {
   maxTokens: number; // tokens generated per completion
   minTokenProbability: number; // hide completions whose tokens' geometric-mean probability is lower; 0 shows all
   debounceMs: number; // wait this long after the last keystroke before running the model
-  preset: (typeof PRESET_SETTINGS)[number]; // model size for "Train Model on Workspace"
+  preset: PresetName; // model size for "Train Model on Workspace"
   backend: (typeof BACKEND_SETTINGS)[number]; // training engine; auto picks the best that loads
   modelsDir: string; // where model folders live; empty means the extension's workspace storage
   exclude: string[]; // globs left out of training on top of .gitignore
@@ -26,7 +28,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   maxTokens: 32,
   minTokenProbability: 0.3,
   debounceMs: 150,
-  preset: 'small',
+  preset: DEFAULT_PRESET,
   backend: 'auto',
   modelsDir: '',
   exclude: [],
@@ -79,8 +81,8 @@ export function parseSettings(raw: unknown): { settings: Settings; problems: str
     else bad('debounceMs', `a number of milliseconds from 0 to ${DEBOUNCE_LIMIT_MS}`);
   }
   if (source.preset !== undefined) {
-    if ((PRESET_SETTINGS as readonly unknown[]).includes(source.preset)) settings.preset = source.preset as Settings['preset'];
-    else bad('preset', `one of ${PRESET_SETTINGS.join(', ')}`);
+    if (typeof source.preset === 'string' && isPresetName(source.preset)) settings.preset = source.preset;
+    else bad('preset', `one of ${PRESET_NAMES.join(', ')}`);
   }
   if (source.backend !== undefined) {
     if ((BACKEND_SETTINGS as readonly unknown[]).includes(source.backend)) settings.backend = source.backend as Settings['backend'];

@@ -1,126 +1,39 @@
-// The models dir as the server sees it: one folder per model, which one is active (active.json),
-// listing with what each folder holds, deletion. It validates folders through models/ (config.json
-// and the weights manifest) and never loads a corrupt one; it does not train or serve.
-import { promises as fs, existsSync } from 'node:fs';
-import * as path from 'node:path';
+// The models folder as the server answers about it: models/src/model/store.ts's ModelStore, whose
+// errors become response errors with the protocol's codes. Everything about folders lives there.
 import { ResponseError } from 'vscode-languageserver';
-import { readModelConfig, type ModelFolderConfig } from '../../models/src/model/checkpoint';
-import { ONNX_FILE } from '../../models/src/model/onnx';
-import { writeFileAtomic } from '../../models/src/util/atomicFiles';
-import { ErrorCodes, type ModelInfo } from './protocol';
+import { ModelStore as FolderStore, ModelStoreError } from '../../models/src/model/store';
+import { ErrorCodes } from '../../protocol/src/customMessages';
 
-const ACTIVE_FILE = 'active.json';
-const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+export { isModelName, newModelName } from '../../models/src/model/store';
 
-function total(value: { train: number; val: number } | number | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  return typeof value === 'number' ? value : value.train + value.val;
+const CODES: Record<ModelStoreError['code'], number> = { invalidName: ErrorCodes.invalidParams, notFound: ErrorCodes.notFound, busy: ErrorCodes.busy };
+
+function answered<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    throw err instanceof ModelStoreError ? new ResponseError(CODES[err.code], err.message) : err;
+  }
 }
 
-export function isModelName(name: unknown): name is string {
-  return typeof name === 'string' && MODEL_NAME.test(name);
+async function answeredAsync<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw err instanceof ModelStoreError ? new ResponseError(CODES[err.code], err.message) : err;
+  }
 }
 
-/** A name for a new model, unique in the folder: `<stem>-YYYYMMDD-HHMMSS`, with a counter if needed. */
-export function newModelName(stem: string, existing: Set<string>, now = new Date()): string {
-  const pad = (n: number) => String(n).padStart(2, '0');
-  const stamp = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
-  const base = `${stem.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 60)}-${stamp}`;
-  let name = base;
-  for (let i = 2; existing.has(name); i++) name = `${base}-${i}`;
-  return name;
-}
-
-export class ModelStore {
-  constructor(readonly modelsDir: string) {}
-
-  /** The folder of a model, after checking the name cannot escape the models dir. */
-  dirOf(name: unknown): string {
-    if (!isModelName(name)) {
-      throw new ResponseError(ErrorCodes.invalidParams, `invalid model name ${JSON.stringify(name)} (letters, digits, '.', '_' and '-' only)`);
-    }
-    return path.join(this.modelsDir, name);
+export class ModelStore extends FolderStore {
+  override dirOf(name: unknown): string {
+    return answered(() => super.dirOf(name));
   }
 
-  async names(): Promise<string[]> {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = await fs.readdir(this.modelsDir, { withFileTypes: true });
-    } catch {
-      return []; // no models dir yet: no models
-    }
-    return entries.filter((e) => e.isDirectory() && isModelName(e.name)).map((e) => e.name).sort();
+  override prepare(name: string, training: string | null): Promise<string> {
+    return answeredAsync(() => super.prepare(name, training));
   }
 
-  /** Everything the list shows about one folder; a bad folder is described, never thrown. */
-  async describe(name: string, training: string | null, active: string | null): Promise<ModelInfo> {
-    const dir = this.dirOf(name);
-    const info: ModelInfo = { name, dir, state: 'ready', active: name === active };
-    let config: ModelFolderConfig | undefined;
-    try {
-      config = await readModelConfig(dir);
-    } catch (err) {
-      info.state = name === training ? 'training' : 'corrupt';
-      if (name !== training) info.reason = (err as Error).message;
-      return info;
-    }
-    info.preset = config.preset;
-    info.createdAt = config.createdAt;
-    info.parent = config.parent ? path.basename(config.parent) : undefined;
-    info.backend = config.backend ? `${config.backend.name} (${config.backend.device})` : undefined;
-    info.dataBytes = config.data?.bytes;
-    info.dataTokens = total(config.data?.tokens);
-    info.step = config.step;
-    info.bestValLoss = config.bestValLoss;
-    if (name === training) info.state = 'training';
-    else if (!existsSync(path.join(dir, 'model.json'))) {
-      info.state = 'incomplete';
-      info.reason = 'no weights saved (training stopped before its first checkpoint)';
-    } else if (!existsSync(path.join(dir, ONNX_FILE))) {
-      info.state = 'incomplete';
-      info.reason = `not exported yet (stopped: ${config.stopReason ?? 'unknown'} at step ${config.step}); selecting it exports ${ONNX_FILE} first`;
-    }
-    return info;
-  }
-
-  async list(training: string | null): Promise<{ models: ModelInfo[]; active: string | null }> {
-    const active = await this.readActive();
-    const models = await Promise.all((await this.names()).map((name) => this.describe(name, training, active)));
-    return { models, active };
-  }
-
-  /**
-   * The folder of a model that can serve: corrupt, missing or still-training folders are refused
-   * with the reason. (A checkpoint left by a stopped run is exported when its session opens.)
-   */
-  async prepare(name: string, training: string | null): Promise<string> {
-    const dir = this.dirOf(name);
-    if (!existsSync(dir)) throw new ResponseError(ErrorCodes.notFound, `no model named "${name}" in ${this.modelsDir}`);
-    const info = await this.describe(name, training, null);
-    if (info.state === 'training') throw new ResponseError(ErrorCodes.busy, `model "${name}" is still training; wait for it or cancel the training`);
-    if (info.state === 'corrupt') throw new ResponseError(ErrorCodes.notFound, `model "${name}" cannot be used: ${info.reason}`);
-    if (!existsSync(path.join(dir, 'model.json'))) throw new ResponseError(ErrorCodes.notFound, `model "${name}" cannot be used: ${info.reason}`);
-    return dir;
-  }
-
-  async readActive(): Promise<string | null> {
-    try {
-      const parsed = JSON.parse(await fs.readFile(path.join(this.modelsDir, ACTIVE_FILE), 'utf8')) as { name?: unknown };
-      return isModelName(parsed.name) ? parsed.name : null;
-    } catch {
-      return null; // none chosen yet, or an unreadable file: serve nothing rather than guess
-    }
-  }
-
-  async writeActive(name: string | null): Promise<void> {
-    await writeFileAtomic(path.join(this.modelsDir, ACTIVE_FILE), JSON.stringify({ name }) + '\n');
-  }
-
-  async remove(name: string, training: string | null): Promise<void> {
-    const dir = this.dirOf(name);
-    if (name === training) throw new ResponseError(ErrorCodes.busy, `model "${name}" is training; cancel the training before deleting it`);
-    if (!existsSync(dir)) throw new ResponseError(ErrorCodes.notFound, `no model named "${name}" in ${this.modelsDir}`);
-    if ((await this.readActive()) === name) await this.writeActive(null);
-    await fs.rm(dir, { recursive: true, force: true });
+  override remove(name: string, training: string | null): Promise<void> {
+    return answeredAsync(() => super.remove(name, training));
   }
 }

@@ -1,12 +1,13 @@
 // "Summarize Function" on the server: which definition the cursor is in, a one-line summary of it
 // from the serving session, and the doc comment to insert. Finding definitions and writing doc
-// comments is models/src/summaries/; decoding is models/src/summaries/summarize.ts; this only joins them.
+// comments is models/src/summaries/functionAt.ts; decoding is models/src/summaries/summarize.ts; this only joins them.
 import { fileURLToPath } from 'node:url';
 import { ResponseError } from 'vscode-languageserver';
-import { findFunctionAt, formatDocComment, languageOf, SUMMARY_LANGUAGES } from '../../models/src/data/sourceScanner';
+import { languageOf, SUMMARY_LANGUAGES } from '../../models/src/data/sourceScanner';
+import { findFunctionAt, formatDocComment } from '../../models/src/summaries/functionAt';
 import { summarize } from '../../models/src/summaries/summarize';
 import type { CompletionSession } from '../../models/src/infer/session';
-import { ErrorCodes, type SummarizeRequest } from './protocol';
+import { ErrorCodes, type SummarizeRequest } from '../../protocol/src/customMessages';
 import { LruCache } from './completion';
 
 /** The summaries module's language id for a document: VS Code's own id, or one from the file name. */

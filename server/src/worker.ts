@@ -23,7 +23,7 @@ async function run(job: WorkerJob): Promise<void> {
       signal: controller.signal,
       onProgress: ({ phase, done, total }) => send({ type: 'progress', percentage: Math.round((100 * done) / Math.max(1, total)), message: `${phase}: ${done}/${total}` }),
     });
-    send({ type: 'evaluated', report: JSON.parse(JSON.stringify(report)) as Record<string, unknown>, table: formatEvalTable(report) });
+    send({ type: 'evaluated', report, table: formatEvalTable(report) });
     return;
   }
   const { modelDir, config, result } = await trainOnFolder({

@@ -43,6 +43,8 @@ export interface CodeServerOptions {
   vsix: string; // the packaged extension to install
   userSettings?: Record<string, unknown>; // the profile's User/settings.json
   env?: Record<string, string>; // extra environment for code-server and its extension hosts
+  workspaceTrust?: boolean; // default false: --disable-workspace-trust, every folder trusted
+  extensionsDir?: string; // an extensions folder that already holds the .vsix: no install
 }
 
 /** A running code-server with its own config, profile and extensions folders. */
@@ -59,7 +61,7 @@ export class CodeServer {
   static async start(opts: CodeServerOptions): Promise<CodeServer> {
     const configFile = path.join(opts.tempRoot, 'code-server.yaml');
     const userDataDir = path.join(opts.tempRoot, 'user-data');
-    const extensionsDir = path.join(opts.tempRoot, 'extensions');
+    const extensionsDir = opts.extensionsDir ?? path.join(opts.tempRoot, 'extensions');
     const xdg = path.join(opts.tempRoot, 'xdg');
     await Promise.all([userDataDir, extensionsDir, path.join(xdg, 'config'), path.join(xdg, 'data')].map((d) => fs.mkdir(d, { recursive: true })));
     await fs.mkdir(path.join(userDataDir, 'User'), { recursive: true });
@@ -76,18 +78,20 @@ export class CodeServer {
       XDG_DATA_HOME: path.join(xdg, 'data'),
     };
     const common = ['--config', configFile, '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir];
-    try {
-      await execFileAsync(node24, [codeServerEntry, ...common, '--install-extension', opts.vsix, '--force'], { env, timeout: 120_000 });
-    } catch (err) {
-      const e = err as { stderr?: string; stdout?: string; message: string };
-      throw new Error(`e2e: code-server --install-extension ${opts.vsix} failed: ${(e.stderr || e.stdout || e.message).trim().split('\n').slice(-3).join(' | ')}`);
+    if (!opts.extensionsDir) {
+      try {
+        await execFileAsync(node24, [codeServerEntry, ...common, '--install-extension', opts.vsix, '--force'], { env, timeout: 120_000 });
+      } catch (err) {
+        const e = err as { stderr?: string; stdout?: string; message: string };
+        throw new Error(`e2e: code-server --install-extension ${opts.vsix} failed: ${(e.stderr || e.stdout || e.message).trim().split('\n').slice(-3).join(' | ')}`);
+      }
     }
 
     const logFile = path.join(opts.tempRoot, 'code-server.log');
     const log = createWriteStream(logFile);
     const child = spawn(
       node24,
-      [codeServerEntry, ...common, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--reconnection-grace-time', '5'],
+      [codeServerEntry, ...common, '--disable-telemetry', '--disable-update-check', ...(opts.workspaceTrust ? [] : ['--disable-workspace-trust']), '--reconnection-grace-time', '5'],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.pipe(log);
@@ -256,6 +260,25 @@ export class Workbench {
     await input.press('Control+A');
     await input.press('Backspace');
     await input.pressSequentially(text, { delay: 20 });
+  }
+
+  /** Clicks the quick pick row whose label is `label` (not its description or detail), once it shows. */
+  async pickRow(label: string, timeoutMs = 15_000): Promise<void> {
+    const rows = this.page.locator(sel.quickInput.row);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const labels = await rows.evaluateAll((els, selector) => els.map((row) => row.querySelector(selector)?.textContent?.trim() ?? ''), sel.quickInput.rowLabel);
+      const index = labels.indexOf(label);
+      if (index >= 0) return rows.nth(index).click();
+      await this.page.waitForTimeout(200);
+    }
+    throw new Error(`no quick pick row labelled ${JSON.stringify(label)} within ${timeoutMs} ms; rows: ${JSON.stringify(await rows.allInnerTexts())}`);
+  }
+
+  /** Clicks the status bar item whose text contains `text` (e.g. to open its menu). */
+  async clickStatusBarItem(text: string, timeoutMs = 15_000): Promise<void> {
+    await this.dismissQuickInput();
+    await this.page.locator(sel.workbench.statusBarItem(text)).first().click({ timeout: timeoutMs });
   }
 
   async dismissQuickInput(): Promise<void> {

@@ -1,6 +1,7 @@
 // `npm run test:e2e`: the end-to-end run in a real VS Code. Copies the fixture project into a temp
 // folder, starts code-server with the packaged .vsix installed, plays the UI scenarios in chromium
-// (scenarios.ts), then runs the in-host mocha tests (host/) in a second window, and prints one line
+// (scenarios.ts), then runs the in-host mocha tests (host/) in a second window, then restarts
+// code-server with workspace trust on for the scenarios of an untrusted folder, and prints one line
 // per test, the stage timings and "N passed, N failed"; exits non-zero on any failure. It expects
 // scripts/e2e-setup.sh, `npm run build` and `npm run package` to have run (npm run test:e2e does).
 // Flags: --keep (leave the temp folder), --only REGEX (UI scenarios whose name matches; no
@@ -9,7 +10,7 @@ import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 import { CodeServer, Workbench, checkTools, collectLogs, launchBrowser, makeTempRoot, repoRoot } from './driver';
-import { scenarios, type ScenarioContext } from './scenarios';
+import { scenarios, type Scenario, type ScenarioContext } from './scenarios';
 import type { HostTestResult } from './host/index';
 
 interface Outcome {
@@ -46,6 +47,15 @@ const userSettings = {
   'editor.parameterHints.enabled': false,
   'editor.autoClosingBrackets': 'never',
   'editor.autoClosingQuotes': 'never',
+};
+
+// The second code-server, for the scenarios of an untrusted folder: workspace trust on, and no
+// startup dialog, so an unknown folder opens in Restricted Mode.
+const untrustedSettings = {
+  ...userSettings,
+  'security.workspace.trust.enabled': true,
+  'security.workspace.trust.startupPrompt': 'never',
+  'security.workspace.trust.banner': 'never',
 };
 
 /** The fixture project: test/e2e/fixture-workspace if present, else the shared sample project. */
@@ -180,10 +190,10 @@ async function main(): Promise<number> {
     workbench = new Workbench(page, { screenshotsDir });
     await stage('open workbench', () => workbench!.open(`${server!.url}/?folder=${encodeURIComponent(workspace)}`));
 
-    const context: ScenarioContext = { workbench, workspace, server, state: {} };
     const failedNames = new Set<string>();
-    await stage('UI scenarios', async () => {
-      for (const scenario of scenarios) {
+    /** Plays the scenarios of one session in order; a scenario whose prerequisite failed is not run. */
+    const play = async (list: Scenario[], context: ScenarioContext): Promise<void> => {
+      for (const scenario of list) {
         if (only && !only.test(scenario.name)) continue;
         const reason = scenario.unavailable?.();
         if (reason) {
@@ -203,12 +213,15 @@ async function main(): Promise<number> {
           outcomes.push({ name: scenario.name, ok: true, ms: Date.now() - t0 });
         } catch (err) {
           failedNames.add(scenario.name);
-          const shot = await workbench!.screenshot(`FAILED-${scenario.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}`).catch(() => null);
+          const shot = await context.workbench.screenshot(`FAILED-${scenario.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}`).catch(() => null);
           outcomes.push({ name: scenario.name, ok: false, ms: Date.now() - t0, error: `${err instanceof Error ? err.message : String(err)}${shot ? ` (screenshot ${shot})` : ''}` });
         }
         console.log(`${outcomes.at(-1)!.ok ? 'ok  ' : 'FAIL'} ${scenario.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       }
-    });
+    };
+    const trustedScenarios = scenarios.filter((s) => (s.session ?? 'trusted') === 'trusted');
+    const untrustedScenarios = scenarios.filter((s) => s.session === 'untrusted' && (!only || only.test(s.name)));
+    await stage('UI scenarios', () => play(trustedScenarios, { workbench: workbench!, workspace, server: server!, state: {} }));
 
     if (!only) {
       // A fresh page: the UI window's extension host ends, and the test window gets the workspace alone.
@@ -220,6 +233,22 @@ async function main(): Promise<number> {
       } catch (err) {
         outcomes.push({ name: 'host: the in-host test run', ok: false, ms: stages['in-host mocha tests'] ?? 0, error: err instanceof Error ? err.message : String(err) });
       }
+    }
+
+    if (untrustedScenarios.length > 0) {
+      // Workspace trust is a code-server flag: a second one, with trust on, a fresh profile (so the
+      // folder was never trusted) and the extension already installed.
+      await workbench.page.close();
+      await server.stop();
+      const { extensionsDir } = server;
+      const untrustedRoot = path.join(tempRoot, 'untrusted');
+      await fs.mkdir(untrustedRoot, { recursive: true });
+      server = await stage('start code-server (workspace trust on)', () =>
+        CodeServer.start({ tempRoot: untrustedRoot, vsix, userSettings: untrustedSettings, workspaceTrust: true, extensionsDir }),
+      );
+      workbench = new Workbench(await browser.browser.newPage(), { screenshotsDir });
+      await stage('open untrusted workbench', () => workbench!.open(`${server!.url}/?folder=${encodeURIComponent(workspace)}`));
+      await stage('untrusted scenarios', () => play(untrustedScenarios, { workbench: workbench!, workspace, server: server!, state: {} }));
     }
   } catch (err) {
     crashed = err;

@@ -1,7 +1,9 @@
 // The UI scenarios of the end-to-end run, in the order a user meets them: the packaged extension
 // shows up, trains a tiny model from the palette, completes code with ghost text, shows the run in
-// its metrics panel, summarises a function, and survives a cancelled second training. Each is a
-// named function over one Workbench; run.ts sequences them, screenshots failures and counts.
+// its metrics panel, summarises a function, snoozes completions from the status bar menu, and
+// survives a second training cancelled from its notification. Then, in a second code-server with
+// workspace trust on, an untrusted folder offers no training in the palette. Each is a named
+// function over one Workbench; run.ts sequences them, screenshots failures and counts.
 // Selectors come from selectors.ts; the gestures from driver.ts.
 import * as assert from 'node:assert/strict';
 import { promises as fs, existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -17,15 +19,21 @@ export interface ScenarioContext {
   state: { firstModel?: string; trainMs?: number };
 }
 
+/** Which code-server a scenario needs: the main one (every folder trusted), or one with workspace trust on. */
+export type Session = 'trusted' | 'untrusted';
+
 export interface Scenario {
   name: string;
   needs?: string[]; // names of scenarios that must have passed first
+  session?: Session; // default 'trusted'
   /** Why the scenario cannot run with this build (e.g. its command is not contributed), or null. */
   unavailable?: () => string | null;
   run(ctx: ScenarioContext): Promise<void>;
 }
 
 const TRAIN = 'Workspace LM: Train Model on Workspace';
+const FINE_TUNE = 'Workspace LM: Fine-tune Model';
+const SELECT = 'Workspace LM: Select Model';
 const CANCEL = 'Workspace LM: Cancel Training';
 const EVALUATE = 'Workspace LM: Evaluate Model';
 const SUMMARIZE = 'Workspace LM: Summarize Function';
@@ -66,10 +74,13 @@ async function acceptFirstPick(wb: Workbench, expected: string): Promise<void> {
   await wb.page.keyboard.press('Enter');
 }
 
-/** Starts a training of the workspace's preset (tiny) from the palette. */
-async function startTraining(wb: Workbench): Promise<void> {
+/** Starts a training of the workspace's preset (tiny) from the palette; returns the row's text (with its estimate). */
+async function startTraining(wb: Workbench): Promise<string> {
   await wb.runCommand(TRAIN);
+  await wb.page.locator(sel.quickInput.rowWithText('tiny')).first().waitFor({ state: 'visible', timeout: 15_000 });
+  const row = await wb.page.locator(sel.quickInput.row).first().innerText();
   await acceptFirstPick(wb, 'tiny');
+  return row;
 }
 
 /** Waits until the status bar shows a running training (the client's progress item). */
@@ -77,6 +88,38 @@ async function waitForTrainingProgress(wb: Workbench, timeoutMs: number): Promis
   const item = wb.page.locator(sel.workbench.statusBarItem('WLM training')).first();
   await item.waitFor({ state: 'visible', timeout: timeoutMs });
   return (await item.innerText()).trim();
+}
+
+/** Ghost text within `timeoutMs`, asking explicitly (Alt+\\) at the start and halfway; '' if none. */
+async function askForGhost(wb: Workbench, timeoutMs: number): Promise<string> {
+  await wb.page.keyboard.press('Alt+Backslash');
+  const ghost = await wb.waitForGhostText(timeoutMs / 2);
+  if (ghost) return ghost;
+  await wb.page.keyboard.press('Alt+Backslash');
+  return wb.waitForGhostText(timeoutMs / 2);
+}
+
+/**
+ * Asks again for ghost text at the cursor of the active editor, with the same text: a keystroke
+ * typed and taken back makes a new document version, so VS Code asks the provider anew instead of
+ * reusing its last answer for this place.
+ */
+async function retypeAndAskForGhost(wb: Workbench, timeoutMs: number): Promise<string> {
+  await wb.runCommand('View: Focus Active Editor Group');
+  await wb.page.keyboard.type('x');
+  await wb.page.keyboard.press('Backspace');
+  return askForGhost(wb, timeoutMs);
+}
+
+/** The model folder a running training writes: the first one that was not there before. */
+async function newModelFolder(server: CodeServer, before: Set<string>, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const found = modelFolders(server).find((dir) => !before.has(dir));
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`no new model folder within ${timeoutMs} ms; folders: ${JSON.stringify(modelFolders(server))}`);
 }
 
 /** Opens a file, adds a fresh line at its end, types `typed` and returns the ghost text shown ('' if none). */
@@ -107,7 +150,9 @@ export const scenarios: Scenario[] = [
       await workbench.page.locator(sel.workbench.statusBarItem('WLM')).first().waitFor({ state: 'visible', timeout: 60_000 });
       const titles = await workbench.paletteTitles('Workspace LM');
       await workbench.screenshot('palette-commands');
-      for (const title of [TRAIN, CANCEL, EVALUATE]) assert.ok(titles.includes(title), `"${title}" not in the palette: ${JSON.stringify(titles)}`);
+      for (const title of [TRAIN, FINE_TUNE, EVALUATE]) assert.ok(titles.includes(title), `"${title}" not in the palette: ${JSON.stringify(titles)}`);
+      // Offered only while a job runs (the workspaceLm.jobRunning context key).
+      assert.ok(!titles.includes(CANCEL), `"${CANCEL}" is in the palette with no job running: ${JSON.stringify(titles)}`);
     },
   },
   {
@@ -116,7 +161,9 @@ export const scenarios: Scenario[] = [
     async run(ctx) {
       const wb = ctx.workbench;
       const t0 = Date.now();
-      await startTraining(wb);
+      const row = await startTraining(wb);
+      // The preset pick says how long each preset trains here (nothing trained yet: its recorded speed).
+      assert.match(row, /about \d+ (s|min)[^\n]* of training here/, `the tiny row gives no time for this machine: ${JSON.stringify(row)}`);
       const progress = await waitForTrainingProgress(wb, 60_000);
       await wb.screenshot('train-progress');
       assert.match(progress, /WLM training/);
@@ -134,7 +181,7 @@ export const scenarios: Scenario[] = [
         assert.ok(existsSync(path.join(folder, file)), `${file} missing in ${folder}`);
       }
       await wb.page.locator(sel.workbench.statusBarItem(`WLM: ${name}`)).first().waitFor({ state: 'visible', timeout: 30_000 });
-      console.log(`     trained "${name}" in ${((ctx.state.trainMs ?? 0) / 1000).toFixed(1)} s: ${message}`);
+      console.log(`     trained "${name}" in ${((ctx.state.trainMs ?? 0) / 1000).toFixed(1)} s: ${message}; its row said ${JSON.stringify(row.replace(/\s+/g, ' '))}`);
     },
   },
   {
@@ -187,6 +234,13 @@ export const scenarios: Scenario[] = [
       const view = wb.webviewFrame();
       await view.locator('#runs .run-name', { hasText: name }).first().waitFor({ state: 'visible', timeout: 60_000 });
       await wb.screenshot('metrics-panel');
+      // The view's title bar: Train, Evaluate, Refresh.
+      for (const action of ['Train Model on Workspace', 'Evaluate Model', 'Refresh Metrics']) {
+        await wb.page.locator(sel.panes.titleAction(action)).first().waitFor({ state: 'visible', timeout: 10_000 });
+      }
+      // The finished run is no longer shown as training (the job's end reached the panel).
+      const live = await view.locator('#live').innerText({ timeout: 10_000 }).catch(() => '');
+      assert.doesNotMatch(live, /^Training|ETA/, `the panel still shows the finished run as training: ${JSON.stringify(live)}`);
       // The loss chart says how many points it plotted; metrics.jsonl on disk is the reference.
       const folder = modelFolders(ctx.server).find((dir) => path.basename(dir) === name)!;
       const logged = readFileSync(path.join(folder, 'metrics.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { trainLoss?: number; valLoss?: number });
@@ -243,32 +297,87 @@ export const scenarios: Scenario[] = [
         after = await occurrences();
       }
       await wb.screenshot('summarize-inserted');
+      await wb.runCommand('File: Revert File'); // leave check.ts as it is on disk for the windows that follow
       assert.ok(after > before, `the inserted doc comment (${JSON.stringify(words)}) did not appear in the editor`);
       console.log(`     proposal for roundTo: ${JSON.stringify(summary)}`);
     },
   },
   {
-    name: '5. a cancelled second training leaves the previous model serving completions',
+    name: '5. snoozed from the status bar menu, no ghost text appears; resumed, it comes back',
+    needs: ['1. Train Model on Workspace (tiny) shows progress and a finish notification'],
+    async run({ workbench: wb, state }) {
+      const first = state.firstModel!;
+      // A site where the model shows text; the same text is asked about snoozed, then resumed.
+      const before = await typeAndWaitForGhost(wb, 'speed.ts', TYPED_PREFIX, 60_000);
+      assert.ok(before.trim(), 'no ghost text at the site before snoozing');
+      await wb.page.keyboard.press('Escape');
+      try {
+        await wb.clickStatusBarItem(`WLM: ${first}`);
+        await wb.pickRow('Snooze completions for 5 minutes');
+        await wb.page.locator(sel.workbench.statusBarItem('WLM: snoozed')).first().waitFor({ state: 'visible', timeout: 10_000 });
+        await wb.screenshot('snoozed-status-bar');
+        const whileSnoozed = await retypeAndAskForGhost(wb, 8_000);
+        await wb.screenshot('snoozed-no-ghost-text');
+        assert.equal(whileSnoozed, '', `ghost text while snoozed: ${JSON.stringify(whileSnoozed)}`);
+        await wb.clickStatusBarItem('WLM: snoozed');
+        await wb.pickRow('Resume completions');
+        await wb.page.locator(sel.workbench.statusBarItem(`WLM: ${first}`)).first().waitFor({ state: 'visible', timeout: 10_000 });
+        const resumed = await retypeAndAskForGhost(wb, 30_000);
+        await wb.screenshot('resumed-ghost-text');
+        assert.ok(resumed.trim(), `no ghost text within 30 s after "Resume completions", where ${JSON.stringify(before)} showed before the snooze`);
+        console.log(`     before: ${JSON.stringify(before)}; snoozed: none in 8 s; resumed: ${JSON.stringify(resumed)}`);
+      } finally {
+        await wb.page.keyboard.press('Escape');
+        await wb.runCommand('File: Revert File');
+      }
+    },
+  },
+  {
+    name: "6. a second training cancelled from its notification's Cancel button keeps its checkpoint; the first model still serves",
     needs: ['1. Train Model on Workspace (tiny) shows progress and a finish notification'],
     async run(ctx) {
       const wb = ctx.workbench;
       const first = ctx.state.firstModel!;
-      await startTraining(wb);
-      await waitForTrainingProgress(wb, 60_000);
-      await wb.screenshot('second-training-running');
-      await wb.runCommand(CANCEL);
+      const before = new Set(modelFolders(ctx.server));
+      // small: 2000 steps and a 10-minute budget, so the run is surely under way when Cancel is clicked.
+      await wb.runCommand(TRAIN);
+      await wb.pickRow('small');
+      const toast = wb.page.locator(sel.notifications.toastWithText('Workspace LM: training small')).first();
+      await toast.waitFor({ state: 'visible', timeout: 30_000 });
+      // While it runs the palette offers Cancel Training (the workspaceLm.jobRunning context key).
+      const titles = await wb.paletteTitles('Workspace LM');
+      assert.ok(titles.includes(CANCEL), `"${CANCEL}" is not in the palette while a job runs: ${JSON.stringify(titles)}`);
+      // The notification shows the steps and the time left; the folder gets its first steps.
+      const folder = await newModelFolder(ctx.server, before, 60_000);
+      const progressText = await wb.waitForToast(/step \d+\/2000.*left/, 180_000);
+      await wb.screenshot('training-notification');
+      const metricsFile = path.join(folder, 'metrics.jsonl');
+      assert.ok(existsSync(metricsFile), `no metrics.jsonl in ${folder} while the notification says ${JSON.stringify(progressText)}`);
+      await wb.page.locator(sel.notifications.toastButton('Workspace LM: training small', 'Cancel')).first().click({ timeout: 10_000 });
       const message = await wb.waitForToast(/cancelled at step \d+/, 120_000);
-      await wb.screenshot('second-training-cancelled');
+      await toast.waitFor({ state: 'hidden', timeout: 30_000 });
+      await wb.screenshot('training-cancelled');
+      const step = Number(/cancelled at step (\d+)/.exec(message)![1]);
+      assert.ok(step >= 1 && step < 2000, `cancelled at step ${step}`);
+      // The last checkpoint stays: config.json records the step it was saved at, with the resume state.
+      const config = JSON.parse(readFileSync(path.join(folder, 'config.json'), 'utf8')) as { step: number };
+      assert.equal(config.step, step, `config.json of ${folder} says step ${config.step}, the notification ${step}`);
+      assert.ok(existsSync(path.join(folder, 'resume')), `no resume state in ${folder}: ${JSON.stringify(readdirSync(folder))}`);
+      // The first model still serves, and Cancel Training left the palette with the job.
       await wb.page.locator(sel.workbench.statusBarItem(`WLM: ${first}`)).first().waitFor({ state: 'visible', timeout: 30_000 });
+      const after = await wb.paletteTitles('Workspace LM');
+      assert.ok(!after.includes(CANCEL), `"${CANCEL}" is still in the palette after the job ended`);
       const ghost = await typeAndWaitForGhost(wb, 'speed.ts', TYPED_PREFIX, 60_000);
       await wb.screenshot('completions-after-cancel');
-      assert.ok(ghost.trim(), `no ghost text from "${first}" after the cancelled training (${message})`);
       await wb.page.keyboard.press('Escape');
-      console.log(`     ${message}; still serving "${first}": ${JSON.stringify(ghost)}`);
+      // Typed lines left in open editors would feed the completion cache of the next window.
+      await wb.runCommand('File: Revert File');
+      assert.ok(ghost.trim(), `no ghost text from "${first}" after the cancelled training (${message})`);
+      console.log(`     notification said ${JSON.stringify(progressText)}; ${message}; still serving "${first}": ${JSON.stringify(ghost)}`);
     },
   },
   {
-    name: '6. no error notification from Workspace LM during the scenarios',
+    name: '7. no error notification from Workspace LM during the scenarios',
     async run({ workbench: wb }) {
       await wb.runCommand('Notifications: Show Notifications');
       await wb.page.locator('.notifications-center').waitFor({ state: 'visible', timeout: 10_000 });
@@ -282,6 +391,20 @@ export const scenarios: Scenario[] = [
       }
       await wb.page.keyboard.press('Escape');
       assert.deepEqual(errors, [], `error notifications: ${JSON.stringify(errors)}`);
+    },
+  },
+  {
+    name: '8. in an untrusted folder the palette offers no Train or Fine-tune, and the rest still',
+    session: 'untrusted',
+    async run({ workbench: wb }) {
+      // Restricted Mode is on (the window is really untrusted) and the extension has activated.
+      await wb.page.locator(sel.workbench.statusBarItem('Restricted Mode')).first().waitFor({ state: 'visible', timeout: 60_000 });
+      await wb.page.locator(sel.workbench.statusBarItem('WLM')).first().waitFor({ state: 'visible', timeout: 60_000 });
+      const titles = await wb.paletteTitles('Workspace LM');
+      await wb.screenshot('untrusted-palette');
+      assert.ok(titles.includes(SELECT), `"${SELECT}" is not in the palette: ${JSON.stringify(titles)}`);
+      for (const hidden of [TRAIN, FINE_TUNE]) assert.ok(!titles.includes(hidden), `"${hidden}" is in the palette of an untrusted folder: ${JSON.stringify(titles)}`);
+      console.log(`     untrusted palette: ${JSON.stringify(titles)}`);
     },
   },
 ];

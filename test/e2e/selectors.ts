@@ -15,6 +15,8 @@ export const quickInput = {
   input: '.quick-input-widget input',
   row: '.quick-input-list .monaco-list-row',
   rowWithText: (text: string) => `.quick-input-list .monaco-list-row:has-text("${text}")`,
+  /** Inside a row: its label alone (a description and a detail may follow it). */
+  rowLabel: '.label-name',
 };
 
 export const notifications = {
@@ -52,4 +54,6 @@ export const panes = {
   /** A view's pane header; a container with a single view hides it (wait with state 'attached'). */
   viewPane: (title: string) => `.pane-header[aria-label^="${title}"]`,
   sideBar: '.part.sidebar',
+  /** A view's title bar action (a `view/title` menu entry shown as an icon), by its command title. */
+  titleAction: (title: string) => `.part.sidebar .title-actions .action-label[aria-label*="${title}"]`,
 };

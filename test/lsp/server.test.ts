@@ -5,140 +5,27 @@
 // bad params get error responses while the server keeps serving. Waits on events, never on timers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, fork, execFileSync, type ChildProcess } from 'node:child_process';
+import { fork, execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, readFileSync, utimesSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import {
-  createMessageConnection,
-  StreamMessageReader,
-  StreamMessageWriter,
-  IPCMessageReader,
-  IPCMessageWriter,
-  ResponseError,
-  CancellationTokenSource,
-  type MessageConnection,
-} from 'vscode-jsonrpc/node';
+import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError, CancellationTokenSource } from 'vscode-jsonrpc/node';
 import {
   CancelRequest,
   ErrorCodes,
   EvaluateRequest,
   FineTuneRequest,
   MetricsHistoryRequest,
-  MetricsNotification,
   ModelsRequest,
-  StatusNotification,
+  PresetsRequest,
   SummarizeRequest,
   TrainRequest,
-  type InitializationOptions,
   type JobResult,
-} from '../../server/src/protocol';
+} from '../../protocol/src/customMessages';
 import { DEFAULT_SETTINGS, parseSettings } from '../../server/src/settings';
-import { changedFilesSince } from '../../server/src/workspace';
-
-const repoRoot = path.resolve(__dirname, '..', '..');
-const fixture = path.join(repoRoot, 'test', 'fixtures', 'sample-project');
-
-type Listener<T> = (value: T) => void;
-
-/** A client connection to one server process, with notifications kept for the test to look at. */
-class LspClient {
-  readonly connection: MessageConnection;
-  readonly statuses: StatusNotification.Params[] = [];
-  readonly metrics: MetricsNotification.Params[] = [];
-  readonly progress = new Map<string, { kind: string; percentage?: number; message?: string }[]>();
-  readonly logs: string[] = [];
-  readonly createdProgress: string[] = []; // tokens of server-initiated progress (what VS Code shows)
-  private readonly waiters = new Set<() => void>();
-
-  constructor(readonly process: ChildProcess) {
-    this.connection = createMessageConnection(new StreamMessageReader(process.stdout!), new StreamMessageWriter(process.stdin!));
-    this.connection.onNotification(StatusNotification.method, (p: StatusNotification.Params) => this.push(this.statuses, p));
-    this.connection.onNotification(MetricsNotification.method, (p: MetricsNotification.Params) => this.push(this.metrics, p));
-    this.connection.onNotification('window/logMessage', (p: { message: string }) => this.push(this.logs, p.message));
-    this.connection.onNotification('window/showMessage', (p: { message: string }) => this.push(this.logs, p.message));
-    this.connection.onRequest('window/showMessageRequest', (p: { message: string }) => {
-      this.push(this.logs, p.message);
-      return null;
-    });
-    this.connection.onNotification('$/progress', (p: { token: string; value: { kind: string; percentage?: number; message?: string } }) => {
-      const list = this.progress.get(String(p.token)) ?? [];
-      this.progress.set(String(p.token), list);
-      this.push(list, p.value);
-    });
-    this.connection.listen();
-  }
-
-  private push<T>(list: T[], value: T): void {
-    list.push(value);
-    for (const wake of [...this.waiters]) wake();
-  }
-
-  /** Resolves once `check` holds, re-checked on every notification that arrives. */
-  until<T>(check: () => T | undefined | false): Promise<T> {
-    const now = check();
-    if (now) return Promise.resolve(now);
-    return new Promise((resolve) => {
-      const wake: Listener<void> = () => {
-        const value = check();
-        if (value) {
-          this.waiters.delete(wake);
-          resolve(value);
-        }
-      };
-      this.waiters.add(wake);
-    });
-  }
-
-  request<P, R>(type: { method: string; _?: unknown }, params: P): Promise<R> {
-    return this.connection.sendRequest(type.method, params) as Promise<R>;
-  }
-
-  async completeAt(uri: string, line: number, character: number): Promise<{ items: { insertText: string }[] }> {
-    return this.connection.sendRequest('textDocument/inlineCompletion', {
-      textDocument: { uri },
-      position: { line, character },
-      context: { triggerKind: 1 }, // Invoked: no debounce, the latency is the model's
-    });
-  }
-}
-
-function startServer(init: InitializationOptions, rootDir: string, serverProgress = false): Promise<{ client: LspClient; capabilities: Record<string, unknown> }> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'dist', 'server.js'), '--stdio'], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stderr!.on('data', () => undefined); // onnxruntime warnings; the connection is stdout
-  const client = new LspClient(child);
-  client.connection.onRequest('window/workDoneProgress/create', (p: { token: string | number }) => {
-    client.createdProgress.push(String(p.token));
-    return null;
-  });
-  return client.connection
-    .sendRequest('initialize', {
-      processId: process.pid,
-      rootUri: pathToFileURL(rootDir).href,
-      workspaceFolders: [{ uri: pathToFileURL(rootDir).href, name: 'project' }],
-      capabilities: { window: { workDoneProgress: serverProgress } },
-      initializationOptions: init,
-    })
-    .then(async (result) => {
-      await client.connection.sendNotification('initialized', {});
-      return { client, capabilities: (result as { capabilities: Record<string, unknown> }).capabilities };
-    });
-}
-
-async function stopServer(client: LspClient): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) => client.process.once('exit', (code) => resolve(code)));
-  await client.connection.sendRequest('shutdown');
-  await client.connection.sendNotification('exit');
-  const code = await exited;
-  client.connection.dispose();
-  return code;
-}
-
-/** The latest status notification that satisfies `match` (ES2022 has no findLast). */
-function lastStatus(from: LspClient, match: (s: StatusNotification.Params) => boolean): StatusNotification.Params | undefined {
-  return [...from.statuses].reverse().find(match);
-}
+import { changedFilesSince } from '../../models/src/data/changedFiles';
+import { buildServer, fixture, lastStatus, LspClient, repoRoot, startServer, stopServer } from './lspClient';
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -166,7 +53,7 @@ let docLines: string[] = [];
 let typingLines: string[] = [];
 
 before(async () => {
-  execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'build.mjs')], { cwd: repoRoot, stdio: 'inherit' });
+  buildServer();
   tmp = mkdtempSync(path.join(os.tmpdir(), 'wlm-lsp-'));
   project = path.join(tmp, 'project');
   cpSync(fixture, project, { recursive: true });
@@ -289,6 +176,26 @@ test('train a tiny model: progress, metrics per step, then it serves completions
   assert.equal(info.state, 'ready');
   assert.equal(info.preset, 'tiny');
   assert.equal(info.step, 40);
+});
+
+test('progress follows the budget to 100%; the presets then train as fast as the model just trained here', async () => {
+  assert.ok(firstModel, 'needs the model trained above');
+  const run = client.metrics.filter((m) => m.model === firstModel);
+  assert.deepEqual([run.at(-1)?.percentage, run.at(-1)?.etaMs], [100, 0], 'the last step: all done, nothing left');
+  assert.ok(run.every((m, i) => i === 0 || m.percentage >= run[i - 1].percentage), 'the percentage never goes back');
+  assert.ok(run.some((m) => m.etaMs !== null && m.etaMs > 0), 'a time left while it ran');
+
+  const { presets, preferred, backend } = await client.request<PresetsRequest.Params, PresetsRequest.Result>(PresetsRequest.type, {});
+  assert.deepEqual(presets.map((p) => p.name), ['tiny', 'small', 'base']);
+  assert.equal(preferred, 'tiny', 'the workspaceLm.preset setting');
+  assert.equal(backend.device === 'gpu', false, `the tiny model trained on a CPU engine: ${JSON.stringify(backend)}`);
+  const tiny = presets[0];
+  assert.equal(tiny.speed?.source, 'here');
+  assert.match(tiny.speed!.detail, new RegExp(firstModel));
+  assert.equal(tiny.endsBy, 'maxSteps');
+  assert.ok(tiny.trainMs! > 0 && tiny.expectedSteps === tiny.maxSteps);
+  assert.equal(presets[2].meantForGpu, true);
+  assert.equal(presets[2].endsBy, 'maxMinutes', 'base on a CPU: its time budget ends it');
 });
 
 test('summarize the method at the cursor with the serving model; bad positions are errors', { timeout: 60_000 }, async () => {
@@ -501,13 +408,15 @@ test('summary on hover: off by default; on, a function header shows the model su
 
 test('settings: package.json declares each with the server default; bad values fall back with one line each', () => {
   const manifest = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
-    contributes: { configuration: { properties: Record<string, { default: unknown; description?: string; scope?: string }> } };
+    contributes: { configuration: { properties: Record<string, { default: unknown; description?: string; markdownDescription?: string; scope?: string }> } };
   };
-  const declared = manifest.contributes.configuration.properties;
+  // workspaceLm.trace.server is the language client's own (it traces the connection to this server).
+  const declared = Object.fromEntries(Object.entries(manifest.contributes.configuration.properties).filter(([key]) => key !== 'workspaceLm.trace.server'));
   assert.deepEqual(Object.keys(declared).sort(), Object.keys(DEFAULT_SETTINGS).map((k) => `workspaceLm.${k}`).sort());
   for (const [key, value] of Object.entries(DEFAULT_SETTINGS)) {
-    assert.deepEqual(declared[`workspaceLm.${key}`].default, value, key);
-    assert.ok(declared[`workspaceLm.${key}`].description && declared[`workspaceLm.${key}`].scope, `${key} has a description and a scope`);
+    const setting = declared[`workspaceLm.${key}`];
+    assert.deepEqual(setting.default, value, key);
+    assert.ok((setting.description ?? setting.markdownDescription) && setting.scope, `${key} has a description and a scope`);
   }
   const { settings, problems } = parseSettings({ maxTokens: 0, debounceMs: 20, preset: 'huge', languages: ['typescript', 3], multiline: true });
   assert.deepEqual(

@@ -1,6 +1,7 @@
 // Model folders: weights round-trip exactly and give identical logits; every kind of damage
 // (missing files, foreign or truncated data, wrong versions, shapes against config.json) is a
-// "corrupt model folder" error naming the problem; the resume state round-trips.
+// "corrupt model folder" error naming the problem; config.json's writer, updater and progress
+// record; the resume state round-trips.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, truncateSync, readFileSync, mkdirSync, renameSync, existsSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { GPT, initialWeights } from '../../models/src/model/gpt';
 import { selectBackend } from '../../models/src/train/backend';
 import {
   readWeights, writeWeights, readModelConfig, saveTrainingState, loadTrainingState, hasTrainingState,
+  hasModelConfig, writeModelConfig, updateModelConfig, recordProgress,
   type ModelFolderConfig, type WeightTensor,
 } from '../../models/src/model/checkpoint';
 import { DEFAULT_TRAIN, type GPTConfig } from '../../models/src/model/config';
@@ -118,6 +120,25 @@ test('readModelConfig: validates kind, version and the model section', async () 
   const empty = path.join(root, 'empty');
   mkdirSync(empty);
   await assert.rejects(readModelConfig(empty), /missing config\.json/);
+});
+
+test('config.json: written whole, updated by a patch, kept in step by recordProgress; a damaged one is left alone', async () => {
+  const dir = path.join(root, 'config-write');
+  mkdirSync(dir);
+  assert.equal(hasModelConfig(dir), false);
+  await recordProgress(dir, 5, 2.5); // a bare training run: nothing to record into
+  assert.equal(hasModelConfig(dir), false);
+  await writeModelConfig(dir, folderConfig(tiny));
+  assert.equal(hasModelConfig(dir), true);
+  assert.deepEqual(await readModelConfig(dir), folderConfig(tiny));
+  const updated = await updateModelConfig(dir, { stopReason: 'maxSteps', timings: { trainMs: 7 } });
+  assert.deepEqual(updated, { ...folderConfig(tiny), stopReason: 'maxSteps', timings: { trainMs: 7 } });
+  await recordProgress(dir, 12, 3.5);
+  assert.deepEqual(await readModelConfig(dir), { ...updated, step: 12, bestValLoss: 3.5 });
+  writeFileSync(path.join(dir, 'config.json'), '{ "kind": ');
+  await recordProgress(dir, 13, 3.25);
+  assert.equal(readFileSync(path.join(dir, 'config.json'), 'utf8'), '{ "kind": ', 'readModelConfig reports it when the folder is loaded');
+  await assert.rejects(updateModelConfig(dir, { step: 1 }), /config\.json is not valid JSON/);
 });
 
 test('training state round-trips exactly; an interrupted swap falls back to resume.old', async () => {

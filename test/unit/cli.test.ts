@@ -86,3 +86,56 @@ test('the main job: train a tiny model, refuse to overwrite it, evaluate, comple
   assert.equal(exported.code, 0, exported.stderr);
   assert.ok(JSON.parse(exported.stdout).bytes > 0);
 });
+
+test('every command answers --help with its usage, each of its flags explained, and exit 0', () => {
+  const overview = wlm('--help');
+  assert.equal(overview.code, 0);
+  const commands = ['train', 'fine-tune', 'eval', 'complete', 'summarize', 'export', 'models', 'bench'];
+  for (const command of commands) {
+    assert.match(overview.stdout, new RegExp(`^  wlm ${command} `, 'm'), `${command} in the overview`);
+    const help = wlm(command, '--help');
+    assert.equal(help.code, 0, help.stderr);
+    const usage = /^usage: (.*)$/m.exec(help.stdout)?.[1] ?? '';
+    const flags = [...usage.matchAll(/\[--([a-z-]+)/g)].map((m) => m[1]);
+    assert.ok(flags.includes('help'), `${command}: ${usage}`);
+    // Each flag the usage line names has its own line of help below it.
+    for (const flag of flags) assert.match(help.stdout, new RegExp(`^  --${flag}(?: \\S+)?\\s{2,}\\S`, 'm'), `${command} --${flag} explained`);
+  }
+  assertCleanError(wlm('fine-tune', sample), /missing folder to fine-tune on|model folder/);
+});
+
+test('fine-tune, models list / select / delete, and a completion piped without colour codes', () => {
+  const modelsDir = path.join(scratch, 'models');
+  const first = path.join(modelsDir, 'first');
+  assert.equal(wlm('train', sample, '--preset', 'tiny', '--steps', '10', '--out', first).code, 0);
+
+  assertCleanError(wlm('fine-tune', first, sample, '--scope', 'everything'), /--scope must be changed, folder or files/);
+  assertCleanError(wlm('fine-tune', first, sample, '--scope', 'files'), /--scope files needs at least one --files/);
+  assertCleanError(wlm('fine-tune', first, sample, '--freeze-layers', '9'), /--freeze-layers must be an integer from 0 to/);
+  const tuned = path.join(modelsDir, 'tuned');
+  const fineTuned = wlm('fine-tune', first, sample, '--scope', 'files', '--files', 'src/queue.ts', '--files', 'src/lru.ts', '--steps', '5', '--freeze-layers', '1', '--out', tuned, '--json');
+  assert.equal(fineTuned.code, 0, fineTuned.stderr);
+  const config = JSON.parse(readFileSync(path.join(tuned, 'config.json'), 'utf8'));
+  assert.equal(config.parent, first, 'the fine-tuned model records its parent');
+  assert.equal(config.step, 5);
+  assert.equal(config.data.files.train + config.data.files.val, 2, 'trained on the two chosen files');
+
+  const listed = wlm('models', 'list', '--dir', modelsDir, '--json');
+  assert.equal(listed.code, 0, listed.stderr);
+  const before = JSON.parse(listed.stdout);
+  assert.deepEqual(before.models.map((m: { name: string; state: string }) => [m.name, m.state]), [['first', 'ready'], ['tuned', 'ready']]);
+  assert.equal(before.active, null);
+  assert.equal(wlm('models', 'select', 'tuned', '--dir', modelsDir).code, 0);
+  assert.match(wlm('models', '--dir', modelsDir).stdout, /^\* tuned {2}ready/m, 'the list marks the selected model');
+  assertCleanError(wlm('models', 'select', 'nothing', '--dir', modelsDir), /no model named "nothing"/);
+  assertCleanError(wlm('models', 'select', '../escape', '--dir', modelsDir), /invalid model name/);
+  assert.equal(wlm('models', 'delete', 'tuned', '--dir', modelsDir).code, 0);
+  const after = JSON.parse(wlm('models', '--dir', modelsDir, '--json').stdout);
+  assert.deepEqual(after.models.map((m: { name: string }) => m.name), ['first']);
+  assert.equal(after.active, null, 'deleting the selected model leaves none selected');
+
+  // stdout is a pipe here: the completion comes as plain text, no terminal colour codes.
+  const completed = wlm('complete', first, `${path.join(sample, 'src', 'queue.ts')}:12:5`);
+  assert.equal(completed.code, 0, completed.stderr);
+  assert.doesNotMatch(completed.stdout, /\x1b\[/);
+});

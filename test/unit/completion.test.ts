@@ -1,77 +1,31 @@
-// Prompt building, post-processing, the cache and the cancellation points of the completion path,
-// with a scripted backend in place of the ONNX session (the real one is exercised in test/lsp).
+// Whether and how to complete, the cache, typed-ahead reuse and the cancellation points of the
+// completion path, with a scripted backend in place of the ONNX session (the real one is exercised
+// in test/lsp). The prompt window and the clean-up are the session's: generate.test.ts,
+// postprocess.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildPrompt, postProcess, LruCache, ActiveModel, InlineCompleter, type CompletionBackend, type CancellationLike, type Prompt } from '../../server/src/completion';
+import { completionMode, LruCache, ActiveModel, InlineCompleter, type CompletionBackend, type CancellationLike } from '../../server/src/completion';
 
-function at(textWithCursor: string, multiline = false): { text: string; offset: number; prompt: Prompt | null } {
+/** The mode of a completion at the `|` of `textWithCursor`. */
+function modeAt(textWithCursor: string, multiline = false) {
   const offset = textWithCursor.indexOf('|');
-  const text = textWithCursor.slice(0, offset) + textWithCursor.slice(offset + 1);
-  return { text, offset, prompt: buildPrompt(text, offset, { maxPrefixChars: 3000, maxSuffixChars: 1000, multiline }) };
+  return completionMode(textWithCursor.slice(0, offset) + textWithCursor.slice(offset + 1), offset, multiline);
 }
 
-test('buildPrompt splits the document at the cursor and picks the mode', () => {
-  const { prompt } = at('const a = 1;\nfunction f(|) {\n  return a;\n}\n', true);
-  assert.ok(prompt);
-  assert.equal(prompt.prefix, 'const a = 1;\nfunction f(');
-  assert.equal(prompt.suffix, ') {\n  return a;\n}\n');
-  assert.equal(prompt.linePrefix, 'function f(');
-  assert.equal(prompt.lineSuffix, ') {');
+test('completionMode: a block only at the end of a line and when asked for; else the line', () => {
   // Inside a line a block would overwrite what follows: line mode even when multiline is on.
-  assert.equal(prompt.mode, 'line');
-  assert.equal(at('if (x) {\n  |\n}', true).prompt?.mode, 'block');
-  assert.equal(at('if (x) {\n  |\n}', false).prompt?.mode, 'line');
+  assert.equal(modeAt('const a = 1;\nfunction f(|) {\n  return a;\n}\n', true), 'line');
+  assert.equal(modeAt('if (x) {\n  |\n}', true), 'block');
+  assert.equal(modeAt('if (x) {\n  |\r\n}', true), 'block');
+  assert.equal(modeAt('if (x) {\n  |\n}', false), 'line');
 });
 
-test('buildPrompt refuses mid-word cursors and bad offsets', () => {
-  assert.equal(at('const val|ue = 1;').prompt, null);
-  assert.notEqual(at('call(a, |);').prompt, null);
-  assert.equal(buildPrompt('abc', 4), null);
-  assert.equal(buildPrompt('abc', -1), null);
-  assert.equal(buildPrompt('abc', 1.5), null);
-});
-
-test('buildPrompt windows start and end at line boundaries', () => {
-  const lines = Array.from({ length: 100 }, (_, i) => `line ${String(i).padStart(3, '0')};`); // 10 chars + newline each
-  const text = lines.join('\n');
-  const offset = text.indexOf('line 050;') + 'line 050;'.length;
-  const prompt = buildPrompt(text, offset, { maxPrefixChars: 55, maxSuffixChars: 40, multiline: false })!;
-  // 55 characters back lands inside "line 045;": the window starts at the next full line.
-  assert.equal(prompt.prefix, 'line 046;\nline 047;\nline 048;\nline 049;\nline 050;');
-  assert.equal(prompt.suffix, '\nline 051;\nline 052;\nline 053;\n');
-  assert.ok(prompt.prefix.length <= 55 && prompt.suffix.length <= 40);
-});
-
-test('postProcess keeps one line in line mode and trims trailing space', () => {
-  const { prompt } = at('const total = |');
-  assert.equal(postProcess('items.length;  \nconsole.log(total);', prompt!), 'items.length;');
-  assert.equal(postProcess('\nnext line', prompt!), null);
-});
-
-test('postProcess returns nothing rather than junk', () => {
-  const { prompt } = at('function f() {\n  |\n  return 1;\n}');
-  assert.equal(postProcess('', prompt!), null);
-  assert.equal(postProcess('   \t ', prompt!), null);
-  assert.equal(postProcess('return 1;', prompt!), null, 'repeats the following line');
-  const loop = at('import a from "a";\n|');
-  assert.equal(postProcess('import a from "a";', loop.prompt!), null, 'repeats the line above');
-  assert.equal(postProcess('import b from "b";', loop.prompt!), 'import b from "b";');
-});
-
-test('postProcess drops the part that the rest of the line already holds', () => {
-  const { prompt } = at('call(|);');
-  assert.equal(postProcess('a, b);', prompt!), 'a, b');
-  assert.equal(postProcess('a, b)', prompt!), 'a, b');
-  assert.equal(postProcess('x', prompt!), 'x');
-  assert.equal(postProcess(');', prompt!), null);
-});
-
-test('postProcess ends a block at a blank line or a dedent, keeping a closing bracket', () => {
-  const { prompt } = at('function f(x) {\n  |', true);
-  assert.equal(prompt!.mode, 'block');
-  assert.equal(postProcess('const y = x * 2;\n  return y;\n}\n\nfunction g() {', prompt!), 'const y = x * 2;\n  return y;\n}');
-  assert.equal(postProcess('a();\n  b();\n\n  c();', prompt!), 'a();\n  b();');
-  assert.equal(postProcess('a();\nfoo();', prompt!), 'a();', 'a dedent that is not a bracket ends the block');
+test('completionMode refuses mid-word cursors and bad offsets', () => {
+  assert.equal(modeAt('const val|ue = 1;'), null);
+  assert.notEqual(modeAt('call(a, |);'), null);
+  assert.equal(completionMode('abc', 4, false), null);
+  assert.equal(completionMode('abc', -1, false), null);
+  assert.equal(completionMode('abc', 1.5, false), null);
 });
 
 test('LruCache evicts the least recently used entry', () => {
@@ -144,6 +98,48 @@ test('InlineCompleter: model, then cache, then typed-ahead; nothing without a mo
   const ahead = await completer.complete({ text: typed, offset: typed.length }, settings, cancellation().token);
   assert.deepEqual([ahead.source, ahead.text], ['typed-ahead', 'gth;']);
   assert.equal(backend.calls.length, 1, 'cache and typed-ahead run no inference');
+});
+
+test('InlineCompleter hands the session the whole document and shows its text as it is', async () => {
+  const backend = new ScriptedBackend('');
+  const model = new ActiveModel(async () => backend);
+  await model.activate('m1', '/m1');
+  const completer = new InlineCompleter(model);
+  // Deep in a long file: the window is the session's to pick, counted from the document's start.
+  const doc = 'const values = [1, 2, 3];\n'.repeat(800) + 'const n = |;\n' + 'export {};\n'.repeat(100);
+  const offset = doc.indexOf('|');
+  const text = doc.slice(0, offset) + doc.slice(offset + 1);
+  const outcome = await completer.complete({ text, offset }, settings, cancellation().token);
+  assert.deepEqual(backend.calls, [{ prefix: text.slice(0, offset), suffix: text.slice(offset), mode: 'line', maxTokens: 16 }]);
+  assert.deepEqual([outcome.text, outcome.reason], [null, 'junk'], "the session's '' is nothing to show");
+  assert.equal((await completer.complete({ text, offset }, settings, cancellation().token)).reason, 'junk');
+  assert.equal(backend.calls.length, 1, 'and it is cached');
+});
+
+test('InlineCompleter adds no queue: concurrent requests reach the session, which serves them in order', { timeout: 10_000 }, async () => {
+  const started: string[] = [];
+  let release: () => void = () => undefined;
+  let bothStarted: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const both = new Promise<void>((resolve) => (bothStarted = resolve));
+  const backend: CompletionBackend = {
+    provider: 'gated',
+    complete: async (req) => {
+      if (started.push(req.prefix) === 2) bothStarted();
+      await gate;
+      return { text: 'x', tokens: 1, ms: 1 };
+    },
+    close: async () => undefined,
+  };
+  const model = new ActiveModel(async () => backend);
+  await model.activate('m', '/m');
+  const completer = new InlineCompleter(model);
+  const first = completer.complete({ text: 'a = ', offset: 4 }, settings, cancellation().token);
+  const second = completer.complete({ text: 'b = ', offset: 4 }, settings, cancellation().token);
+  await both; // the second request reached the session while the first was still running
+  assert.deepEqual(started, ['a = ', 'b = ']);
+  release();
+  assert.deepEqual([(await first).text, (await second).text], ['x', 'x']);
 });
 
 test('InlineCompleter honours cancellation during the debounce and before inference', async () => {

@@ -6,18 +6,8 @@ import * as assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  evaluateModel,
-  formatEvalTable,
-  lineTask,
-  ngramSystem,
-  readEvalReport,
-  sampleLines,
-  windowStarts,
-  type EvalDocument,
-  type EvalReport,
-  type EvalSystem,
-} from '../../models/src/eval/evaluate';
+import { evaluateModel, lineTask, ngramSystem, sampleLines, windowStarts, type EvalDocument, type EvalSystem } from '../../models/src/eval/evaluate';
+import { composeEvalReport, formatEvalTable, readEvalReport, writeEvalReport, type EvalReport } from '../../models/src/eval/report';
 import { NGramModel } from '../../models/src/infer/ngram';
 import { TestCodec } from './testCodec';
 
@@ -81,7 +71,7 @@ test('windowStarts spreads non-overlapping windows over the stream', () => {
   assert.deepEqual(windowStarts(10, 11, 30), []);
 });
 
-test('the n-gram plugged in as the model gives the baseline figures exactly, and eval.json is written', async () => {
+test('the n-gram plugged in as the model gives the baseline figures exactly; eval.json round trip', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'wlm-eval-'));
   try {
     const asModel: EvalSystem = { ...ngramSystem(ngram, codec, { blockSize: 32 }), name: 'n-gram as model' };
@@ -96,7 +86,6 @@ test('the n-gram plugged in as the model gives the baseline figures exactly, and
       lines: 20,
       tokens: 256,
       seed: 7,
-      modelDir: dir,
       onProgress: (p) => progress.push(`${p.phase}:${p.done}/${p.total}`),
     });
     const { latency: l1, name: n1, ...model } = report.model;
@@ -122,11 +111,15 @@ test('the n-gram plugged in as the model gives the baseline figures exactly, and
     assert.deepEqual(progress.slice(0, 2), ['nextToken:4/16', 'nextToken:8/16']);
     assert.equal(progress[progress.length - 1], 'lines:20/20');
 
+    const composed = composeEvalReport(report);
+    assert.equal(composed.kind, 'workspace-lm-eval');
+    assert.equal(composed.summaries, undefined);
+    await writeEvalReport(dir, composed);
     const written = JSON.parse(readFileSync(path.join(dir, 'eval.json'), 'utf8')) as EvalReport;
-    assert.deepEqual(written, JSON.parse(JSON.stringify(report)));
+    assert.deepEqual(written, JSON.parse(JSON.stringify(composed)));
     assert.deepEqual(await readEvalReport(dir), written);
 
-    const table = formatEvalTable(report);
+    const table = formatEvalTable(composed);
     assert.match(table, /^metric +\| +model \| baseline: 4-gram/m);
     assert.match(table, new RegExp(`perplexity +\\| +${next.perplexity!.toFixed(2)} \\| +${next.perplexity!.toFixed(2)}`));
     assert.match(table, /20 lines \(of \d+\) from 3 held-out files/);
@@ -163,7 +156,7 @@ test('no held-out data gives empty figures and an n/a table, not a crash', async
   assert.deepEqual(report.model.nextToken, { tokens: 0, loss: null, perplexity: null, top1: null, top5: null });
   assert.deepEqual(report.baseline.lineStart, { count: 0, exactMatch: null, editSimilarity: null });
   assert.equal(report.model.latency.p95Ms, null);
-  assert.match(formatEvalTable(report), /perplexity +\| +n\/a \| +n\/a/);
+  assert.match(formatEvalTable(composeEvalReport(report)), /perplexity +\| +n\/a \| +n\/a/);
 });
 
 test('bad input gets clear errors', async () => {

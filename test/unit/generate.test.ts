@@ -1,12 +1,11 @@
-// Decoding rules without a model: a toy tokenizer (GPT-2 pre-tokens, greedy longest match) and
+// Decoding without a model: a toy tokenizer (GPT-2 pre-tokens, greedy longest match) and
 // fake "next-token logits" functions — a script that emits fixed tokens, and an oracle that
-// only knows the canonical tokenization of one text — exercise prompts, stops and healing.
+// only knows the canonical tokenization of one text — exercise prompts, stops in the token loop
+// and healing. The stop and clean-up rules on their own are in postprocess.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   buildPrompt,
-  findStop,
-  finishCompletion,
   generate,
   logProbOf,
   pickToken,
@@ -14,8 +13,8 @@ import {
   type DecodingTokenizer,
   type NextTokenLogits,
   type Prompt,
-  type StopContext,
 } from '../../models/src/infer/generate';
+import { findStop, type CursorContext } from '../../models/src/infer/postprocess';
 
 const PRETOKEN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
 const MULTI = ['function', ' hello', ' hel', 'hel', 'lo', '()', ' {', '\n  ', '  ', '    ', ' return', 'return', ' world', 'const', ' x', ' =', 'console', '.log', '(x', ');'];
@@ -84,9 +83,9 @@ function oracle(target: string): NextTokenLogits {
   };
 }
 
-async function run(script: string[], ctx: StopContext, maxTokens = 32) {
+async function run(script: string[], ctx: CursorContext, maxTokens = 32) {
   const ids = script.map((p) => (p === '<|endoftext|>' ? tok.special.endOfText : tok.id(p)));
-  const { meanLogProb: _mean, minLogProb: _min, ...result } = await generate({ next: scripted(ids, 1), tokenizer: tok, prompt: plainPrompt, maxTokens, blockSize: 256, ...ctx });
+  const { meanLogProb: _mean, minLogProb: _min, phaseMs: _ms, ...result } = await generate({ next: scripted(ids, 1), tokenizer: tok, prompt: plainPrompt, maxTokens, blockSize: 256, ...ctx });
   return result;
 }
 
@@ -146,20 +145,6 @@ test('specials other than <|endoftext|> are never emitted', async () => {
   assert.equal(r.text, 'zz');
 });
 
-test('blank completions and completions that only repeat the suffix are dropped', () => {
-  assert.equal(finishCompletion('  \n\t', ''), '');
-  assert.equal(finishCompletion(');', ');\n}'), '');
-  assert.equal(finishCompletion('x);  ', ');'), 'x);');
-  assert.equal(finishCompletion('ok\uFFFD', ''), 'ok');
-  // A line completion is compared with its own line's rest, or else with the whole next line only.
-  assert.equal(finishCompletion(');', ');\n}', 'line'), '');
-  assert.equal(finishCompletion('import {', '\nimport { a } from "./a";', 'line'), 'import {');
-  assert.equal(finishCompletion('* @param', '\n * @param b the second', 'line'), '* @param');
-  assert.equal(finishCompletion('}', '\n  }\n', 'line'), '');
-  assert.equal(finishCompletion('}', '\n  }\n', 'block'), '');
-  assert.equal(finishCompletion('import {', '\nimport { a } from "./a";', 'block'), '');
-});
-
 test('FIM prompt: <|endoftext|><|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>, only when the model knows FIM', () => {
   const prefix = 'const x = ';
   const suffix = ';\nconsole.log(x);';
@@ -183,10 +168,29 @@ test('the prompt fits the context minus the budget, and its start holds still wh
   const opts = { blockSize: 64, maxTokens: 16, fim: false };
   const a = buildPrompt(tok, prefix, '', opts);
   const b = buildPrompt(tok, prefix + 'l', '', opts);
-  assert.ok(a.ids.length <= 48 && a.ids.length >= 40, `prompt of ${a.ids.length} tokens`);
-  assert.ok(b.ids.length <= 48);
+  // 64 - 16 tokens for the text before the cursor's line; that line may take half the budget's 16.
+  assert.ok(a.ids.length <= 56 && a.ids.length >= 40, `prompt of ${a.ids.length} tokens`);
+  assert.ok(b.ids.length <= 56);
   assert.deepEqual(b.ids.slice(0, a.ids.length - 1), a.ids.slice(0, -1));
   assert.throws(() => buildPrompt(tok, prefix, '', { blockSize: 64, maxTokens: 62, fim: false }), /leaves 2 of the 64-token context/);
+});
+
+test('typing a line deep in a long document: each prompt keeps all of the previous one but its healed end', () => {
+  const prefix = 'function hello() {\n  return world;\n}\nconsole.log(x);\n'.repeat(200); // 10K characters
+  const line = '  const x = hello() + world;'; // 10 tokens: within the 16 a line may take (half the 32 generated)
+  const opts = { blockSize: 64, maxTokens: 32, fim: false };
+  let previous = buildPrompt(tok, prefix, '', opts);
+  for (let k = 1; k <= line.length; k++) {
+    const prompt = buildPrompt(tok, prefix + line.slice(0, k), '', opts);
+    let common = 0;
+    while (common < previous.ids.length && prompt.ids[common] === previous.ids[common]) common++;
+    assert.ok(common >= previous.ids.length - 4, `at "${line.slice(0, k)}": ${common} of ${previous.ids.length} tokens kept`);
+    assert.ok(prompt.ids.length <= 32 + 16, `at "${line.slice(0, k)}": prompt of ${prompt.ids.length} tokens`);
+    previous = prompt;
+  }
+  // A line longer than its room moves the window, in steps, and the prompt still fits.
+  const long = buildPrompt(tok, prefix + '  x = ' + 'hello + '.repeat(40), '', opts);
+  assert.ok(long.ids.length <= 48 && long.ids.length >= 24, `prompt of ${long.ids.length} tokens`);
 });
 
 test('token healing: a prompt cut mid-token completes as the uncut prompt would', async () => {

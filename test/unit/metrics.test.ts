@@ -13,8 +13,8 @@ import {
   perplexity,
   rankOf,
   summarizeLatency,
-  topK,
 } from '../../models/src/eval/metrics';
+import { topK } from '../../models/src/infer/generate';
 
 const close = (actual: number, expected: number, tolerance = 1e-9) =>
   assert.ok(Math.abs(actual - expected) <= tolerance, `expected ${expected}, got ${actual}`);

@@ -1,4 +1,4 @@
-// Tests of the metrics panel: the readers that turn a model folder into panel data (on a recorded
+// Tests of the metrics panel: the functions that turn a model folder into panel data (on a recorded
 // run in test/fixtures/panel), the extension-side provider against a fake `vscode` module, and the
 // page itself in headless Chromium with a fake acquireVsCodeApi — charts, live points, eval table,
 // empty state, theme screenshots, and that no request leaves the page.
@@ -11,76 +11,48 @@ import { execFileSync } from 'node:child_process';
 import Module from 'node:module';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import {
-  appendPoints,
   buildRunData,
-  estimateEtaMs,
-  extractEvalRows,
-  extractLatency,
-  parseMetrics,
+  describeEval,
+  evalRows,
+  formatDuration,
+  latencyHistograms,
   parsePanelMessage,
   renderPanelHtml,
   summarizeModelInfo,
   summarizeRun,
   withConfig,
   type HostMessage,
-  type MetricsPoint,
   type PanelMessage,
   type RunData,
   type RunSummary,
 } from '../../client/media/panelProtocol';
 import type { SavedState } from '../../client/media/panel'; // also type-checks the page script
-import type { MetricsNotification, ModelInfo, StatusNotification } from '../../server/src/protocol';
+import type { EvalReport, MetricsNotification, ModelInfo, StatusNotification } from '../../protocol/src/customMessages';
+import { readMetricsLog, type StepMetrics } from '../../models/src/train/metricsLog';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const fixtureDir = path.join(repoRoot, 'test', 'fixtures', 'panel');
 const fixture = {
   metrics: readFileSync(path.join(fixtureDir, 'metrics.jsonl'), 'utf8'),
-  evalJson: JSON.parse(readFileSync(path.join(fixtureDir, 'eval.json'), 'utf8')) as unknown,
+  // An eval.json written before the panel read it by type: same format version, same shape.
+  evalReport: JSON.parse(readFileSync(path.join(fixtureDir, 'eval.json'), 'utf8')) as EvalReport,
   config: JSON.parse(readFileSync(path.join(fixtureDir, 'config.json'), 'utf8')) as unknown,
 };
 const FIXTURE_STEPS = 60; // lines in metrics.jsonl
 const FIXTURE_VAL_POINTS = 3; // every evalInterval = 20 steps
 
 // ---------------------------------------------------------------------------------------------
-// Readers
+// Model folder files → panel data (metrics.jsonl itself is read by models/src/train/metricsLog.ts)
 
-test('metrics.jsonl of the recorded run parses to one point per step, validation every 20', () => {
-  const { points, badLines } = parseMetrics(fixture.metrics);
-  assert.equal(points.length, FIXTURE_STEPS);
-  assert.equal(badLines, 0);
-  assert.deepEqual(points.filter((p) => p.valLoss !== undefined).map((p) => p.step), [20, 40, 60]);
-  assert.equal(points[0].step, 1);
-  assert.ok(points[59].trainLoss < points[0].trainLoss - 1, 'the recorded loss falls by more than 1 nat');
-});
-
-test('a half-written last line and junk are counted, not thrown', () => {
-  const lines = fixture.metrics.trimEnd().split('\n');
-  const torn = [...lines.slice(0, 10), '{"step":11,"tokens":56', 'not json', '{"step":"12"}', ''].join('\n');
-  const { points, badLines } = parseMetrics(torn);
-  assert.equal(points.length, 10);
-  assert.equal(badLines, 3);
-});
-
-test('a resumed run replaces the steps it redoes', () => {
-  const point = (step: number, trainLoss: number): MetricsPoint => ({ step, tokens: step * 10, trainLoss, lr: 1e-3, gradNorm: 1, tokensPerSecond: 100, elapsedMs: step * 100 });
-  const first = [1, 2, 3, 4, 5].map((s) => point(s, 9 - s));
-  const resumed = appendPoints(first, [point(4, 1), point(5, 0.5), point(6, 0.25)]);
-  assert.deepEqual(resumed.map((p) => [p.step, p.trainLoss]), [[1, 8], [2, 7], [3, 6], [4, 1], [5, 0.5], [6, 0.25]]);
-  assert.equal(first.length, 5, 'the input series is not modified');
-  // Records given already parsed (workspaceLm/metricsHistory) go through the same checks.
-  assert.equal(parseMetrics([point(1, 2), { step: 2 }, point(2, 1)]).badLines, 1);
-});
-
-test('ETA comes from the pace of the recent steps', () => {
-  const points: MetricsPoint[] = Array.from({ length: 30 }, (_, i) => ({ step: i + 1, tokens: 0, trainLoss: 1, lr: 0, gradNorm: 0, tokensPerSecond: 1, elapsedMs: 5000 + (i + 1) * 200 }));
-  assert.equal(estimateEtaMs(points, 100), 70 * 200);
-  assert.equal(estimateEtaMs(points, 30), 0);
-  assert.equal(estimateEtaMs(points.slice(0, 1), 100), undefined);
-  assert.equal(estimateEtaMs(points, undefined), undefined);
+test('durations read as seconds, minutes and seconds, hours and minutes', () => {
+  assert.equal(formatDuration(44_600), '45 s');
+  assert.equal(formatDuration(200_000), '3 min 20 s');
+  assert.equal(formatDuration(600_000), '10 min');
+  assert.equal(formatDuration(7_500_000), '2 h 5 min');
 });
 
 test('eval.json gives a row per figure with the baseline beside it, in a fixed order', () => {
-  const rows = extractEvalRows(fixture.evalJson);
+  const rows = evalRows(fixture.evalReport);
   const byKey = new Map(rows.map((r) => [r.key, r]));
   assert.deepEqual(rows.slice(0, 4).map((r) => r.label), ['loss (nats/token)', 'perplexity', 'top-1 accuracy', 'top-5 accuracy']);
   assert.deepEqual(byKey.get('nextToken.top1'), { key: 'nextToken.top1', label: 'top-1 accuracy', model: 0.07892628205128205, baseline: 0.33533653846153844, format: 'percent', better: 'higher' });
@@ -90,21 +62,27 @@ test('eval.json gives a row per figure with the baseline beside it, in a fixed o
   assert.deepEqual([byKey.get('latency.p95Ms')?.model, byKey.get('latency.p95Ms')?.baseline, byKey.get('latency.p95Ms')?.format], [13.165007400000214, 1.3835168499997734, 'ms']);
   assert.equal(rows.filter((r) => /count|tokens/.test(r.key)).length, 0, 'sample sizes are not figures');
   assert.equal(rows.length, 12); // 4 next-token, 2 × 2 line completion, 4 latency
-  // A figure stored as a bare pair is read too; a name under "model" is not a figure.
-  assert.deepEqual(extractEvalRows({ model: 'tiny', valLoss: { model: 2.5, baseline: 3 } }).map((r) => [r.label, r.model, r.baseline]), [['loss (nats/token)', 2.5, 3]]);
-  assert.deepEqual(extractEvalRows(null), []);
+  assert.deepEqual(evalRows(null), [], 'not evaluated: no rows');
+  // A figure that was not measured (no windows: null) has no row; a baseline's null leaves its cell empty.
+  const unmeasured: EvalReport = {
+    ...fixture.evalReport,
+    model: { ...fixture.evalReport.model, nextToken: { ...fixture.evalReport.model.nextToken, loss: null } },
+    baseline: { ...fixture.evalReport.baseline, nextToken: { ...fixture.evalReport.baseline.nextToken, top5: null } },
+  };
+  const rowsOfUnmeasured = evalRows(unmeasured);
+  assert.equal(rowsOfUnmeasured.some((r) => r.key === 'nextToken.loss'), false);
+  assert.equal(rowsOfUnmeasured.find((r) => r.key === 'nextToken.top5')?.baseline, undefined);
+  assert.equal(describeEval(fixture.evalReport), '2 held-out files · 136 lines · 2496 tokens');
 });
 
-test('latency histograms are found for the model and the baseline', () => {
-  const histograms = extractLatency(fixture.evalJson);
+test('latency histograms of the model and the baseline', () => {
+  const histograms = latencyHistograms(fixture.evalReport);
   assert.deepEqual(histograms.map((h) => h.label), ['model', 'baseline']);
   assert.equal(histograms[0].binLabels.length, 13);
   assert.equal(histograms[0].binLabels[0], '<1');
   assert.equal(histograms[0].binLabels[12], '≥5000');
   assert.equal(histograms[0].counts.reduce((a, b) => a + b, 0), 272, 'one per line completion: 136 lines × 2 cursors');
-  // Raw samples are binned with the same edges.
-  const [fromSamples] = extractLatency({ latencyMs: [0.5, 1.5, 30, 30, 7000] });
-  assert.deepEqual(fromSamples.counts, [1, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 1]);
+  assert.deepEqual(latencyHistograms(null), []);
 });
 
 test('a run summary from config.json and from the server models list', () => {
@@ -258,7 +236,7 @@ test('provider: page shell, runs on ready, run data, delete only after confirmat
     listRuns: async () => models,
     readRun: async (runId) => {
       calls.push(`read ${runId}`);
-      return { config: fixture.config, metrics: fixture.metrics, eval: fixture.evalJson };
+      return { config: fixture.config, ...readMetricsLog(fixture.metrics), eval: fixture.evalReport };
     },
     deleteRun: async (runId) => {
       calls.push(`delete ${runId}`);
@@ -310,11 +288,12 @@ test('provider: page shell, runs on ready, run data, delete only after confirmat
   assert.equal(fakeVscode.warnings.length, 2);
 
   posted.length = 0;
-  const step = parseMetrics(fixture.metrics).points[9];
-  metricsEvents.fire({ jobId: 1, kind: 'train', model: 'tiny-sample', maxSteps: 60, metrics: step });
-  metricsEvents.fire({ jobId: 1, kind: 'train', model: 'tiny-sample', maxSteps: 60, metrics: { step: 'x' } as never });
+  const step = readMetricsLog(fixture.metrics).metrics[9];
+  const progress = { maxSteps: 60, maxMinutes: 10, percentage: 17, etaMs: 4000 };
+  metricsEvents.fire({ jobId: 1, kind: 'train', model: 'tiny-sample', ...progress, metrics: step });
+  metricsEvents.fire({ jobId: 1, kind: 'train', model: 'tiny-sample', ...progress, metrics: { step: 'x' } as never });
   const live = posted.filter((m) => m.type === 'metrics');
-  assert.deepEqual(live, [{ type: 'metrics', runId: 'tiny-sample', points: [step], maxSteps: 60 }]);
+  assert.deepEqual(live, [{ type: 'metrics', runId: 'tiny-sample', points: [step], progress }]);
 
   posted.length = 0;
   await usage.recordShown();
@@ -337,7 +316,7 @@ test('provider: a job start refreshes the list, its end re-reads the run; read e
     listRuns: async () => models,
     readRun: async (runId) => {
       if (!folderWritten) throw new Error(`no model folder ${runId}`);
-      return { metrics: fixture.metrics, eval: null };
+      return { ...readMetricsLog(fixture.metrics), eval: null };
     },
     deleteRun: async () => {},
     selectRun: async () => {},
@@ -347,13 +326,13 @@ test('provider: a job start refreshes the list, its end re-reads the run; read e
   const { view, posted, send } = fakeView();
   provider.resolveWebviewView(view as never);
   const status = (job: StatusNotification.Params['job']): StatusNotification.Params => ({ activeModel: null, provider: null, job, trusted: true, modelsDir: '/m' });
-  const job = { id: 7, kind: 'train' as const, model: 'run-7', step: 0, maxSteps: 60, message: 'tokenizing', backend: null };
+  const job = { id: 7, kind: 'train' as const, model: 'run-7', step: 0, maxSteps: 60, maxMinutes: 10, percentage: 0, etaMs: null, message: 'tokenizing', backend: null };
 
   models.push({ name: 'run-7', dir: '/m/run-7', state: 'training', active: false });
   await Promise.all(statusEvents.fire(status(job)));
   await new Promise((resolve) => setImmediate(resolve)); // the refresh it started
   assert.deepEqual(posted.map((m) => m.type), ['live', 'runs']);
-  assert.deepEqual((posted[0] as Extract<HostMessage, { type: 'live' }>).status, { runId: 'run-7', state: 'running', step: 0, maxSteps: 60, message: 'tokenizing' });
+  assert.deepEqual((posted[0] as Extract<HostMessage, { type: 'live' }>).status, { runId: 'run-7', state: 'running', step: 0, maxSteps: 60, maxMinutes: 10, percentage: 0, etaMs: undefined, message: 'tokenizing' });
 
   // The page asks for the new run before its folder exists: an empty run, not an error.
   posted.length = 0;
@@ -538,10 +517,10 @@ function runDataFor(summary: RunSummary, shift = 0): RunData {
     .trimEnd()
     .split('\n')
     .map((line) => {
-      const p = JSON.parse(line) as MetricsPoint;
+      const p = JSON.parse(line) as StepMetrics;
       return JSON.stringify({ ...p, trainLoss: p.trainLoss + shift, ...(p.valLoss !== undefined ? { valLoss: p.valLoss + shift } : {}) });
     });
-  return buildRunData(summary, shifted, fixture.evalJson);
+  return buildRunData(summary, readMetricsLog(shifted.join('\n')), fixture.evalReport);
 }
 
 test('page: empty state says what to do first and its button asks for training', async () => {
@@ -588,25 +567,25 @@ test('page: a recorded run, live points, comparison, eval beside the baseline, t
   await panel.page.waitForFunction(() => document.querySelector('#usage-shown')?.textContent === '12');
   assert.match((await panel.page.textContent('#usage-counts'))!, /12 shown · 5 accepted \(42%\)/);
 
-  // Live: the run goes on (maxSteps 80); each notification adds a point.
-  const recorded = parseMetrics(fixture.metrics).points;
+  // Live: the run goes on (maxSteps 80, a 1-minute budget); each notification adds a point and
+  // the server's progress, whose percentage and time left follow the budget that ends the run first.
+  const recorded = readMetricsLog(fixture.metrics).metrics;
   const { valLoss: _lastVal, ...last } = recorded.at(-1)!;
-  const livePoints: MetricsPoint[] = [];
   for (let step = 61; step <= 70; step++) {
-    const point: MetricsPoint = { ...last, step, tokens: last.tokens + (step - 60) * 512, trainLoss: last.trainLoss - (step - 60) * 0.01, elapsedMs: last.elapsedMs + (step - 60) * 250 };
+    const point: StepMetrics = { ...last, step, tokens: last.tokens + (step - 60) * 512, trainLoss: last.trainLoss - (step - 60) * 0.01, elapsedMs: last.elapsedMs + (step - 60) * 250 };
     if (step === 70) point.valLoss = 4.8;
-    livePoints.push(point);
-    await panel.post({ type: 'metrics', runId: 'tiny-sample', points: [point], maxSteps: 80 });
+    await panel.post({ type: 'metrics', runId: 'tiny-sample', points: [point], progress: { maxSteps: 80, maxMinutes: 1, percentage: 90 + (step - 70), etaMs: 2500 + (70 - step) * 250 } });
   }
   await panel.page.waitForFunction(() => document.querySelector('#chart-loss')?.getAttribute('data-points')?.includes('"train":70'));
   assert.deepEqual(await panel.points('chart-loss'), { train: 70, validation: FIXTURE_VAL_POINTS + 1 });
   assert.deepEqual(await panel.points('chart-lr'), { 'learning rate': 70 });
   const liveText = (await panel.page.textContent('#live-figures'))!;
   assert.match(liveText, /step 70 \/ 80/);
-  const etaSeconds = Math.round(estimateEtaMs([...recorded, ...livePoints], 80)! / 1000);
-  assert.ok(etaSeconds >= 1 && etaSeconds <= 3, `10 steps left at 60–250 ms a step, got ${etaSeconds} s`);
-  assert.match(liveText, new RegExp(`ETA ${etaSeconds} s`));
+  assert.match(liveText, /1-min budget/);
+  assert.match(liveText, /ETA 3 s/);
+  assert.equal(await panel.page.getAttribute('#live-progress', 'value'), '90', 'the progress bar shows the server percentage, not 70 / 80 steps');
   assert.equal(await panel.page.textContent('#stat-step .stat-value'), '70 / 80');
+  assert.equal(await panel.page.textContent('#stat-eta .stat-value'), '3 s');
   await panel.page.screenshot({ path: path.join(repoRoot, 'test-output', 'panel-live-light.png'), fullPage: true });
 
   // Compare with the older run: curves overlaid, eval tables side by side.
@@ -662,28 +641,44 @@ test('page: a run that starts training is shown, live, before its folder is read
   await panel.post({ type: 'runData', run: runDataFor(run('old', '2026-11-01T00:00:00Z', true)) });
   assert.deepEqual(await panel.points('chart-loss'), { train: FIXTURE_STEPS, validation: FIXTURE_VAL_POINTS });
 
-  const points = parseMetrics(fixture.metrics).points.slice(0, 3);
+  const points = readMetricsLog(fixture.metrics).metrics.slice(0, 3);
   await panel.post({ type: 'live', status: { runId: 'new', state: 'running', step: 0, maxSteps: 60, message: 'tokenizing' } });
-  for (const point of points) await panel.post({ type: 'metrics', runId: 'new', points: [point], maxSteps: 60 });
+  for (const point of points) await panel.post({ type: 'metrics', runId: 'new', points: [point], progress: { maxSteps: 60, maxMinutes: 0, percentage: point.step, etaMs: null } });
   await panel.page.waitForFunction(() => document.querySelector('#chart-loss')?.getAttribute('data-points') === '{"train":3,"validation":0}');
   assert.deepEqual((await panel.posted()).filter((m) => m.type === 'showRun').map((m) => (m as { runId: string }).runId), ['old', 'new']);
   assert.match((await panel.page.textContent('#live'))!, /Training new/);
   assert.deepEqual(await panel.state(), { selectedRunId: 'new', compareRunId: undefined });
   await panel.post({ type: 'live', status: { runId: 'new', state: 'done', step: 60, maxSteps: 60 } });
   await panel.page.waitForFunction(() => document.querySelector('#live .live-title')?.textContent === 'Trained new');
+  assert.doesNotMatch((await panel.page.textContent('#live'))!, /ETA/, 'a finished run shows no ETA');
+  assert.equal(await panel.page.locator('#live-progress').count(), 0, 'nor a progress bar');
   assert.deepEqual(panel.problems, []);
   await panel.page.context().close();
 });
 
-test('eval rows: the summaries section of eval.json shows BLEU-4 and ROUGE-L beside the retrieval baseline', () => {
-  const evalJson = {
-    model: { nextToken: { top1: 0.3 } },
-    baseline: { nextToken: { top1: 0.4 } },
-    summaries: { pairs: { train: 40, heldOut: 6 }, model: { name: 'GPT', count: 6, bleu: 7.4, rougeL: 16.9 }, baseline: { name: 'retrieval', count: 6, bleu: 11.9, rougeL: 22.4 } },
+test('eval rows: the summaries section of eval.json shows BLEU-4, ROUGE-L and exact match beside the retrieval baseline', () => {
+  const latency = { count: 6, meanMs: 30, p50Ms: 28, p95Ms: 41, maxMs: 44, histogram: { edges: [1, 2], counts: [0, 0, 6] } };
+  const report: EvalReport = {
+    ...fixture.evalReport,
+    summaries: {
+      pairs: { train: 40, heldOut: 7, duplicates: 1, evaluated: 6 },
+      model: { name: 'GPT', count: 6, bleu: 7.4, rougeL: 16.9, exactMatch: 25, latency },
+      baseline: { name: 'retrieval', count: 6, bleu: 11.9, rougeL: 22.4, exactMatch: 50 },
+      trainedForSummaries: true,
+      summaryRate: 0.1,
+      maxTokens: 24,
+      examples: [],
+      elapsedMs: 900,
+    },
   };
-  const rows = extractEvalRows(evalJson);
-  const byLabel = Object.fromEntries(rows.map((r) => [r.label, r]));
-  assert.equal(rows[0].model, 0.3, 'the top-level pair still comes first');
-  assert.deepEqual([byLabel['summaries · BLEU-4']?.model, byLabel['summaries · BLEU-4']?.baseline, byLabel['summaries · BLEU-4']?.format], [7.4, 11.9, 'score']);
-  assert.deepEqual([byLabel['summaries · ROUGE-L']?.model, byLabel['summaries · ROUGE-L']?.baseline], [16.9, 22.4]);
+  const rows = evalRows(report);
+  const byKey = Object.fromEntries(rows.map((r) => [r.key, r]));
+  assert.deepEqual(rows.slice(0, 12), evalRows(fixture.evalReport), 'the completion figures still come first');
+  assert.deepEqual(byKey['summaries.bleu'], { key: 'summaries.bleu', label: 'summaries · BLEU-4', model: 7.4, baseline: 11.9, format: 'score', better: 'higher' });
+  assert.deepEqual([byKey['summaries.rougeL']?.model, byKey['summaries.rougeL']?.baseline], [16.9, 22.4]);
+  assert.deepEqual([byKey['summaries.exactMatch']?.model, byKey['summaries.exactMatch']?.baseline, byKey['summaries.exactMatch']?.format], [0.25, 0.5, 'percent'], 'stored 0–100, shown as a percentage');
+  assert.deepEqual([byKey['summaries.latency.p50Ms']?.label, byKey['summaries.latency.p50Ms']?.model, byKey['summaries.latency.p50Ms']?.baseline], ['summaries · latency p50', 28, undefined]);
+  assert.equal(latencyHistograms(report).length, 2, 'the latency chart is of completions only');
+  // Summaries evaluated with nothing to score: no rows for them.
+  assert.equal(evalRows({ ...report, summaries: { ...report.summaries!, model: null, baseline: null, note: 'no documented definitions' } }).length, 12);
 });

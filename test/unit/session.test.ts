@@ -106,6 +106,35 @@ test('prefix reuse: typing a character gives the cold-run completion and recompu
   assert.ok(first.promptTokens > 20);
 });
 
+test('typing a line deep in a long document: each keystroke prefills only its new positions; the counters add up', async () => {
+  const prefix = corpus.join('').repeat(60); // 12K characters, far more than the 64-token window
+  const line = '  total += add(v, 2);'; // 15 tokens: within the 16 a line may take (half the 32 generated)
+  session.resetCache();
+  const before = session.stats();
+  const cold = await session.complete({ prefix, mode: 'line', maxTokens: 32 });
+  assert.equal(cold.prefillPositions, cold.promptTokens, 'a cold run prefills the whole window');
+  const results = [cold];
+  for (let k = 1; k <= line.length; k++) {
+    const r = await session.complete({ prefix: prefix + line.slice(0, k), mode: 'line', maxTokens: 32 });
+    // The healed end of the previous prompt (at most 4 tokens), the new ones, and one fed again.
+    assert.ok(r.prefillPositions <= 6, `"${line.slice(0, k)}": prefilled ${r.prefillPositions} of ${r.promptTokens} positions`);
+    assert.equal(r.prefillPositions + r.reusedPositions, r.promptTokens);
+    assert.equal(r.computedTokens, r.prefillPositions + Math.max(0, r.tokens - 1));
+    results.push(r);
+  }
+  const after = session.stats();
+  const sum = (pick: (r: (typeof results)[number]) => number) => results.reduce((n, r) => n + pick(r), 0);
+  assert.equal(after.requests - before.requests, results.length);
+  assert.equal(after.promptPositions - before.promptPositions, sum((r) => r.promptTokens));
+  assert.equal(after.prefillPositions - before.prefillPositions, sum((r) => r.prefillPositions));
+  assert.equal(after.reusedPositions - before.reusedPositions, sum((r) => r.reusedPositions));
+  assert.equal(after.decodedTokens - before.decodedTokens, sum((r) => r.computedTokens - r.prefillPositions));
+  for (const phase of ['window', 'tokenize', 'prefill', 'decode', 'postprocess'] as const) {
+    assert.ok(results.every((r) => r.phaseMs[phase] >= 0) && after.ms[phase] >= before.ms[phase], phase);
+  }
+  assert.ok(sum((r) => r.phaseMs.window + r.phaseMs.tokenize + r.phaseMs.prefill + r.phaseMs.decode + r.phaseMs.postprocess) <= sum((r) => r.ms) + 1);
+});
+
 test('requests: an aborted signal rejects, bad values get a clear error', async () => {
   const controller = new AbortController();
   controller.abort();

@@ -5,17 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import {
-  findFunctionAt,
-  formatDocComment,
-  languageOf,
-  minePairs,
-  summaryFromComment,
-  summaryPromptTokens,
-  summaryTrainingTokens,
-  withoutDuplicates,
-  type SummaryPair,
-} from '../../models/src/data/sourceScanner';
+import { languageOf } from '../../models/src/data/sourceScanner';
+import { summaryFromComment } from '../../models/src/data/docComments';
+import { minePairs, summaryPromptTokens, summaryTrainingTokens, withoutDuplicates, type SummaryPair } from '../../models/src/data/summaryPairs';
+import { findFunctionAt, formatDocComment } from '../../models/src/summaries/functionAt';
 import { codeWords, evaluateRetrievalBaseline, jaccard, RetrievalBaseline } from '../../models/src/summaries/baseline';
 import { smoothedBleu } from '../../models/src/summaries/textMetrics';
 import { CodeTokenizer } from '../../models/src/data/tokenizer';

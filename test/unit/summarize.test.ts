@@ -10,13 +10,13 @@ import * as path from 'node:path';
 import { scanFolder, type SourceFile } from '../../models/src/data/files';
 import { CodeTokenizer } from '../../models/src/data/tokenizer';
 import { tokenizeFiles, openTokenStream } from '../../models/src/data/dataset';
-import { minePairs } from '../../models/src/data/sourceScanner';
+import { minePairs } from '../../models/src/data/summaryPairs';
 import { summarize, summarizeWith, cleanSummary, repeatingTokens, DEFAULT_SUMMARY_TOKENS } from '../../models/src/summaries/summarize';
 import { evaluateSummaries, minePairsFromFiles } from '../../models/src/eval/summaryEval';
 import { trainOnFolder } from '../../models/src/pipeline';
 import { evaluateFolder } from '../../models/src/eval/evaluateFolder';
 import { wlm, assertCleanError } from './cliRunner';
-import { formatEvalTable, type EvalReport } from '../../models/src/eval/evaluate';
+import { formatEvalTable, type EvalReport } from '../../models/src/eval/report';
 
 const VERBS = ['Adds', 'Removes', 'Finds', 'Counts', 'Sorts', 'Copies'];
 const NOUNS = ['item', 'user', 'order', 'token', 'file', 'node', 'value', 'entry'];

@@ -1,13 +1,14 @@
 // Files → token stream on disk → batches. Owns the train/val split (by file), the token file
 // format, fill-in-the-middle rewriting, the mixing in of (code, summary) examples, and the sampling
 // of training and validation windows. It does not choose files (files.ts), learn the vocabulary
-// (tokenizer.ts), mine doc comments (summaries.ts) or touch tensors (train.ts).
+// (tokenizer.ts), mine doc comments (summaryPairs.ts) or touch tensors (train.ts).
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readSourceText, type SourceFile } from './files';
 import type { CodeTokenizer } from './tokenizer';
-import { languageOf, minePairs, summaryTrainingTokens } from './sourceScanner';
+import { languageOf } from './sourceScanner';
+import { minePairs, summaryTrainingTokens } from './summaryPairs';
 
 export interface Batch {
   x: Int32Array; // (batchSize, blockSize) row-major: the inputs
@@ -89,7 +90,7 @@ export function splitFiles(files: SourceFile[], valFraction: number, seed: numbe
 // middle of a document given what comes before and after it, which is what an editor asks for.
 
 /** Ids of one FIM example: <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle. */
-export function fimIds(tokenizer: CodeTokenizer, prefix: number[], middle: number[], suffix: number[]): number[] {
+function fimIds(tokenizer: CodeTokenizer, prefix: number[], middle: number[], suffix: number[]): number[] {
   const s = tokenizer.special;
   return [s.fimPrefix].concat(prefix, [s.fimSuffix], suffix, [s.fimMiddle], middle);
 }
@@ -198,7 +199,7 @@ export interface TokenizeResult {
  * does). Memory holds one batch, whatever the size of the workspace. The file appears atomically
  * when done; a cancelled run leaves no file behind. Files that turn out unreadable are left out.
  *
- * With summaryRate > 0, the documented definitions of each file are mined (summaries.ts) and a
+ * With summaryRate > 0, the documented definitions of each file are mined (summaryPairs.ts) and a
  * deterministic share of them become documents of their own, just before the file:
  * `<|endoftext|> <|code|> code <|summary|> summary`, ended by the next document's <|endoftext|>,
  * at most blockSize + 1 tokens so that one window can hold a whole example.
@@ -210,116 +211,173 @@ export async function tokenizeFiles(
   opts: TokenizeOptions = {},
 ): Promise<TokenizeResult> {
   assertLittleEndian();
-  const fimRate = opts.fimRate ?? 0;
-  const summaryRate = opts.summaryRate ?? 0;
-  const seed = opts.seed ?? 0;
-  if (!(fimRate >= 0 && fimRate <= 1)) throw new Error(`fimRate must be in [0, 1], got ${fimRate}`);
-  if (!(summaryRate >= 0 && summaryRate <= 1)) throw new Error(`summaryRate must be in [0, 1], got ${summaryRate}`);
-  if (summaryRate > 0 && !(Number.isInteger(opts.blockSize) && opts.blockSize! >= 8)) {
-    throw new Error(`tokenizeFiles: summaryRate ${summaryRate} needs the model's blockSize (an integer >= 8), got ${opts.blockSize}`);
-  }
-  const summaries = { mined: 0, mixed: 0, tokens: 0 };
-  const wide = tokenizer.vocabSize > 0x10000; // ids up to 65535 fit uint16
-  const bytesPerToken = wide ? 4 : 2;
-
-  await fs.mkdir(path.dirname(path.resolve(outFile)), { recursive: true });
-  const tmpFile = path.join(path.dirname(path.resolve(outFile)), `.${path.basename(outFile)}.${process.pid}.${Date.now()}.tmp`);
-  const handle = await fs.open(tmpFile, 'w');
-  let tokens = 0;
+  const mix = checkMixOptions(opts);
+  const summaries = mix.summaryRate > 0 ? { mined: 0, mixed: 0, tokens: 0 } : undefined;
+  const out = await createTokenFile(outFile, tokenizer.vocabSize);
   let done = 0;
-  let completed = false;
   try {
-    const header = new Uint32Array([TOKEN_FILE_MAGIC, TOKEN_FILE_VERSION, bytesPerToken, tokenizer.vocabSize]);
-    await handle.write(new Uint8Array(header.buffer));
-
-    // A document is encoded as segments, each one text (plain) or three (prefix, middle, suffix)
-    // for FIM; the summary examples mined from it are already ids.
-    let pending: { segments: string[][]; summaryIds: number[][] }[] = [];
+    let pending: DocumentLayout[] = [];
     let pendingChars = 0;
     const flush = async () => {
       if (pending.length === 0) return;
-      const encoded = await tokenizer.encodeBatch(pending.flatMap((d) => d.segments.flat()));
-      // Appended in a loop: spreading a 300k-token document into push() overflows the stack.
-      const ids: number[] = [];
-      const append = (more: number[]) => {
-        for (const id of more) ids.push(id);
-      };
-      let next = 0;
-      for (const doc of pending) {
-        for (const example of doc.summaryIds) {
-          ids.push(tokenizer.special.endOfText);
-          append(example);
-        }
-        ids.push(tokenizer.special.endOfText);
-        doc.segments.forEach((segment, i) => {
-          if (segment.length === 1) append(encoded[next++]);
-          else {
-            // Inside a document, a FIM example starts after an <|endoftext|> as the prompt does.
-            if (i > 0) ids.push(tokenizer.special.endOfText);
-            const [prefix, middle, suffix] = [encoded[next++], encoded[next++], encoded[next++]];
-            append(fimIds(tokenizer, prefix, middle, suffix));
-          }
-        });
-      }
-      const array = wide ? Uint32Array.from(ids) : Uint16Array.from(ids);
-      await handle.write(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
-      tokens += ids.length;
+      await out.append(await encodeDocuments(pending, tokenizer));
       pending = [];
       pendingChars = 0;
-      opts.onProgress?.({ files: done, totalFiles: files.length, tokens });
+      opts.onProgress?.({ files: done, totalFiles: files.length, tokens: out.tokens });
     };
-
     for (const file of files) {
       if (opts.signal?.aborted) throw cancelled();
       const text = await readSourceText(file);
       if (text === null) continue;
-      const summaryIds = summaryRate > 0 ? summaryExamples(file.relPath, text) : [];
-      const draw = generator(hashInts(seed, hashString(file.relPath), 0x46494d)); // "FIM"
-      // Without a blockSize the whole document is one chunk.
-      const chunks = fimRate > 0 ? fimChunks(text, opts.blockSize ? opts.blockSize * FIM_CHUNK_CHARS_PER_TOKEN : text.length || 1) : [text];
-      const segments: string[][] = [];
-      let plain = '';
-      for (const chunk of chunks) {
-        if (fimRate > 0 && draw() / 0x100000000 < fimRate) {
-          if (plain) segments.push([plain]);
-          plain = '';
-          const [a, b] = fimCuts(chunk, draw);
-          segments.push([chunk.slice(0, a), chunk.slice(a, b), chunk.slice(b)]);
-        } else plain += chunk; // neighbouring plain chunks are one text: tokenized as without FIM
-      }
-      if (plain || segments.length === 0) segments.push([plain]);
-      pending.push({ segments, summaryIds });
+      pending.push({ segments: fimSegments(file.relPath, text, mix), summaryIds: summaries ? summaryExamples(file.relPath, text, tokenizer, mix, summaries) : [] });
       done++;
       pendingChars += text.length;
       if (pendingChars >= ENCODE_BATCH_CHARS) await flush();
     }
     await flush();
     if (opts.signal?.aborted) throw cancelled();
-    await handle.sync();
-    completed = true;
+    await out.commit();
   } finally {
-    await handle.close();
-    if (completed) await fs.rename(tmpFile, outFile);
-    else await fs.rm(tmpFile, { force: true });
+    await out.close();
   }
-  return summaryRate > 0 ? { tokens, files: done, summaries } : { tokens, files: done };
+  return summaries ? { tokens: out.tokens, files: done, summaries } : { tokens: out.tokens, files: done };
+}
 
-  /** The chosen summary examples of one file, as ids without their leading <|endoftext|>. */
-  function summaryExamples(relPath: string, text: string): number[][] {
-    const pairs = minePairs(text, languageOf(relPath) ?? '', relPath);
-    summaries.mined += pairs.length;
-    const examples: number[][] = [];
-    pairs.forEach((pair, index) => {
-      // Chosen by path and position: the same pairs whatever else the workspace holds.
-      if (hashInts(seed, hashString(relPath), 0x53554d, index) / 0x100000000 >= summaryRate) return; // "SUM"
-      // The layout's own closing <|endoftext|> is dropped: the next document's opens it.
-      const example = summaryTrainingTokens(pair, tokenizer, opts.blockSize!).slice(0, -1);
-      examples.push(example);
-      summaries.mixed++;
-      summaries.tokens += example.length + 1;
-    });
-    return examples;
+/** The options that decide what is mixed in, with their defaults, checked. */
+interface MixOptions {
+  fimRate: number;
+  summaryRate: number;
+  blockSize?: number;
+  seed: number;
+}
+
+function checkMixOptions(opts: TokenizeOptions): MixOptions {
+  const fimRate = opts.fimRate ?? 0;
+  const summaryRate = opts.summaryRate ?? 0;
+  if (!(fimRate >= 0 && fimRate <= 1)) throw new Error(`fimRate must be in [0, 1], got ${fimRate}`);
+  if (!(summaryRate >= 0 && summaryRate <= 1)) throw new Error(`summaryRate must be in [0, 1], got ${summaryRate}`);
+  if (summaryRate > 0 && !(Number.isInteger(opts.blockSize) && opts.blockSize! >= 8)) {
+    throw new Error(`tokenizeFiles: summaryRate ${summaryRate} needs the model's blockSize (an integer >= 8), got ${opts.blockSize}`);
   }
+  return { fimRate, summaryRate, blockSize: opts.blockSize, seed: opts.seed ?? 0 };
+}
+
+/** A token file being written: into a temporary sibling, renamed into place only once committed. */
+interface TokenFileWriter {
+  readonly tokens: number; // appended so far
+  append(ids: number[]): Promise<void>;
+  commit(): Promise<void>; // everything is appended: close() renames the file into place
+  close(): Promise<void>; // without a commit (an error, a cancel), the temporary file is removed
+}
+
+async function createTokenFile(outFile: string, vocabSize: number): Promise<TokenFileWriter> {
+  const wide = vocabSize > 0x10000; // ids up to 65535 fit uint16
+  const dir = path.dirname(path.resolve(outFile));
+  await fs.mkdir(dir, { recursive: true });
+  const tmpFile = path.join(dir, `.${path.basename(outFile)}.${process.pid}.${Date.now()}.tmp`);
+  const handle = await fs.open(tmpFile, 'w');
+  let tokens = 0;
+  let committed = false;
+  const writer: TokenFileWriter = {
+    get tokens() {
+      return tokens;
+    },
+    async append(ids) {
+      const array = wide ? Uint32Array.from(ids) : Uint16Array.from(ids);
+      await handle.write(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+      tokens += ids.length;
+    },
+    async commit() {
+      await handle.sync();
+      committed = true;
+    },
+    async close() {
+      await handle.close();
+      if (committed) await fs.rename(tmpFile, outFile);
+      else await fs.rm(tmpFile, { force: true });
+    },
+  };
+  try {
+    const header = new Uint32Array([TOKEN_FILE_MAGIC, TOKEN_FILE_VERSION, wide ? 4 : 2, vocabSize]);
+    await handle.write(new Uint8Array(header.buffer));
+  } catch (err) {
+    await writer.close();
+    throw err;
+  }
+  return writer;
+}
+
+/**
+ * A document before encoding: segments, each one text (plain) or three (prefix, middle, suffix)
+ * for FIM; the summary examples mined from it are already ids.
+ */
+interface DocumentLayout {
+  segments: string[][];
+  summaryIds: number[][];
+}
+
+/** The document cut into chunks, a seeded share of them rewritten as FIM examples. */
+function fimSegments(relPath: string, text: string, mix: MixOptions): string[][] {
+  const draw = generator(hashInts(mix.seed, hashString(relPath), 0x46494d)); // "FIM"
+  // Without a blockSize the whole document is one chunk.
+  const chunks = mix.fimRate > 0 ? fimChunks(text, mix.blockSize ? mix.blockSize * FIM_CHUNK_CHARS_PER_TOKEN : text.length || 1) : [text];
+  const segments: string[][] = [];
+  let plain = '';
+  for (const chunk of chunks) {
+    if (mix.fimRate > 0 && draw() / 0x100000000 < mix.fimRate) {
+      if (plain) segments.push([plain]);
+      plain = '';
+      const [a, b] = fimCuts(chunk, draw);
+      segments.push([chunk.slice(0, a), chunk.slice(a, b), chunk.slice(b)]);
+    } else plain += chunk; // neighbouring plain chunks are one text: tokenized as without FIM
+  }
+  if (plain || segments.length === 0) segments.push([plain]);
+  return segments;
+}
+
+/** The chosen summary examples of one file, as ids without their leading <|endoftext|>; counted into `summaries`. */
+function summaryExamples(relPath: string, text: string, tokenizer: CodeTokenizer, mix: MixOptions, summaries: { mined: number; mixed: number; tokens: number }): number[][] {
+  const pairs = minePairs(text, languageOf(relPath) ?? '', relPath);
+  summaries.mined += pairs.length;
+  const examples: number[][] = [];
+  pairs.forEach((pair, index) => {
+    // Chosen by path and position: the same pairs whatever else the workspace holds.
+    if (hashInts(mix.seed, hashString(relPath), 0x53554d, index) / 0x100000000 >= mix.summaryRate) return; // "SUM"
+    // The layout's own closing <|endoftext|> is dropped: the next document's opens it.
+    const example = summaryTrainingTokens(pair, tokenizer, mix.blockSize!).slice(0, -1);
+    examples.push(example);
+    summaries.mixed++;
+    summaries.tokens += example.length + 1;
+  });
+  return examples;
+}
+
+/** The ids of a batch of documents, in one call of the native encoder: each document's summary examples, then the document. */
+async function encodeDocuments(docs: DocumentLayout[], tokenizer: CodeTokenizer): Promise<number[]> {
+  const encoded = await tokenizer.encodeBatch(docs.flatMap((d) => d.segments.flat()));
+  // Appended in a loop: spreading a 300k-token document into push() overflows the stack.
+  const ids: number[] = [];
+  const append = (more: number[]) => {
+    for (const id of more) ids.push(id);
+  };
+  let next = 0;
+  for (const doc of docs) {
+    for (const example of doc.summaryIds) {
+      ids.push(tokenizer.special.endOfText);
+      append(example);
+    }
+    ids.push(tokenizer.special.endOfText);
+    doc.segments.forEach((segment, i) => {
+      if (segment.length === 1) append(encoded[next++]);
+      else {
+        // Inside a document, a FIM example starts after an <|endoftext|> as the prompt does.
+        if (i > 0) ids.push(tokenizer.special.endOfText);
+        const [prefix, middle, suffix] = [encoded[next++], encoded[next++], encoded[next++]];
+        append(fimIds(tokenizer, prefix, middle, suffix));
+      }
+    });
+  }
+  return ids;
 }
 
 export interface TokenStream {

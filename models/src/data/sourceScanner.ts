@@ -1,35 +1,12 @@
-// Code summaries, the data side: mines (code, summary) pairs from doc comments in source text, finds
-// the definition around a line ("Summarize Function"), writes a summary back as a doc comment, and
-// lays a pair out as tokens. Pure functions on strings: it reads no files (files.ts does), trains
-// nothing and scores nothing (textMetrics.ts, summaryBaseline.ts).
-//
-// It is a careful scanner, not a parser: each language gets a lexer that blanks out comments and
-// string contents (offsets kept), so brackets can be balanced and definitions matched line by line
-// without being fooled by a "{" in a string or a "def" in a docstring. Where a language is not
-// covered, or code is too unusual, it mines nothing rather than something wrong.
-
-export interface SummaryPair {
-  code: string; // the definition (decorators included, doc comment and docstring excluded), dedented, bounded
-  summary: string; // first sentence of the doc comment, markup and tags removed, no final period
-  name?: string; // the defined name when there is one
-  line: number; // 0-based line of the definition's keyword line (`def`, `function`, `fn`, ...)
-  language: string; // VS Code language id
-  docStart: number; // offset of the doc comment (or docstring literal) in the text
-  docEnd: number; // offset just past it
-  defStart: number; // offset where the definition starts (its first decorator, if any)
-}
-
-export interface MineOptions {
-  maxCodeLines?: number; // code is cut at a line boundary past this many lines (default 80)
-  maxCodeChars?: number; // ... or past this many characters (default 4000)
-  maxSummaryWords?: number; // longer first sentences are prose, not summaries: skipped (default 48)
-}
+// Source text scanned as a careful scanner, not a parser: which languages are known (by file
+// extension and VS Code id), a lexer per language family that blanks out comments and string
+// contents (offsets kept), and the definitions it then finds line by line — their extent, name,
+// kind and the doc comment above (or, in Python, inside) them — without being fooled by a "{" in a
+// string or a "def" in a docstring. Where a language is not covered, or code is too unusual, it
+// finds nothing rather than something wrong. Pure functions on strings: it reads no files
+// (files.ts does) and decides nothing about summaries (docComments.ts, summaryPairs.ts do).
 
 export type DefinitionKind = 'function' | 'method' | 'class' | 'type';
-
-const DEFAULT_MAX_CODE_LINES = 80;
-const DEFAULT_MAX_CODE_CHARS = 4000;
-const DEFAULT_MAX_SUMMARY_WORDS = 48;
 
 // ---------------------------------------------------------------------------------------------
 // Languages
@@ -38,7 +15,7 @@ type LexerFamily = 'c' | 'python' | 'hash';
 export type DocStyle = 'jsdoc' | 'bang' | 'block' | 'triple' | 'inner' | 'line' | 'hash';
 type DefinitionMatcher = (src: string) => { name?: string; kind: DefinitionKind } | null;
 
-interface LanguageSpec {
+export interface LanguageSpec {
   lexer: LexerFamily;
   docStyles: DocStyle[]; // comment styles that document the definition below them
   singleQuoteStrings: boolean; // false: 'x' is a char literal and a lone ' is a lifetime (Rust)
@@ -242,9 +219,16 @@ const LANGUAGES: Record<string, LanguageSpec> = {
 /** Language ids the miner, findFunctionAt and formatDocComment understand. */
 export const SUMMARY_LANGUAGES: readonly string[] = Object.keys(LANGUAGES);
 
-function unsupported(languageId: string): string {
+export function unsupported(languageId: string): string {
   return `unsupported language "${languageId}" (supported: ${SUMMARY_LANGUAGES.join(', ')})`;
 }
+
+
+/** The scanner's description of a VS Code language id, or undefined when it does not know it. */
+export function languageSpec(languageId: string): LanguageSpec | undefined {
+  return Object.hasOwn(LANGUAGES, languageId) ? LANGUAGES[languageId] : undefined;
+}
+
 
 // ---------------------------------------------------------------------------------------------
 // Lexing: blank comments and string contents, keep every offset
@@ -380,7 +364,7 @@ function blankSource(text: string, spec: LanguageSpec): Blanked {
   return { code: out.join(''), comments };
 }
 
-class LineIndex {
+export class LineIndex {
   readonly starts: number[] = [0];
   constructor(private readonly text: string) {
     for (let i = 0; i < text.length; i++) if (text[i] === '\n') this.starts.push(i + 1);
@@ -410,14 +394,14 @@ class LineIndex {
 // ---------------------------------------------------------------------------------------------
 // Definitions and the doc comments above (or inside) them
 
-interface DocComment {
+export interface DocComment {
   start: number;
   end: number;
   style: DocStyle | 'docstring';
   body: string; // the comment's text without its markers, one entry per line joined by '\n'
 }
 
-interface Definition {
+export interface Definition {
   name?: string;
   kind: DefinitionKind;
   headStart: number; // start of the line of the first decorator, or of the keyword line
@@ -431,12 +415,12 @@ interface Definition {
   mergedInto?: Definition; // an overload signature folded into its neighbour
 }
 
-function leadingWhitespace(s: string): string {
+export function leadingWhitespace(s: string): string {
   return /^[ \t]*/.exec(s)![0];
 }
 
 /** Columns of a line's indentation, a tab reaching the next multiple of 8 as Python counts it. */
-function indentWidth(line: string): number {
+export function indentWidth(line: string): number {
   let width = 0;
   for (const c of leadingWhitespace(line)) width = c === '\t' ? (Math.floor(width / 8) + 1) * 8 : width + 1;
   return width;
@@ -622,7 +606,7 @@ function cleanDocstring(raw: string): string {
 }
 
 /** Every definition the language's matcher recognises, with its extent and doc comment. */
-function findDefinitions(text: string, spec: LanguageSpec): Definition[] {
+export function findDefinitions(text: string, spec: LanguageSpec): Definition[] {
   const { code, comments } = blankSource(text, spec);
   const lines = new LineIndex(text);
   const groups = commentGroups(text, comments, lines);
@@ -711,99 +695,6 @@ function foldOverloads(text: string, definitions: Definition[]): void {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// From a comment to a one-sentence summary
-
-// A licence or file header, not documentation. A bare "license" is allowed: "Prints the license text".
-const NOT_DOCS = /\b(?:copyright|spdx-license-identifier|licen[cs]ed (?:under|to)|all rights reserved|permission is hereby granted)\b|\(c\)\s*\d{4}|@(?:file|fileoverview|overview|module|packageDocumentation|license|preserve|copyright)\b/i;
-const DIRECTIVE = /^\s*(?:eslint|tslint|jshint|jscs|global\s|prettier-ignore|istanbul\s|c8\s|@ts-|pylint:|noqa|type:\s*ignore|fmt:|mypy:|#?region\b|#?endregion\b|shellcheck\s|rubocop:|frozen_string_literal|nolint|go:|\+build|-\*-|!\/|swiftlint:|NOLINT|clang-format|pragma\b)/i;
-const SECTION_HEADER = /^(?:args|arguments|parameters|params|returns?|yields?|raises|throws|exceptions?|examples?|notes?|attributes|see also|references|todo|warnings?|usage|properties|keyword arguments|other parameters)\s*:?\s*$/i;
-const ABBREVIATIONS = new Set(['e.g', 'i.e', 'etc', 'vs', 'cf', 'approx', 'no', 'fig', 'mr', 'dr', 'st', 'incl', 'resp', 'esp', 'ca', 'al']);
-
-/** True when a comment line reads as code rather than prose: commented-out code is not a summary. */
-function looksLikeCode(line: string): boolean {
-  const s = line.trim();
-  if (s === '') return false;
-  return /[;{}]$/.test(s) || /^[})\]]/.test(s) ||
-    /^(?:if|for|while|return|const|let|var|def|class|import|from|function|print|elif|else|try|except|switch|case|public|private|protected|static|#include|#define|using|package|func|fn|pub|val|echo|local|export)\b.*[(=:{;[]/.test(s) ||
-    /^[\w$.]+(?:\[[^\]]*\])?\s*(?:[+\-*/%|&]?=|:=)\s*\S/.test(s) ||
-    /^[\w$.]+\([^()]*\)\s*;?$/.test(s) ||
-    /^(?:<\/?[a-z][\w-]*[^>]*>\s*)+$/i.test(s) && !/<\/?(?:p|br|summary|remarks|para)\b/i.test(s);
-}
-
-/** Inline markup to plain text: JSDoc/Javadoc tags, C# XML doc, Doxygen, Sphinx, Markdown, HTML. */
-function stripMarkup(s: string): string {
-  return s
-    .replace(/\{@(?:link|linkcode|linkplain)\s+([^}|\s]+)(?:\s*\|\s*|\s+)([^}]+)\}/g, '$2') // {@link X | text} → text
-    .replace(/\{@(?:link|linkcode|linkplain|code|literal|value)\s+([^}]*)\}/g, '$1') // {@link X} → X
-    .replace(/\{@inheritDoc\}/gi, '')
-    .replace(/<see\s+(?:cref|href|langword)="(?:[A-Z]:)?([^"]+)"\s*\/>/g, '$1') // C# <see cref="T:X"/> → X
-    .replace(/<(?:paramref|typeparamref)\s+name="([^"]+)"\s*\/>/g, '$1')
-    .replace(/<see\s+(?:cref|href)="[^"]*"\s*>([^<]*)<\/see>/g, '$1')
-    .replace(/[\\@](?:c|p|a|e|em|b|ref)\s+(\S+)/g, '$1') // Doxygen inline commands
-    .replace(/:(?:[\w-]+:)?[\w-]+:`~?([^`]+)`/g, '$1') // Sphinx :class:`x` → x
-    .replace(/!?\[([^\]]+)\]\([^)]*\)/g, '$1') // Markdown [text](url) → text
-    .replace(/\[([^\]]+)\]\[[^\]]*\]/g, '$1') // [text][ref] → text
-    .replace(/\[(`[^`\]]+`|[\w:.]+(?:\(\))?)\](?!\()/g, '$1') // Rust intra-doc [`X`] → `X`
-    .replace(/`+([^`]*)`+/g, '$1')
-    .replace(/\*\*([^*]+)\*\*/g, '$1')
-    .replace(/(^|[^\w*])\*([^*\s][^*]*?)\*(?![\w*])/g, '$1$2') // *emphasis*
-    .replace(/<\/?(?:p|br|b|i|u|em|strong|code|pre|tt|ul|ol|li|a|span|div|sup|sub|blockquote|h[1-6]|summary|remarks|para|c|see|seealso|returns?|value|example|small|big|var|kbd|samp|dfn|cite|q|s|strike|mark)\b[^>]*\/?>/gi, '')
-    .replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;|&apos;/g, "'").replace(/&nbsp;/g, ' ').replace(/&amp;/g, '&');
-}
-
-/** The first sentence: up to a . ! or ? followed by a space or the end, abbreviations aside. */
-function firstSentence(s: string): string {
-  const boundary = /[.!?](?=\s|$)/g;
-  for (let m = boundary.exec(s); m; m = boundary.exec(s)) {
-    const word = /([\w.]+)$/.exec(s.slice(0, m.index))?.[1].toLowerCase() ?? '';
-    if (m[0] === '.' && (ABBREVIATIONS.has(word) || /^[a-z]$/i.test(word) && /\.\w\.?$/.test(s.slice(0, m.index + 1)))) continue;
-    return s.slice(0, m.index + 1);
-  }
-  return s;
-}
-
-/**
- * The summary a doc comment gives: its first sentence, with tags, markup and spare whitespace
- * removed and no final period. Empty when the comment is not documentation (a licence, a lint
- * directive, commented-out code, only @tags such as @deprecated).
- */
-export function summaryFromComment(body: string, style: DocStyle | 'docstring' = 'jsdoc', maxWords = DEFAULT_MAX_SUMMARY_WORDS): string {
-  if (NOT_DOCS.test(body) || DIRECTIVE.test(body)) return '';
-  let text = body.replace(/\r/g, '');
-  const xmlSummary = /<summary>([\s\S]*?)<\/summary>/i.exec(text);
-  if (xmlSummary) text = xmlSummary[1];
-  const paragraph: string[] = [];
-  let tagDescription = '';
-  for (const raw of text.split('\n')) {
-    const row = raw.trim();
-    const brief = /^[@\\](?:brief|summary|description|desc|short)\b\s*(.*)$/i.exec(row);
-    if (brief) {
-      if (paragraph.length > 0) break;
-      tagDescription = brief[1];
-      continue;
-    }
-    if (/^[@\\]\w+/.test(row) || /^:(?:param|type|returns?|rtype|raises?|var|ivar|cvar)\b/.test(row) || row.startsWith('>>>')) break;
-    if (SECTION_HEADER.test(row) || /^#{1,6}\s/.test(row) || /^[-=~^]{3,}$/.test(row)) break;
-    if (row === '') {
-      if (paragraph.length > 0 || tagDescription) break;
-      continue;
-    }
-    if (tagDescription) tagDescription += ' ' + row;
-    else paragraph.push(row);
-  }
-  if (paragraph.length === 0 && tagDescription) paragraph.push(tagDescription);
-  if (paragraph.length === 0) return '';
-  if ((style === 'line' || style === 'hash' || style === 'block') && paragraph.filter(looksLikeCode).length * 2 >= paragraph.length) return '';
-  let summary = firstSentence(stripMarkup(paragraph.join(' ')).replace(/\s+/g, ' ').trim());
-  summary = summary.replace(/\s*\.$/, '').trim();
-  if (!/\p{L}/u.test(summary) || /^(?:todo|fixme|xxx|hack)\b/i.test(summary)) return '';
-  if (summary.split(' ').length > maxWords) return '';
-  return summary;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Mining
 
 /** Removes the first line's indentation from every line (string contents at column 0 stay). */
 function dedent(code: string): string {
@@ -819,19 +710,8 @@ function dedent(code: string): string {
   }).join('\n');
 }
 
-function bound(code: string, maxLines: number, maxChars: number): string {
-  let rows = code.split('\n');
-  if (rows.length > maxLines) rows = rows.slice(0, maxLines);
-  let bounded = rows.join('\n');
-  if (bounded.length > maxChars) {
-    const cut = bounded.lastIndexOf('\n', maxChars);
-    bounded = bounded.slice(0, cut > 0 ? cut : maxChars);
-  }
-  return bounded.replace(/\s+$/, '');
-}
-
 /** The definition's code without its docstring (Python), dedented. */
-function definitionCode(text: string, definition: Definition): string {
+export function definitionCode(text: string, definition: Definition): string {
   const doc = definition.doc;
   let code: string;
   if (doc && doc.style === 'docstring') {
@@ -844,193 +724,4 @@ function definitionCode(text: string, definition: Definition): string {
     code = text.slice(definition.headStart, definition.end);
   }
   return dedent(code.replace(/\r/g, '')).replace(/\s+$/, '');
-}
-
-/**
- * (code, summary) pairs from the documented definitions of one source text. Definitions whose doc
- * comment gives no summary (licences, directives, commented-out code, tag-only comments) and
- * comments separated from the code by a blank line give no pair. Unknown languages give [].
- */
-export function minePairs(text: string, languageId: string, relPath?: string, opts: MineOptions = {}): SummaryPair[] {
-  const spec = LANGUAGES[languageId] ?? (relPath ? LANGUAGES[languageOf(relPath) ?? ''] : undefined);
-  if (!spec || text.trim() === '') return [];
-  const language = LANGUAGES[languageId] ? languageId : languageOf(relPath ?? '')!;
-  const maxLines = opts.maxCodeLines ?? DEFAULT_MAX_CODE_LINES;
-  const maxChars = opts.maxCodeChars ?? DEFAULT_MAX_CODE_CHARS;
-  const pairs: SummaryPair[] = [];
-  for (const definition of findDefinitions(text, spec)) {
-    const doc = definition.doc;
-    if (!doc) continue;
-    const summary = summaryFromComment(doc.body, doc.style, opts.maxSummaryWords ?? DEFAULT_MAX_SUMMARY_WORDS);
-    if (!summary) continue;
-    const code = bound(definitionCode(text, definition), maxLines, maxChars);
-    if (code === '') continue;
-    pairs.push({
-      code, summary, name: definition.name, line: definition.keywordLine, language,
-      docStart: doc.start, docEnd: doc.end, defStart: definition.headStart,
-    });
-  }
-  return pairs;
-}
-
-/** The code with all whitespace removed: copies that differ only in layout share this key. */
-function codeKey(code: string): string {
-  return code.replace(/\s+/g, '');
-}
-
-/**
- * The held-out pairs whose code does not also occur among the training pairs (whitespace aside), and
- * each only once. Workspaces hold copies (src/ and dist/, vendored files): without this, retrieval
- * would score its own training data.
- */
-export function withoutDuplicates<T extends { code: string }>(heldOut: readonly T[], train: readonly { code: string }[]): T[] {
-  const seen = new Set(train.map((pair) => codeKey(pair.code)));
-  const kept: T[] = [];
-  for (const pair of heldOut) {
-    const key = codeKey(pair.code);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    kept.push(pair);
-  }
-  return kept;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The definition at the cursor, and writing a summary back
-
-export interface DefinitionAt {
-  ok: true;
-  name?: string;
-  kind: DefinitionKind;
-  startLine: number; // 0-based, first line of the definition (its first decorator)
-  endLine: number; // 0-based, last line
-  start: number; // offsets in the text, end exclusive
-  end: number;
-  code: string; // as minePairs would give it (docstring removed), unbounded
-  doc?: { start: number; end: number; startLine: number; endLine: number; summary: string }; // the existing doc comment
-  insert: { line: number; indent: string; placement: 'above' | 'bodyStart' }; // where a new doc comment goes: before this 0-based line, with this indent
-}
-
-export interface NotFound {
-  ok: false;
-  reason: string;
-}
-
-/** The innermost definition whose lines (doc comment included) enclose the 0-based `line`. */
-export function findFunctionAt(text: string, languageId: string, line: number): DefinitionAt | NotFound {
-  const spec = LANGUAGES[languageId];
-  if (!spec) return { ok: false, reason: unsupported(languageId) };
-  if (text.trim() === '') return { ok: false, reason: 'the document is empty: there is no function to summarize' };
-  const lines = new LineIndex(text);
-  if (!Number.isInteger(line) || line < 0 || line >= lines.count) {
-    return { ok: false, reason: `line ${line} (0-based) is outside the document, which has lines 0..${lines.count - 1}` };
-  }
-  let best: Definition | undefined;
-  for (const definition of findDefinitions(text, spec)) {
-    const first = lines.lineOf(definition.doc && definition.doc.style !== 'docstring' ? definition.doc.start : definition.headStart);
-    const last = lines.lineOf(definition.end);
-    if (line < first || line > last) continue;
-    if (!best || definition.headStart >= best.headStart) best = definition;
-  }
-  if (!best) return { ok: false, reason: `no function, method or class encloses line ${line + 1}` };
-  const startLine = lines.lineOf(best.headStart);
-  let insert: DefinitionAt['insert'] = { line: startLine, indent: best.indent, placement: 'above' };
-  if (spec.commentOut === 'python') {
-    if (best.bodyLine === undefined) return { ok: false, reason: `${best.name ?? 'the definition'} at line ${best.keywordLine + 1} has its body on the header line; put it on its own line to add a docstring` };
-    insert = { line: best.bodyLine, indent: best.bodyIndent ?? best.indent + '    ', placement: 'bodyStart' };
-  }
-  const doc = best.doc;
-  return {
-    ok: true, name: best.name, kind: best.kind, startLine, endLine: lines.lineOf(best.end), start: best.headStart, end: best.end,
-    code: definitionCode(text, best),
-    doc: doc && {
-      start: doc.start, end: doc.end, startLine: lines.lineOf(doc.start), endLine: lines.lineOf(doc.end),
-      summary: summaryFromComment(doc.body, doc.style),
-    },
-    insert,
-  };
-}
-
-export interface FormatOptions {
-  width?: number; // wrap lines longer than this (default 100)
-}
-
-function wrapWords(text: string, width: number): string[] {
-  const rows: string[] = [];
-  let row = '';
-  for (const word of text.split(' ')) {
-    if (row && row.length + 1 + word.length > width) { rows.push(row); row = word; }
-    else row = row ? `${row} ${word}` : word;
-  }
-  if (row) rows.push(row);
-  return rows;
-}
-
-/**
- * A summary as a doc comment in the language's style, each line starting with `indent` and ending
- * with a newline: `/** ... *\/` (TypeScript, JavaScript, Java, C, ...), `///` (Rust, Swift, Dart),
- * `/// <summary>` (C#), `//` (Go), `#` (shell, Ruby) or a `"""docstring"""` (Python, placed at the
- * start of the body: see findFunctionAt's `insert`). The sentence gets a capital and a period.
- */
-export function formatDocComment(summary: string, languageId: string, indent: string, opts: FormatOptions = {}): { ok: true; text: string } | NotFound {
-  const spec = LANGUAGES[languageId];
-  if (!spec) return { ok: false, reason: unsupported(languageId) };
-  let sentence = summary.replace(/\s+/g, ' ').trim();
-  if (sentence === '') return { ok: false, reason: 'the summary is empty: nothing to write (hint: generate or type a summary first)' };
-  if (/^\s*$/.test(indent) === false) return { ok: false, reason: `indent must be spaces or tabs, got ${JSON.stringify(indent)}` };
-  sentence = sentence[0].toUpperCase() + sentence.slice(1);
-  if (!/[.!?]$/.test(sentence)) sentence += '.';
-  const width = Math.max(20, (opts.width ?? 100) - indent.length);
-  const prefixed = (prefix: string, rows: string[]): string => rows.map((row) => `${indent}${prefix}${row}`.trimEnd() + '\n').join('');
-  switch (spec.commentOut) {
-    case 'jsdoc': {
-      const safe = sentence.replace(/\*\//g, '*\\/');
-      if (safe.length + 7 <= width) return { ok: true, text: `${indent}/** ${safe} */\n` };
-      return { ok: true, text: `${indent}/**\n${prefixed(' * ', wrapWords(safe, width - 3))}${indent} */\n` };
-    }
-    case 'triple':
-      return { ok: true, text: prefixed('/// ', wrapWords(sentence, width - 4)) };
-    case 'csharp': {
-      const xml = sentence.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-      return { ok: true, text: `${indent}/// <summary>\n${prefixed('/// ', wrapWords(xml, width - 4))}${indent}/// </summary>\n` };
-    }
-    case 'line':
-      return { ok: true, text: prefixed('// ', wrapWords(sentence, width - 3)) };
-    case 'hash':
-      return { ok: true, text: prefixed('# ', wrapWords(sentence, width - 2)) };
-    case 'python': {
-      const safe = sentence.replace(/\\/g, '\\\\').replace(/"""/g, '\\"\\"\\"');
-      if (safe.length + 6 <= width) return { ok: true, text: `${indent}"""${safe}"""\n` };
-      return { ok: true, text: `${indent}"""${prefixed('', wrapWords(safe, width - 3)).slice(indent.length)}${indent}"""\n` };
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Token layout for training and generation
-
-/** What the layout needs of the tokenizer (CodeTokenizer has it). */
-export interface SummaryTokenizer {
-  encode(text: string): number[];
-  special: { code: number; summary: number; endOfText: number };
-}
-
-/**
- * A training sequence `<|code|> code <|summary|> summary <|endoftext|>` of at most maxTokens ids.
- * The markers are the reserved special ids (the text "<|code|>" would encode as plain text). When
- * it does not fit, the summary keeps up to half the budget and the code loses its tail.
- */
-export function summaryTrainingTokens(pair: { code: string; summary: string }, tokenizer: SummaryTokenizer, maxTokens: number): number[] {
-  if (!Number.isInteger(maxTokens) || maxTokens < 5) throw new Error(`summaryTrainingTokens: maxTokens must be an integer >= 5, got ${maxTokens}`);
-  const { code, summary, endOfText } = tokenizer.special;
-  const summaryIds = tokenizer.encode(pair.summary).slice(0, Math.floor((maxTokens - 3) / 2));
-  const codeIds = tokenizer.encode(pair.code).slice(0, maxTokens - 3 - summaryIds.length);
-  return [code, ...codeIds, summary, ...summaryIds, endOfText];
-}
-
-/** The prompt whose continuation is a summary: `<|code|> code <|summary|>`, code cut to fit maxTokens. */
-export function summaryPromptTokens(codeText: string, tokenizer: SummaryTokenizer, maxTokens: number): number[] {
-  if (!Number.isInteger(maxTokens) || maxTokens < 3) throw new Error(`summaryPromptTokens: maxTokens must be an integer >= 3, got ${maxTokens}`);
-  const { code, summary } = tokenizer.special;
-  return [code, ...tokenizer.encode(codeText).slice(0, maxTokens - 2), summary];
 }

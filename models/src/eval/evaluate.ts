@@ -1,15 +1,13 @@
 // The evaluation suite: one run scores the model AND the n-gram baseline on the same held-out data —
 // next-token loss, perplexity and top-1/top-5 accuracy on token windows; line completion (exact match
 // and edit similarity, from the line start and from a cursor mid-line) on sampled held-out lines;
-// completion latency — and writes eval.json. It never loads a model: the caller adapts the GPT
-// (gpt.ts, session.ts) to the two functions of EvalSystem, so this file needs no tfjs nor onnxruntime.
-import * as path from 'node:path';
-import { promises as fs } from 'node:fs';
-import { writeFileAtomic } from '../util/atomicFiles';
-import { editSimilarity, exactMatch, NextTokenTally, summarizeLatency, type LatencySummary } from './metrics';
+// completion latency — and returns them as the completion section of the report. It never loads a
+// model: the caller adapts the GPT (gpt.ts, session.ts) to the two functions of EvalSystem, so this
+// file needs no tfjs nor onnxruntime. It writes no file: eval.json is report.ts's.
+import { editSimilarity, exactMatch, NextTokenTally, summarizeLatency } from './metrics';
 import { NGramModel, type TokenSource } from '../infer/ngram';
 import { seededRandom, throwIfAborted, type DecodingTokenizer } from '../infer/generate';
-import type { SummaryEvalSection } from './summaryEval';
+import type { CompletionEval, EvalExample, LineScores, NextTokenScores, SystemReport } from './report';
 
 /**
  * Next-token scores for a batch of token windows: windows is row-major (batchSize, blockSize) int32;
@@ -46,54 +44,8 @@ export interface EvaluateOptions {
   batchSize?: number; // windows per scorer call. Default 4
   maxTokens?: number; // the baseline's completion budget in tokens. Default 48
   seed?: number; // line sampling. Default 1337
-  modelDir?: string; // write eval.json here; omitted: nothing is written
   signal?: AbortSignal;
   onProgress?: (progress: { phase: 'nextToken' | 'lines'; done: number; total: number }) => void;
-}
-
-export interface NextTokenScores {
-  tokens: number; // predictions scored
-  loss: number | null; // mean cross-entropy, nats
-  perplexity: number | null; // exp(loss)
-  top1: number | null; // fraction of predictions whose best guess was right
-  top5: number | null; // fraction with the right token among the 5 best
-}
-
-export interface LineScores {
-  count: number;
-  exactMatch: number | null; // fraction, CodeXGLUE definition (metrics.ts exactMatch)
-  editSimilarity: number | null; // mean, 0–100, CodeXGLUE definition (metrics.ts editSimilarity)
-}
-
-export interface SystemReport {
-  name: string;
-  nextToken: NextTokenScores;
-  lineStart: LineScores; // cursor after the line's indentation; target: the whole line
-  midLine: LineScores; // cursor inside the line; target: the rest of it
-  latency: LatencySummary; // of every line completion above
-}
-
-export interface EvalExample {
-  relPath: string;
-  line: number; // 1-based
-  cursor: 'lineStart' | 'midLine';
-  before: string; // the line up to the cursor
-  target: string;
-  model: string;
-  baseline: string;
-}
-
-export interface EvalReport {
-  formatVersion: 1;
-  kind: 'workspace-lm-eval';
-  createdAt: string;
-  settings: { lines: number; tokens: number; blockSize: number; seed: number; ngramOrder: number; baselineMaxTokens: number };
-  data: { valFiles: number; valTokens: number; windows: number; candidateLines: number; sampledLines: number; ngramTrainTokens: number };
-  model: SystemReport;
-  baseline: SystemReport;
-  examples: EvalExample[];
-  elapsedMs: number;
-  summaries?: SummaryEvalSection; // code summaries vs the retrieval baseline (summaryEval.ts), when evaluated
 }
 
 const EXAMPLES_KEPT = 12;
@@ -176,7 +128,7 @@ export function windowStarts(streamLength: number, length: number, tokens: numbe
 }
 
 /** The n-gram as a WindowScorer: each position sees only the window's earlier tokens, as the GPT does. */
-export function ngramScorer(ngram: NGramModel): WindowScorer {
+function ngramScorer(ngram: NGramModel): WindowScorer {
   return (windows, batchSize, blockSize) => {
     const vocab = ngram.vocabSize;
     const out = new Float32Array(batchSize * blockSize * vocab);
@@ -271,8 +223,8 @@ async function completeTimed(run: SystemRun, prefix: string, suffix: string): Pr
   return newline >= 0 ? text.slice(0, newline) : text;
 }
 
-/** Scores the model and the n-gram baseline on the same held-out data; writes eval.json when asked. */
-export async function evaluateModel(opts: EvaluateOptions): Promise<EvalReport> {
+/** Scores the model and the n-gram baseline on the same held-out data: the report's completion section. */
+export async function evaluateModel(opts: EvaluateOptions): Promise<CompletionEval> {
   const started = performance.now();
   const lines = opts.lines ?? 200;
   const tokens = opts.tokens ?? 4096;
@@ -337,10 +289,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvalReport> 
     midLine: run.midLine.summary(),
     latency: summarizeLatency(run.latencies),
   });
-  const result: EvalReport = {
-    formatVersion: 1,
-    kind: 'workspace-lm-eval',
-    createdAt: new Date().toISOString(),
+  return {
     settings: { lines, tokens, blockSize: opts.blockSize, seed, ngramOrder: opts.ngram.order, baselineMaxTokens: maxTokens },
     data: {
       valFiles: opts.valFiles.length,
@@ -355,88 +304,4 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvalReport> 
     examples,
     elapsedMs: performance.now() - started,
   };
-  if (opts.modelDir) await writeEvalReport(opts.modelDir, result);
-  return result;
-}
-
-// ---------------------------------------------------------------------------------------------
-// eval.json and the CLI table
-// ---------------------------------------------------------------------------------------------
-
-export async function writeEvalReport(modelDir: string, report: EvalReport): Promise<string> {
-  const file = path.join(modelDir, 'eval.json');
-  await writeFileAtomic(file, JSON.stringify(report, null, 2) + '\n');
-  return file;
-}
-
-/** The model folder's eval.json, or null when it has none; a damaged one is an error that says so. */
-export async function readEvalReport(modelDir: string): Promise<EvalReport | null> {
-  const file = path.join(modelDir, 'eval.json');
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  let parsed: Partial<EvalReport>;
-  try {
-    parsed = JSON.parse(text) as Partial<EvalReport>;
-  } catch {
-    throw new Error(`corrupt eval report ${file}: not JSON; run \`wlm eval\` again to rewrite it`);
-  }
-  if (parsed.kind !== 'workspace-lm-eval' || parsed.formatVersion !== 1 || !parsed.model || !parsed.baseline) {
-    throw new Error(`corrupt eval report ${file}: expected kind "workspace-lm-eval", formatVersion 1 (got ${parsed.kind}, ${parsed.formatVersion}); run \`wlm eval\` again`);
-  }
-  return parsed as EvalReport;
-}
-
-const fixed = (digits: number) => (v: number | null) => (v === null ? 'n/a' : v.toFixed(digits));
-const percent = (v: number | null) => (v === null ? 'n/a' : `${(100 * v).toFixed(1)}%`);
-
-/** The comparison as a plain-text table: "metric | model | baseline", one row per figure. */
-export function formatEvalTable(report: EvalReport): string {
-  const rows: [string, (s: SystemReport) => string][] = [
-    ['validation loss (nats/token)', (s) => fixed(4)(s.nextToken.loss)],
-    ['perplexity', (s) => fixed(2)(s.nextToken.perplexity)],
-    ['next-token top-1', (s) => percent(s.nextToken.top1)],
-    ['next-token top-5', (s) => percent(s.nextToken.top5)],
-    ['line start: exact match', (s) => percent(s.lineStart.exactMatch)],
-    ['line start: edit similarity', (s) => fixed(1)(s.lineStart.editSimilarity)],
-    ['mid-line: exact match', (s) => percent(s.midLine.exactMatch)],
-    ['mid-line: edit similarity', (s) => fixed(1)(s.midLine.editSimilarity)],
-    ['completion latency p50 (ms)', (s) => fixed(1)(s.latency.p50Ms)],
-    ['completion latency p95 (ms)', (s) => fixed(1)(s.latency.p95Ms)],
-  ];
-  const table = [
-    ['metric', 'model', `baseline: ${report.baseline.name}`],
-    ...rows.map(([label, value]) => [label, value(report.model), value(report.baseline)]),
-  ];
-  // Summaries have their own baseline (retrieval, not the n-gram): its figures share the column.
-  const summaries = report.summaries;
-  if (summaries?.model) {
-    const baseline = summaries.baseline;
-    const name = 'retrieval';
-    table.push(
-      [`summary BLEU-4 (baseline: ${name})`, fixed(2)(summaries.model.bleu), baseline ? fixed(2)(baseline.bleu) : 'n/a'],
-      [`summary ROUGE-L (baseline: ${name})`, fixed(2)(summaries.model.rougeL), baseline ? fixed(2)(baseline.rougeL) : 'n/a'],
-      [`summary exact match (baseline: ${name})`, `${summaries.model.exactMatch.toFixed(1)}%`, baseline ? `${baseline.exactMatch.toFixed(1)}%` : 'n/a'],
-    );
-  }
-  const widths = [0, 1, 2].map((c) => Math.max(...table.map((r) => r[c].length)));
-  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ');
-  const d = report.data;
-  const summaryNote = !summaries
-    ? []
-    : summaries.model
-      ? [`summaries: ${summaries.pairs.evaluated} held-out documented definitions (${summaries.pairs.duplicates} copies of training code left out)${summaries.trainedForSummaries ? '' : '; the model was trained without summary examples'}${summaries.note ? `; ${summaries.note}` : ''}`]
-      : [`summaries: n/a (${summaries.note ?? 'nothing to score'})`];
-  return [
-    `${d.sampledLines} lines (of ${d.candidateLines}) from ${d.valFiles} held-out files, each completed from its start and mid-line; ` +
-      `${report.model.nextToken.tokens} next-token predictions in ${d.windows} windows of ${report.settings.blockSize}`,
-    line(table[0]),
-    widths.map((w) => '-'.repeat(w)).join('-|-'),
-    ...table.slice(1).map(line),
-    ...summaryNote,
-  ].join('\n');
 }

@@ -1,6 +1,8 @@
 // `wlm eval` and the server's evaluate job: loads a model folder, rebuilds its held-out data (or
-// takes a folder given), trains the n-gram baseline on the model's own training tokens, and hands
-// both to evaluate.ts. The model side runs on the ONNX session, the engine that serves completions.
+// takes a folder given), trains the n-gram baseline on the model's own training tokens, runs the
+// completion suite (evaluate.ts) and the summaries suite (summaryEval.ts), and writes their
+// sections as one report, once (report.ts owns eval.json). The model side runs on the ONNX
+// session, the engine that serves completions. It computes no figure itself.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,11 +12,12 @@ import { splitFiles, tokenizeFiles, openTokenStream } from '../data/dataset';
 import { NGramModel } from '../infer/ngram';
 import { CompletionSession } from '../infer/session';
 import { CACHE_ORDER, MIXTURE_FILE } from '../infer/mixture';
-import { evaluateModel, type EvalDocument, type EvalReport, type EvalSystem } from './evaluate';
+import { evaluateModel, type EvalDocument, type EvalSystem } from './evaluate';
+import { evaluateModelSummaries } from './summaryEval';
+import { composeEvalReport, writeEvalReport, type EvalReport } from './report';
 import { UserError } from '../util/errors';
-import { addSummaryEval } from './summaryEval';
 
-export { formatEvalTable } from './evaluate';
+export { formatEvalTable } from './report';
 
 export interface EvaluateFolderOptions {
   modelDir: string;
@@ -93,7 +96,7 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
       // With the mixture, the cache holds this document's text before and after the cursor.
       complete: async (prefix, suffix) => (await session.complete({ prefix, suffix, mode: 'line', maxTokens, signal: opts.signal })).text,
     };
-    const report = await evaluateModel({
+    const completion = await evaluateModel({
       model,
       ngram,
       tokenizer: session.tokenizer,
@@ -104,11 +107,13 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
       maxTokens,
       tokens: opts.tokens,
       seed: config.train.seed,
-      modelDir,
       signal: opts.signal,
       onProgress: opts.onProgress,
     });
-    return await addSummaryEval(report, { session, modelDir, valFiles, signal: opts.signal, onProgress: opts.onProgress });
+    const summaries = await evaluateModelSummaries({ session, config, valFiles, signal: opts.signal, onProgress: opts.onProgress });
+    const report = composeEvalReport(completion, summaries);
+    await writeEvalReport(modelDir, report);
+    return report;
   } finally {
     rmSync(scratch, { recursive: true, force: true });
     await session.close();

@@ -101,7 +101,7 @@ export function perplexity(meanCrossEntropy: number): number {
 
 /**
  * Rank of the target among the scores: how many tokens come before it when sorted best first.
- * Ties go to the lower id, the same order topK uses, so rank < k exactly when topK holds the target.
+ * Ties go to the lower id, the same order infer/generate.ts's topK uses, so rank < k exactly when topK holds the target.
  */
 export function rankOf(scores: ArrayLike<number>, target: number, start = 0, vocab = scores.length - start): number {
   const score = scores[start + target];
@@ -116,20 +116,6 @@ export function rankOf(scores: ArrayLike<number>, target: number, start = 0, voc
 /** Is the target among the k best-scored tokens? */
 export function inTopK(scores: ArrayLike<number>, target: number, k: number, start = 0, vocab = scores.length - start): boolean {
   return rankOf(scores, target, start, vocab) < k;
-}
-
-/** Ids of the k best scores, best first; ties go to the lower id. */
-export function topK(scores: ArrayLike<number>, k: number, start = 0, vocab = scores.length - start): number[] {
-  const best: number[] = []; // kept sorted best first; k is small, so insertion beats a full sort
-  for (let i = 0; i < vocab; i++) {
-    const s = scores[start + i];
-    if (best.length === k && s <= scores[start + best[k - 1]]) continue;
-    let at = best.length;
-    while (at > 0 && s > scores[start + best[at - 1]]) at--;
-    best.splice(at, 0, i);
-    if (best.length > k) best.pop();
-  }
-  return best;
 }
 
 /** Accumulates next-token figures over many predictions. */

@@ -1,56 +1,30 @@
-// Summary quality in eval.json: mines (code, summary) pairs from the model's training and held-out
-// files, drops held-out pairs whose code also occurs in training, and scores the model's summaries
-// (summarize.ts, on the serving session) against the retrieval baseline (summaryBaseline.ts) with
-// smoothed BLEU-4 and ROUGE-L (textMetrics.ts). It trains nothing and evaluates no completions
-// (evaluate.ts does); evalFolder.ts calls addSummaryEval once, after the completion figures.
+// Summary quality, the `summaries` section of the eval report: mines (code, summary) pairs from the
+// model's training and held-out files, drops held-out pairs whose code also occurs in training, and
+// scores the model's summaries (summarize.ts, on the serving session) against the retrieval
+// baseline (summaries/baseline.ts) with smoothed BLEU-4 and ROUGE-L (textMetrics.ts). It trains
+// nothing, evaluates no completions (evaluate.ts does) and writes no file: it returns its section,
+// and evaluateFolder.ts puts it in the report that report.ts writes.
 import { existsSync } from 'node:fs';
-import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { readModelConfig } from '../model/checkpoint';
+import type { ModelFolderConfig } from '../model/checkpoint';
 import { scanFolder, readSourceText, type SourceFile } from '../data/files';
 import { splitFiles } from '../data/dataset';
-import { languageOf, minePairs, withoutDuplicates, type SummaryPair } from '../data/sourceScanner';
+import { languageOf } from '../data/sourceScanner';
+import { minePairs, withoutDuplicates, type SummaryPair } from '../data/summaryPairs';
 import { evaluateRetrievalBaseline } from '../summaries/baseline';
-import { scoreSummaries, type SummaryScores } from '../summaries/textMetrics';
+import { scoreSummaries } from '../summaries/textMetrics';
 import { summarizeWith, DEFAULT_SUMMARY_TOKENS, type SummarizingTokenizer } from '../summaries/summarize';
 import { throwIfAborted, type NextTokenLogits } from '../infer/generate';
-import { summarizeLatency, type LatencySummary } from './metrics';
-import { writeEvalReport, type EvalReport } from './evaluate';
+import { summarizeLatency } from './metrics';
+import type { SummaryEvalSection } from './report';
 import type { CompletionSession } from '../infer/session';
 
 /** Held-out pairs scored at most; generation costs ~25 model calls per pair. */
-export const DEFAULT_SUMMARY_EVAL_PAIRS = 200;
+const DEFAULT_SUMMARY_EVAL_PAIRS = 200;
 const EXAMPLES_KEPT = 8;
 
 export interface MinedPair extends SummaryPair {
   relPath: string;
-}
-
-export interface SummaryExample {
-  relPath: string;
-  line: number; // 1-based line of the definition
-  name?: string;
-  reference: string; // the doc comment's summary
-  model: string;
-  baseline: string;
-}
-
-/** The `summaries` section of eval.json. Scores are 0–100, as CodeXGLUE reports them. */
-export interface SummaryEvalSection {
-  pairs: {
-    train: number; // pairs mined from the training files (the baseline's memory)
-    heldOut: number; // pairs mined from the held-out files
-    duplicates: number; // held-out pairs dropped because their code also occurs in training (or twice)
-    evaluated: number; // scored (at most maxPairs of the rest, evenly spaced)
-  };
-  model: (SummaryScores & { name: string; latency: LatencySummary }) | null; // null: nothing to score
-  baseline: (SummaryScores & { name: string }) | null; // null: no training pairs to retrieve from
-  trainedForSummaries: boolean; // the model saw summary examples (train.summaryRate > 0)
-  summaryRate: number;
-  maxTokens: number;
-  note?: string; // why figures are missing
-  examples: SummaryExample[];
-  elapsedMs: number;
 }
 
 /** Every documented definition of the files, with the file it came from. Unreadable files are left out. */
@@ -141,23 +115,21 @@ export async function evaluateSummaries(opts: SummaryEvalOptions): Promise<Summa
   return section;
 }
 
-export interface AddSummaryEvalOptions {
+export interface ModelSummaryEvalOptions {
   session: CompletionSession; // the model, as it serves
-  modelDir: string; // where eval.json is rewritten with the section
+  config: ModelFolderConfig; // the model folder's config: its training data, split and preset
   valFiles: readonly SourceFile[]; // the held-out files the completion figures came from
-  maxPairs?: number;
   signal?: AbortSignal;
   onProgress?: (p: { phase: string; done: number; total: number }) => void;
 }
 
 /**
- * Adds the `summaries` section to a finished completion report and rewrites eval.json. Training
- * pairs come from the model's own training split (config.json data.root, seed, valFraction); when
- * that folder is gone the baseline is left out and the section says why.
+ * The `summaries` section for a model folder, scored on the serving session. Training pairs come
+ * from the model's own training split (config.json data.root, seed, valFraction); when that folder
+ * is gone the baseline is left out and the section says why.
  */
-export async function addSummaryEval(report: EvalReport, opts: AddSummaryEvalOptions): Promise<EvalReport> {
-  const modelDir = path.resolve(opts.modelDir);
-  const config = await readModelConfig(modelDir);
+export async function evaluateModelSummaries(opts: ModelSummaryEvalOptions): Promise<SummaryEvalSection> {
+  const config = opts.config;
   let trainFiles: SourceFile[] = [];
   if (existsSync(config.data.root)) {
     const scan = await scanFolder(config.data.root);
@@ -171,12 +143,9 @@ export async function addSummaryEval(report: EvalReport, opts: AddSummaryEvalOpt
     trainPairs: await minePairsFromFiles(trainFiles, opts.signal),
     heldOutPairs: await minePairsFromFiles(opts.valFiles, opts.signal),
     summaryRate: config.train.summaryRate,
-    maxPairs: opts.maxPairs,
     signal: opts.signal,
     onProgress: (done, total) => opts.onProgress?.({ phase: 'summaries', done, total }),
   });
   if (trainFiles.length === 0 && !section.note) section.note = `the training folder ${config.data.root} is gone: no retrieval baseline`;
-  const withSummaries: EvalReport = { ...report, summaries: section };
-  await writeEvalReport(modelDir, withSummaries);
-  return withSummaries;
+  return section;
 }

@@ -1,7 +1,10 @@
-// Decoding for completions: prompt building (context window, FIM, token healing), the token loop
-// (greedy or temperature/top-p), stop rules and post-processing. It knows nothing of onnxruntime:
-// the model is a "next-token logits" function, so every rule here is testable with a fake model.
-// session.ts supplies the real function (with its KV cache); the language server supplies context.
+// Decoding for completions: the prompt (the one place that decides how much of the document
+// reaches the model, in tokens; FIM; token healing) and the token loop (greedy or
+// temperature/top-p) that ends and cleans its text with postprocess.ts's rules. It knows nothing of
+// onnxruntime: the model is a "next-token logits" function, so every rule here is testable with a
+// fake model. session.ts supplies the real function (with its KV cache); the language server
+// supplies the document.
+import { findStop, finishCompletion, type CursorContext, type StopReason } from './postprocess';
 
 /** The part of CodeTokenizer (tokenizer.ts) that decoding needs. */
 export interface DecodingTokenizer {
@@ -13,8 +16,6 @@ export interface DecodingTokenizer {
 
 /** Logits (vocabSize) of the token after `tokens`. The caller may cache by prefix (session.ts does). */
 export type NextTokenLogits = (tokens: readonly number[]) => Promise<Float32Array> | Float32Array;
-
-export type CompletionMode = 'line' | 'block';
 
 export interface PromptOptions {
   blockSize: number; // the model's context; prompt + generated tokens must fit
@@ -31,8 +32,8 @@ export interface Prompt {
 
 // How much of a long document is tokenized at all: a generous multiple of the token budget.
 const CHARS_PER_TOKEN_BOUND = 8;
-// Long prefixes are cut at multiples of these, so the prompt's first tokens (and the KV cache
-// built on them) stay the same while the user types; otherwise every keystroke would shift them.
+// The tokenized text starts at a multiple of this many characters counted from the document's
+// start, so that it holds still while the user types (and with it the KV cache built on it).
 const CHAR_CUT_STEP = 512;
 const TOKEN_WINDOW_STEPS = 8; // the token window's start moves in steps of blockSize / this
 const MAX_HEAL_TOKENS = 4;
@@ -43,13 +44,16 @@ const LAST_PRETOKEN = /(?: ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+)$/u;
 
 const utf8 = new TextEncoder();
 
-/** The prefix's last `maxChars` characters or a little more, starting at a line start when one is near. */
-function stableTail(text: string, maxChars: number): { text: string; cut: boolean } {
-  if (text.length <= maxChars) return { text, cut: false };
-  const start = Math.floor((text.length - maxChars) / CHAR_CUT_STEP) * CHAR_CUT_STEP;
-  const lineStart = text.indexOf('\n', start);
-  const from = lineStart >= 0 && lineStart - start < CHAR_CUT_STEP ? lineStart + 1 : start;
-  return { text: text.slice(from), cut: true };
+/**
+ * Where the tokenized text starts: `maxChars` or a little more before `anchor`, at a multiple of
+ * CHAR_CUT_STEP, moved on to the next line start when one is near.
+ */
+function textStart(prefix: string, anchor: number, maxChars: number): number {
+  if (anchor <= maxChars) return 0;
+  const start = Math.floor((anchor - maxChars) / CHAR_CUT_STEP) * CHAR_CUT_STEP;
+  if (start === 0) return 0;
+  const lineStart = prefix.indexOf('\n', start - 1) + 1;
+  return lineStart > 0 && lineStart <= anchor && lineStart - start < CHAR_CUT_STEP ? lineStart : start;
 }
 
 /** The suffix's first `maxChars` characters, ending at a line end when one is near. */
@@ -59,16 +63,30 @@ function suffixHead(text: string, maxChars: number): string {
   return text.slice(0, lineEnd > maxChars / 2 ? lineEnd : maxChars);
 }
 
-/** Keeps at most `budget` tokens from the end, dropping from the start in steps (see above). */
-function windowFromEnd(ids: number[], budget: number, step: number): number[] {
-  if (ids.length <= budget) return ids;
-  const drop = Math.ceil((ids.length - budget) / step) * step;
-  return ids.slice(drop);
+/** How many of `ids` lie wholly within their text's first `bytes` bytes. */
+function tokensWithin(tok: DecodingTokenizer, ids: readonly number[], bytes: number): number {
+  let covered = 0;
+  let k = 0;
+  while (k < ids.length && covered + tok.tokenBytes(ids[k]).length <= bytes) covered += tok.tokenBytes(ids[k++]).length;
+  return k;
 }
 
-/** Removes the tokens of the prefix's last pre-token (at most MAX_HEAL_TOKENS, at least one). */
-function healTail(tok: DecodingTokenizer, ids: number[], prefix: string): { ids: number[]; healBytes: Uint8Array } {
-  const tailBytes = utf8.encode(LAST_PRETOKEN.exec(prefix)?.[0] ?? '').length;
+/**
+ * How many tokens to drop from the front of `total` so that the rest fits `budget`, in multiples
+ * of `step`. The count is taken from the `beforeLine` tokens that precede the cursor's line, and
+ * the line may run into the generation budget by up to `lineRoom` tokens, so typing within a line
+ * never moves the window (and the KV cache keeps all but the new positions); a line longer than
+ * that moves it like any other text.
+ */
+function windowStart(total: number, beforeLine: number, budget: number, lineRoom: number, step: number): number {
+  const drop = Math.max(0, Math.ceil((beforeLine - budget) / step) * step);
+  if (total - drop <= budget + lineRoom) return drop;
+  return Math.ceil((total - budget) / step) * step;
+}
+
+/** Removes the tokens of the text's last pre-token (at most MAX_HEAL_TOKENS, at least one). */
+function healTail(tok: DecodingTokenizer, ids: number[], text: string): { ids: number[]; healBytes: Uint8Array } {
+  const tailBytes = utf8.encode(LAST_PRETOKEN.exec(text)?.[0] ?? '').length;
   let removed = 0;
   let cut = ids.length;
   while (cut > 0 && ids.length - cut < MAX_HEAL_TOKENS) {
@@ -91,9 +109,8 @@ function healTail(tok: DecodingTokenizer, ids: number[], prefix: string): { ids:
 function encodeBeforeCode(tok: DecodingTokenizer, text: string): { ids: number[]; rest: Uint8Array } {
   const bytes = utf8.encode(text);
   const ids = tok.encode(text + 'x');
-  let covered = 0;
-  let k = 0;
-  while (k < ids.length && covered + tok.tokenBytes(ids[k]).length <= bytes.length) covered += tok.tokenBytes(ids[k++]).length;
+  const k = tokensWithin(tok, ids, bytes.length);
+  const covered = ids.slice(0, k).reduce((n, id) => n + tok.tokenBytes(id).length, 0);
   return { ids: ids.slice(0, k), rest: bytes.subarray(covered) };
 }
 
@@ -108,10 +125,14 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
 }
 
 /**
- * The prompt for a cursor between `prefix` and `suffix`. Plain: the end of the prefix (after
- * <|endoftext|> when the whole file fits, as documents start in training). FIM, when the model
- * knows it and the suffix has text: <|endoftext|><|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>,
- * the layout of dataset.ts's FIM examples (prefix-suffix-middle, the middle ended by <|endoftext|>).
+ * The prompt for a cursor between `prefix` and `suffix`, and the one place that decides how much
+ * of the document reaches the model. `prefix` is the document's text before the cursor from its
+ * start (or from any point that does not move while the user types): the windows below are
+ * counted from there, so that they hold still and the KV cache is reused. Plain: the end of the
+ * prefix (after <|endoftext|> when it reaches the document's start, as documents start in
+ * training). FIM, when the model knows it and the suffix has text:
+ * <|endoftext|><|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>, the layout of dataset.ts's
+ * FIM examples (prefix-suffix-middle, the middle ended by <|endoftext|>).
  */
 export function buildPrompt(tok: DecodingTokenizer, prefix: string, suffix: string, opts: PromptOptions): Prompt {
   const budget = opts.blockSize - opts.maxTokens;
@@ -130,124 +151,33 @@ export function buildPrompt(tok: DecodingTokenizer, prefix: string, suffix: stri
     suffixIds = tok.encode(suffixHead(suffix, suffixBudget * CHARS_PER_TOKEN_BOUND)).slice(0, suffixBudget);
     prefixBudget = budget - suffixIds.length - 4;
   }
-  const tail = stableTail(prefix, prefixBudget * CHARS_PER_TOKEN_BOUND);
-  const beforeCode = heal && /\s$/.test(tail.text) ? encodeBeforeCode(tok, tail.text) : null;
-  let prefixIds = beforeCode ? beforeCode.ids : tok.encode(tail.text);
-  // The whole file fits (with room for the <|endoftext|> that starts a document): no window.
-  const wholeFile = !useFim && !tail.cut && prefixIds.length < prefixBudget;
-  prefixIds = windowFromEnd(prefixIds, prefixBudget, step);
+
+  // The text: cut before the cursor's line (before the cursor itself when that line is long), so
+  // that typing within the line does not move the cut.
+  const maxChars = prefixBudget * CHARS_PER_TOKEN_BOUND;
+  const lineStart = prefix.lastIndexOf('\n') + 1;
+  const from = textStart(prefix, Math.max(lineStart, prefix.length - maxChars), maxChars);
+  const text = prefix.slice(from);
+  const beforeCode = heal && /\s$/.test(text) ? encodeBeforeCode(tok, text) : null;
+  let ids = beforeCode ? beforeCode.ids : tok.encode(text);
+  // A document starts after <|endoftext|>, as in training (a FIM example has its own in front).
+  const documentStart = from === 0 && !useFim ? [tok.special.endOfText] : [];
+  // The tokens: the window, counted from the line break that starts the cursor's line.
+  const beforeLine = documentStart.length + tokensWithin(tok, ids, utf8.encode(prefix.slice(from, Math.max(from, lineStart - 1))).length);
+  ids = [...documentStart, ...ids];
+  ids = ids.slice(windowStart(ids.length, beforeLine, prefixBudget, Math.floor(opts.maxTokens / 2), step));
 
   let healBytes: Uint8Array = new Uint8Array(0);
   if (beforeCode && beforeCode.rest.length > 0) healBytes = beforeCode.rest;
-  else if (heal && prefixIds.length > 0) ({ ids: prefixIds, healBytes } = healTail(tok, prefixIds, prefix));
+  else if (heal && ids.length > 0) ({ ids, healBytes } = healTail(tok, ids, text));
 
   if (useFim) {
     // dataset.ts writes every example, FIM ones too, after an <|endoftext|>.
     const s = tok.special;
-    return { ids: [s.endOfText, s.fimPrefix, ...prefixIds, s.fimSuffix, ...suffixIds, s.fimMiddle], healBytes, fim: true };
+    return { ids: [s.endOfText, s.fimPrefix, ...ids, s.fimSuffix, ...suffixIds, s.fimMiddle], healBytes, fim: true };
   }
   // Never feed an empty prompt: the start of a document is what the model saw after <|endoftext|>.
-  const ids = wholeFile || prefixIds.length === 0 ? [tok.special.endOfText, ...prefixIds] : prefixIds;
-  return { ids, healBytes, fim: false };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Stop rules, on the text generated after the cursor.
-
-export type StopReason = 'endOfLine' | 'blockEnd' | 'blankLine' | 'budget' | 'endOfText' | 'context';
-
-export interface StopContext {
-  mode: CompletionMode;
-  linePrefix: string; // the cursor's line up to the cursor: its indentation is the block's level
-  suffix: string; // the text after the cursor
-}
-
-const OPENERS = '([{';
-const CLOSERS = ')]}';
-
-function indentWidth(line: string): number {
-  let width = 0;
-  for (const ch of line) {
-    if (ch === ' ') width++;
-    else if (ch === '\t') width += 4;
-    else break;
-  }
-  return width;
-}
-
-/**
- * Where the completion must end, or null to keep going. Line mode: at the end of the line.
- * Block mode: before a blank line, before a line indented below the cursor's line. Both: at a
- * bracket that closes one opened before the cursor (left out when the suffix already has it) —
- * in line mode only when the line goes on after the cursor: at the end of a line, `{ a }` of
- * `import { a } from './a';` closes a bracket of the prefix and the line still goes on.
- */
-export function findStop(text: string, ctx: StopContext): { end: number; reason: StopReason } | null {
-  let best: { end: number; reason: StopReason } | null = null;
-  const consider = (end: number, reason: StopReason): void => {
-    if (!best || end < best.end) best = { end, reason };
-  };
-
-  if (ctx.mode === 'line') {
-    const newline = text.indexOf('\n');
-    if (newline >= 0) consider(newline, 'endOfLine');
-  } else {
-    const startIndent = indentWidth(ctx.linePrefix);
-    let lineStart = text.indexOf('\n') + 1;
-    while (lineStart > 0) {
-      const next = text.indexOf('\n', lineStart);
-      const line = next >= 0 ? text.slice(lineStart, next) : text.slice(lineStart);
-      const complete = next >= 0;
-      if (line.trim().length === 0) {
-        if (complete) {
-          consider(lineStart - 1, 'blankLine');
-          break;
-        }
-      } else if (indentWidth(line) < startIndent) {
-        consider(lineStart - 1, 'blockEnd');
-        break;
-      }
-      lineStart = next + 1;
-    }
-  }
-
-  // Brackets, skipping string literals opened inside the completion.
-  const restOfLine = ctx.suffix.split('\n', 1)[0];
-  if (ctx.mode === 'line' && restOfLine.trim() === '') return best;
-  const after = ctx.mode === 'line' ? restOfLine.trimStart() : ctx.suffix.trimStart();
-  let depth = 0;
-  let quote = '';
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (quote) {
-      if (ch === '\\') i++;
-      else if (ch === quote || (ch === '\n' && quote !== '`')) quote = '';
-      continue;
-    }
-    if (ch === '"' || ch === "'" || ch === '`') quote = ch;
-    else if (OPENERS.includes(ch)) depth++;
-    else if (CLOSERS.includes(ch) && --depth < 0) {
-      const suffixHasIt = after.startsWith(ch);
-      consider(suffixHasIt ? text.slice(0, i).trimEnd().length : i + 1, 'blockEnd');
-      break;
-    }
-  }
-  return best;
-}
-
-/**
- * Final clean-up: no trailing whitespace; nothing when it is blank or only repeats what follows.
- * A line completion is compared with the rest of its line, or, at the end of a line, with the
- * whole next line: that a completion starts like the next line (`import {`, ` * @param`) is no
- * reason to hide it — consecutive lines of code often do.
- */
-export function finishCompletion(text: string, suffix: string, mode: CompletionMode = 'block'): string {
-  const trimmed = text.replace(/\uFFFD+$/, '').trimEnd();
-  if (trimmed.trim().length === 0) return '';
-  if (mode === 'block') return suffix.trimStart().startsWith(trimmed.trimStart()) ? '' : trimmed;
-  const [restOfLine, nextLine] = suffix.split('\n', 2);
-  if (restOfLine.trim() !== '') return restOfLine.trimStart().startsWith(trimmed.trimStart()) ? '' : trimmed;
-  return nextLine !== undefined && nextLine.trim() === trimmed.trim() ? '' : trimmed;
+  return { ids: ids.length === 0 ? [tok.special.endOfText] : ids, healBytes, fim: false };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -300,7 +230,7 @@ export function pickToken(logits: Float32Array, temperature: number, topP: numbe
 // ---------------------------------------------------------------------------------------------
 // The loop.
 
-export interface GenerateOptions extends SamplingOptions, StopContext {
+export interface GenerateOptions extends SamplingOptions, CursorContext {
   next: NextTokenLogits;
   tokenizer: DecodingTokenizer;
   prompt: Prompt;
@@ -317,6 +247,28 @@ export interface GenerateResult {
   // after masking): the confidence a filter reads. Mean and minimum; 0 when nothing was generated.
   meanLogProb: number;
   minLogProb: number;
+  phaseMs: GeneratePhaseMs;
+}
+
+/** Where the milliseconds of a generate() call went. */
+export interface GeneratePhaseMs {
+  prefill: number; // the first next() call: the prompt's positions not already cached
+  decode: number; // the other next() calls, sampling and stop checks
+  postprocess: number; // finishCompletion: the cut and the clean-up
+}
+
+/** Ids of the k best scores, best first; ties go to the lower id. */
+export function topK(scores: ArrayLike<number>, k: number, start = 0, vocab = scores.length - start): number[] {
+  const best: number[] = []; // kept sorted best first; k is small, so insertion beats a full sort
+  for (let i = 0; i < vocab; i++) {
+    const s = scores[start + i];
+    if (best.length === k && s <= scores[start + best[k - 1]]) continue;
+    let at = best.length;
+    while (at > 0 && s > scores[start + best[at - 1]]) at--;
+    best.splice(at, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best;
 }
 
 /** log softmax(logits)[id], over the entries that are not -Infinity. */
@@ -360,6 +312,7 @@ function silentTokens(tok: DecodingTokenizer): number[] {
  * it, or are a prefix of it, may be picked; the healed text itself is not part of the result.
  */
 export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
+  const started = performance.now();
   const tok = opts.tokenizer;
   const random = seededRandom(opts.seed ?? 0x5eed);
   const temperature = opts.temperature ?? 0;
@@ -370,6 +323,7 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
   const tokens = [...opts.prompt.ids];
   const chunks: Uint8Array[] = [];
   let generated = 0;
+  let prefillMs = 0;
 
   const silent = silentTokens(tok);
 
@@ -379,15 +333,16 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
   const confidence = () => ({ meanLogProb: picked ? logProbSum / picked : 0, minLogProb: picked ? logProbMin : 0 });
 
   const visibleText = (): string => textDecoder.decode(concatBytes(chunks).subarray(healLength));
-  let reason: StopReason = 'budget';
-  let text = '';
+  let ended: StopReason = 'budget';
   while (generated < opts.maxTokens) {
     if (tokens.length >= opts.blockSize) {
-      reason = 'context';
+      ended = 'context';
       break;
     }
     throwIfAborted(opts.signal);
+    const asked = performance.now();
     const logits = Float32Array.from(await opts.next(tokens));
+    if (picked === 0) prefillMs = performance.now() - asked;
     throwIfAborted(opts.signal);
     for (const id of silent) logits[id] = -Infinity;
     if (pending.length > 0) {
@@ -403,7 +358,7 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
     logProbMin = Math.min(logProbMin, logProb);
     picked++;
     if (id === tok.special.endOfText) {
-      reason = 'endOfText';
+      ended = 'endOfText';
       break;
     }
     const bytes = tok.tokenBytes(id);
@@ -411,16 +366,10 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
     chunks.push(bytes);
     generated++;
     pending = pending.subarray(Math.min(bytes.length, pending.length));
-    if (pending.length > 0) continue;
-    const stop = findStop(visibleText(), opts);
-    if (stop) {
-      text = visibleText().slice(0, stop.end);
-      return { text: finishCompletion(text, opts.suffix, opts.mode), tokens: generated, stopReason: stop.reason, ...confidence() };
-    }
+    if (pending.length === 0 && findStop(visibleText(), opts)) break;
   }
-  text = pending.length > 0 ? '' : visibleText();
-  // A block cut off by the budget ends at its last whole line rather than mid-line.
-  const lastNewline = text.lastIndexOf('\n');
-  if (opts.mode === 'block' && reason !== 'endOfText' && lastNewline > 0) text = text.slice(0, lastNewline);
-  return { text: finishCompletion(text, opts.suffix, opts.mode), tokens: generated, stopReason: reason, ...confidence() };
+  const decoded = performance.now();
+  const { text, stopReason } = finishCompletion(pending.length > 0 ? '' : visibleText(), opts, ended);
+  const phaseMs = { prefill: prefillMs, decode: decoded - started - prefillMs, postprocess: performance.now() - decoded };
+  return { text, tokens: generated, stopReason, ...confidence(), phaseMs };
 }

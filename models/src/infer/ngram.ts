@@ -1,7 +1,8 @@
 // A token n-gram language model with interpolated modified Kneser-Ney smoothing: the baseline every
 // figure of the GPT is set against. Owns counting, smoothing, next-token distributions and greedy
 // line completion over token ids. It does not tokenize or read files, and it has no decoding rules
-// of its own: completions go through generate.ts, the same prompt, healing and stop rules as the GPT.
+// of its own: completions go through generate.ts, the same prompt, healing, stop rules and clean-up
+// (postprocess.ts) as the GPT.
 //
 // Counts live in a trie of n-grams whose edges sit in one open-addressing hash table keyed by
 // (parent node, token), with typed arrays per node: about 45 bytes per distinct n-gram. Measured on
@@ -9,8 +10,8 @@
 // train, 0.3–0.5 ms per full next-token distribution (2-core machine, shared).
 import { promises as fs } from 'node:fs';
 import { writeFileAtomic } from '../util/atomicFiles';
-import { topK as topKOfScores } from '../eval/metrics';
-import { buildPrompt, generate, type DecodingTokenizer, type GenerateResult, type NextTokenLogits } from './generate';
+import { buildPrompt, generate, topK as topKOfScores, type DecodingTokenizer, type GenerateResult, type NextTokenLogits } from './generate';
+import { cursorContext } from './postprocess';
 
 /** Token ids on disk or in memory; dataset.ts's TokenStream fits. */
 export interface TokenSource {
@@ -280,9 +281,7 @@ export class NGramModel {
       prompt,
       maxTokens,
       blockSize,
-      mode: 'line',
-      linePrefix: prefix.slice(prefix.lastIndexOf('\n') + 1),
-      suffix,
+      ...cursorContext(prefix, suffix, 'line'),
       signal: opts.signal,
     });
   }

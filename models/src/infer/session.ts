@@ -1,7 +1,9 @@
 // The completion engine at inference time: a model folder's model.onnx on onnxruntime-node, with
 // the best execution provider that works here, a KV cache reused across calls by longest common
-// prefix, and generate.ts's decoding on top. It does not decide when to complete (the language
-// server does) and it never trains or exports anything but a missing or stale model.onnx.
+// prefix, and generate.ts's decoding on top. Calls are served one at a time, in order (the only
+// queue in front of the model), and counted: positions computed and reused, milliseconds per
+// phase. It does not decide when to complete (the language server does) and it never trains or
+// exports anything but a missing or stale model.onnx.
 import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,7 +13,8 @@ import type { GPTConfig } from '../model/config';
 import { readModelConfig, type ModelFolderConfig } from '../model/checkpoint';
 import { CodeTokenizer } from '../data/tokenizer';
 import { exportOnnx, onnxNames, ONNX_FILE } from '../model/onnx';
-import { buildPrompt, generate, throwIfAborted, type CompletionMode, type StopReason } from './generate';
+import { buildPrompt, generate, throwIfAborted, type DecodingTokenizer } from './generate';
+import { cursorContext, type CompletionMode, type StopReason } from './postprocess';
 import { buildMixture, CACHE_ORDER, Mixture, type MixtureFile } from './mixture';
 import { openTokenStream } from '../data/dataset';
 import { hasVulkanLoader } from '../util/platform';
@@ -27,7 +30,7 @@ export interface SessionOptions {
 }
 
 export interface CompletionRequest {
-  prefix: string; // document text before the cursor
+  prefix: string; // document text before the cursor, from the document's start (generate.ts's buildPrompt picks the window)
   suffix?: string; // document text after the cursor
   mode: CompletionMode; // 'line': to the end of the line; 'block': to the end of the block
   maxTokens: number; // generation budget (capped at half the context)
@@ -43,16 +46,38 @@ export interface CompletionRequest {
 }
 
 export interface CompletionResult {
-  text: string; // to insert at the cursor
+  text: string; // to insert at the cursor, cleaned (postprocess.ts); '' for nothing
   tokens: number; // tokens generated
   ms: number; // wall time of this call
   stopReason: StopReason;
   promptTokens: number;
-  computedTokens: number; // positions run through the model (prompt positions not found in the KV cache + generated)
+  computedTokens: number; // positions run through the model (prefillPositions + generated ones)
+  prefillPositions: number; // prompt positions run through the model: not found in the KV cache
+  reusedPositions: number; // prompt positions whose keys and values came from the KV cache
+  phaseMs: CompletionPhaseMs;
   meanLogProb: number; // confidence of the picked tokens (natural log), what minMeanLogProb is checked against
   minLogProb: number;
   mixed: boolean; // decoded with the mixture
   filtered: boolean; // text was withheld for low confidence (minMeanLogProb)
+}
+
+/** Where the milliseconds of a completion went. */
+export interface CompletionPhaseMs {
+  window: number; // buildPrompt, tokenization left out: which text and tokens reach the model
+  tokenize: number; // encoding the text (line by line, through a memo)
+  prefill: number; // the prompt's positions not found in the KV cache (mixture included)
+  decode: number; // one position per generated token, sampling and stop checks
+  postprocess: number; // the cut and the clean-up of the text
+}
+
+/** A session's counters since it opened: what the KV cache saved and where the time went. */
+export interface CompletionStats {
+  requests: number; // completions that reached the model, cancelled ones included
+  promptPositions: number; // prompt tokens asked for
+  prefillPositions: number; // of those, run through the model
+  reusedPositions: number; // of those, taken from the KV cache
+  decodedTokens: number; // positions run for generated tokens
+  ms: CompletionPhaseMs; // summed over the completions that finished
 }
 
 /** Thrown for a model.onnx that onnxruntime cannot load or that is not a Workspace LM graph. */
@@ -114,6 +139,17 @@ export class CompletionSession {
   private lastLogits: Float32Array = EMPTY;
   private computedTokens = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly totals: CompletionStats = {
+    requests: 0,
+    promptPositions: 0,
+    prefillPositions: 0,
+    reusedPositions: 0,
+    decodedTokens: 0,
+    ms: { window: 0, tokenize: 0, prefill: 0, decode: 0, postprocess: 0 },
+  };
+  private tokenizeMs = 0;
+  /** The tokenizer as buildPrompt sees it: encode() a line at a time through the memo, timed. */
+  private readonly promptTokenizer: DecodingTokenizer;
   /** The workspace n-gram and the open-documents cache, when the model folder has them. */
   readonly mixture: Mixture | null;
   // The current document's tokens before the cursor's line and after the cursor: re-encoded only
@@ -131,6 +167,17 @@ export class CompletionSession {
     this.provider = provider;
     this.fallbacks = fallbacks;
     this.headSize = this.config.nEmbd / this.config.nHead;
+    this.promptTokenizer = {
+      vocabSize: tokenizer.vocabSize,
+      special: tokenizer.special,
+      tokenBytes: (id) => tokenizer.tokenBytes(id),
+      encode: (text) => {
+        const started = performance.now();
+        const ids = this.encodeByLine(text);
+        this.tokenizeMs += performance.now() - started;
+        return ids;
+      },
+    };
   }
 
   /** Loads a model folder, exporting model.onnx first when it is missing or older than the weights. */
@@ -254,7 +301,10 @@ export class CompletionSession {
     }
   }
 
-  /** Completes the text at the cursor. Calls are served one at a time, in order. */
+  /**
+   * Completes the text at the cursor. Calls are served one at a time, in order: the only queue in
+   * front of the model. A call whose signal was aborted while it waited is dropped before inference.
+   */
   complete(req: CompletionRequest): Promise<CompletionResult> {
     return this.exclusive(() => this.completeUnlocked(req));
   }
@@ -271,7 +321,8 @@ export class CompletionSession {
 
   /**
    * An open document or a recent edit for the mixture's cache (no retraining): call on open and on
-   * change (debounced), with the document's full text. No-op without a mixture.
+   * change (debounced), with the document's full text. No-op without a mixture. It takes effect at
+   * once, outside the queue: a completion in flight reads the new counts from its next token on.
    */
   observeDocument(uri: string, text: string): void {
     if (!this.mixture) return;
@@ -282,6 +333,11 @@ export class CompletionSession {
   /** A closed document leaves the cache. */
   forgetDocument(uri: string): void {
     this.mixture?.cache.forget(uri);
+  }
+
+  /** The counters since the session opened (a copy). */
+  stats(): CompletionStats {
+    return { ...this.totals, ms: { ...this.totals.ms } };
   }
 
   /** Forgets the KV cache (the next call is a cold run). */
@@ -317,20 +373,40 @@ export class CompletionSession {
     const maxTokens = Math.min(req.maxTokens, Math.floor(blockSize / 2));
     const suffix = req.suffix ?? '';
     const fim = req.fim ?? this.folderConfig.train.fimRate > 0;
-    const prompt = buildPrompt(this.tokenizer, req.prefix, suffix, { blockSize, maxTokens, fim, heal: req.heal });
-    const computedBefore = this.computedTokens;
+    const tokenizeBefore = this.tokenizeMs;
+    const windowStarted = performance.now();
+    const prompt = buildPrompt(this.promptTokenizer, req.prefix, suffix, { blockSize, maxTokens, fim, heal: req.heal });
+    const windowMs = performance.now() - windowStarted - (this.tokenizeMs - tokenizeBefore);
+    const lineStart = req.prefix.lastIndexOf('\n') + 1;
     const mixture = req.mixture === false ? null : this.mixture;
     if (mixture) {
-      const lineStart = req.prefix.lastIndexOf('\n') + 1;
+      const encodeStarted = performance.now();
       mixture.cache.setCurrent(req.uri ?? null, this.encodeOnce('before', req.prefix.slice(Math.max(0, lineStart - CACHE_TEXT_CHARS), lineStart)), this.encodeOnce('after', suffix.slice(0, CACHE_TEXT_CHARS / 4)));
+      this.tokenizeMs += performance.now() - encodeStarted;
     }
+    const tokenizeMs = this.tokenizeMs - tokenizeBefore;
     const mixed = new Float32Array(this.config.vocabSize);
     // A whole line from its start is not taken from the cache: it steers the line towards others
     // of the document (rxjs, held-out lines apart from the bench's: line-start edit similarity 36.7
     // with the cache, 41.2 without; mid-line 50.8 with, 46.9 without).
-    const useCache = req.mode === 'block' || req.prefix.slice(req.prefix.lastIndexOf('\n') + 1).trim().length > 0;
+    const useCache = req.mode === 'block' || req.prefix.slice(lineStart).trim().length > 0;
+    // The first call runs the prompt: what the KV cache does not hold is prefilled; the rest decode.
+    this.totals.requests++;
+    this.totals.promptPositions += prompt.ids.length;
+    let prefillPositions = -1;
+    let decodedTokens = 0;
     const next = async (tokens: readonly number[]): Promise<Float32Array> => {
+      const before = this.computedTokens;
       const logits = await this.nextLogitsUnlocked(tokens);
+      const computed = this.computedTokens - before;
+      if (prefillPositions < 0) {
+        prefillPositions = computed;
+        this.totals.prefillPositions += computed;
+        this.totals.reusedPositions += tokens.length - computed;
+      } else {
+        decodedTokens += computed;
+        this.totals.decodedTokens += computed;
+      }
       return mixture ? mixture.logProbs(logits, mixtureContext(tokens, this.tokenizer.special), mixed, { cache: useCache }) : logits;
     };
     const result = await generate({
@@ -339,15 +415,16 @@ export class CompletionSession {
       prompt,
       maxTokens,
       blockSize,
-      mode: req.mode,
-      linePrefix: req.prefix.slice(req.prefix.lastIndexOf('\n') + 1),
-      suffix,
+      ...cursorContext(req.prefix, suffix, req.mode),
       signal: req.signal,
       temperature: req.temperature,
       topP: req.topP,
       seed: req.seed,
     });
     const filtered = req.minMeanLogProb !== undefined && result.text !== '' && result.meanLogProb < req.minMeanLogProb;
+    const phaseMs: CompletionPhaseMs = { window: windowMs, tokenize: tokenizeMs, ...result.phaseMs };
+    for (const phase of Object.keys(phaseMs) as (keyof CompletionPhaseMs)[]) this.totals.ms[phase] += phaseMs[phase];
+    prefillPositions = Math.max(0, prefillPositions);
     return {
       ...result,
       text: filtered ? '' : result.text,
@@ -355,7 +432,10 @@ export class CompletionSession {
       filtered,
       ms: performance.now() - started,
       promptTokens: prompt.ids.length,
-      computedTokens: this.computedTokens - computedBefore,
+      computedTokens: prefillPositions + decodedTokens,
+      prefillPositions,
+      reusedPositions: prompt.ids.length - prefillPositions,
+      phaseMs,
     };
   }
 

@@ -1,16 +1,18 @@
 // The model folder on disk: config.json, the weights (model.json manifest + weights.bin) and the
-// trainer's resume state (resume/: latest weights, Adam moments, step, counters). Pure Node, no
-// tfjs, so the ONNX exporter and the server can read weights without a training engine. It does
-// not know how a model computes; parameterShapes() is the one place names and shapes are listed.
+// trainer's resume state (resume/: latest weights, Adam moments, step, counters). It is the only
+// module that reads or writes config.json. Pure Node, no tfjs, so the ONNX exporter and the server
+// can read weights without a training engine. It does not know how a model computes;
+// parameterShapes() is the one place names and shapes are listed.
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { validateGPTConfig, type GPTConfig, type TrainConfig } from './config';
 import { writeFileAtomic } from '../util/atomicFiles';
 
-export const WEIGHTS_FORMAT = 'wlm-gpt';
-export const WEIGHTS_FORMAT_VERSION = 1;
+const WEIGHTS_FORMAT = 'wlm-gpt';
+const WEIGHTS_FORMAT_VERSION = 1;
 export const MODEL_FORMAT_VERSION = 1;
-export const RESUME_DIR = 'resume';
+const RESUME_DIR = 'resume';
+const CONFIG_FILE = 'config.json';
 
 export interface WeightTensor {
   shape: number[];
@@ -36,6 +38,7 @@ export interface ModelFolderConfig {
     bytes?: number;
     skipped: Record<string, number>;
     gitCommit?: string;
+    summaryPairs?: { mined: number; mixed: number; tokens: number }; // found in the training files, mixed into train.bin
   };
   timings: Record<string, number>;
   parent?: string;
@@ -87,8 +90,13 @@ const sameShape = (a: number[], b: number[]): boolean => a.length === b.length &
 // ---------------------------------------------------------------------------------------------
 // config.json
 
+/** Whether the folder holds a config.json: a model, or a run that has started writing one. */
+export function hasModelConfig(dir: string): boolean {
+  return existsSync(path.join(dir, CONFIG_FILE));
+}
+
 export async function readModelConfig(dir: string): Promise<ModelFolderConfig> {
-  const file = path.join(dir, 'config.json');
+  const file = path.join(dir, CONFIG_FILE);
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -114,6 +122,32 @@ export async function readModelConfig(dir: string): Promise<ModelFolderConfig> {
     throw corrupt(dir, (err as Error).message);
   }
   return config;
+}
+
+/** Writes config.json atomically: a reader sees the old file or the new one, never half of one. */
+export async function writeModelConfig(dir: string, config: ModelFolderConfig): Promise<void> {
+  await writeFileAtomic(path.join(dir, CONFIG_FILE), JSON.stringify(config, null, 2));
+}
+
+/** Reads config.json (validated), applies `patch` and writes it back; returns what was written. */
+export async function updateModelConfig(dir: string, patch: Partial<ModelFolderConfig>): Promise<ModelFolderConfig> {
+  const config: ModelFolderConfig = { ...(await readModelConfig(dir)), ...patch };
+  await writeModelConfig(dir, config);
+  return config;
+}
+
+/**
+ * Keeps config.json (when the folder has one) in step with the checkpoint: a killed run still says
+ * where it was. A bare training run (tests, benchmarks) has no config.json and records nothing.
+ */
+export async function recordProgress(dir: string, step: number, bestValLoss: number | null): Promise<void> {
+  if (!hasModelConfig(dir)) return;
+  try {
+    await updateModelConfig(dir, { step, bestValLoss });
+  } catch (err) {
+    // A config.json we cannot read is reported by readModelConfig when the folder is loaded.
+    if (!(err instanceof CorruptModelError)) throw err;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,7 +201,7 @@ export async function readWeights(dir: string): Promise<Map<string, WeightTensor
   if (!Array.isArray(manifest.weights)) throw corrupt(dir, 'model.json has no weights list');
 
   let expected: GPTConfig | undefined = manifest.model;
-  if (existsSync(path.join(dir, 'config.json'))) expected = (await readModelConfig(dir)).model;
+  if (hasModelConfig(dir)) expected = (await readModelConfig(dir)).model;
   if (expected) {
     const want = parameterShapes(expected);
     const got = new Map(manifest.weights.map((w) => [w.name, w.shape]));

@@ -82,7 +82,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
 };
 
 /** Where the preset JSON files live, both from sources (models/src/model) and from the bundle (dist). */
-export function presetsDir(): string {
+function presetsDir(): string {
   const candidates = [
     path.resolve(__dirname, '..', '..', 'presets'),
     path.resolve(__dirname, '..', 'models', 'presets'),

@@ -1,6 +1,6 @@
 // The summary baseline a model has to beat: retrieval. For held-out code it returns the summary of
 // the training definition whose words overlap most (Jaccard over identifier and word tokens). No
-// learning, no files; the pairs come from summaries.ts and the scores from textMetrics.ts.
+// learning, no files; the pairs come from data/summaryPairs.ts and the scores from textMetrics.ts.
 import { scoreSummaries, type SummaryScores } from './textMetrics';
 
 export interface CodeSummary {

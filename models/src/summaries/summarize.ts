@@ -1,10 +1,10 @@
 // Code summaries at inference time: a snippet of code in, one line of English out, from a model
 // folder trained with summary examples (dataset.ts mixes `<|code|> code <|summary|> summary` into
-// its token stream). Greedy decoding after summaries.ts's prompt, stopped at <|endoftext|>, a
+// its token stream). Greedy decoding after data/summaryPairs.ts's prompt, stopped at <|endoftext|>, a
 // newline or a small budget, then cleaned. It does not find the function at the cursor nor write
-// the doc comment (summaries.ts does both) and it scores nothing (summaryEval.ts).
+// the doc comment (functionAt.ts does both) and it scores nothing (eval/summaryEval.ts).
 import { performance } from 'node:perf_hooks';
-import { summaryPromptTokens, type SummaryTokenizer } from '../data/sourceScanner';
+import { summaryPromptTokens, type SummaryTokenizer } from '../data/summaryPairs';
 import { CompletionSession } from '../infer/session';
 import { throwIfAborted, type NextTokenLogits } from '../infer/generate';
 
@@ -137,7 +137,7 @@ export async function summarizeWith(next: NextTokenLogits, tok: SummarizingToken
 
 /**
  * What the language server calls for "Summarize Function": a one-line summary of `code` (e.g.
- * summaries.ts findFunctionAt(...).code). Pass an open CompletionSession to reuse it (and its
+ * functionAt.ts findFunctionAt(...).code). Pass an open CompletionSession to reuse it (and its
  * place in the queue of completions); a model folder path opens one for this call alone.
  */
 export async function summarize(model: string | CompletionSession, code: string, opts: SummarizeOptions = {}): Promise<SummaryResult> {

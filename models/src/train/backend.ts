@@ -9,9 +9,9 @@ import * as path from 'node:path';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { hasVulkanLoader } from '../util/platform';
+import { BACKEND_NAMES, type BackendName } from './backendNames';
 
-export const BACKEND_NAMES = ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKEND_NAMES)[number];
+export { BACKEND_NAMES, type BackendName };
 
 export interface BackendChoice {
   name: BackendName;

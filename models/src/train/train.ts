@@ -1,29 +1,22 @@
-// The training loop, one flat function (nanoGPT's train.py): learning rate → step (micro-batches,
-// clip, AdamW) → evaluate → checkpoint → log. It knows the GPT and the model folder, and hears of
-// data only through batch sources; progress leaves only through callbacks and metrics.jsonl.
-// It does not read files, tokenize, or pick a backend.
+// The training loop, one flat loop (nanoGPT's train.py): learning rate → step (micro-batches,
+// clip, AdamW) → evaluate → checkpoint → log; its setup and the bodies of those steps are the
+// helpers below it, in the order they are called. It knows the GPT and the model folder (through
+// checkpoint.ts), and hears of data only through batch sources; progress leaves only through
+// callbacks and metrics.jsonl. It does not read source files, tokenize, or pick a backend.
 import * as tf from '@tensorflow/tfjs-core';
 import { promises as fs, existsSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TrainConfig } from '../model/config';
 import type { Batch } from '../data/dataset';
 import type { GPT } from '../model/gpt';
 import { AdamW, globalNorm } from './optim';
-import { hasTrainingState, loadTrainingState, saveTrainingState, writeWeights, type WeightTensor } from '../model/checkpoint';
+import { hasTrainingState, loadTrainingState, recordProgress, saveTrainingState, writeWeights, type WeightTensor } from '../model/checkpoint';
 import { writeFileAtomic, appendJsonLine } from '../util/atomicFiles';
 import { GradientWorkers } from './parallel';
-import * as os from 'node:os';
+import { readMetricsLog, type StepMetrics } from './metricsLog';
 
-export interface StepMetrics {
-  step: number; // optimizer steps completed
-  tokens: number; // training tokens seen so far
-  trainLoss: number; // mean loss over this step's batch
-  valLoss?: number; // present when this step ended with an evaluation
-  lr: number;
-  gradNorm: number; // global L2 norm before clipping
-  tokensPerSecond: number; // this step's tokens over its compute time (evaluation excluded)
-  elapsedMs: number; // training wall time, across resumes
-}
+export type { StepMetrics }; // metrics.jsonl's record, declared with its reader in metricsLog.ts
 
 export interface EvalEvent {
   step: number;
@@ -89,7 +82,60 @@ export function isDecayed(shape: readonly number[]): boolean {
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
-  const { model, config: c, data, outDir, signal } = opts;
+  const c = opts.config;
+  const run = await startRun(opts);
+  try {
+    const budgetMs = c.maxMinutes > 0 ? c.maxMinutes * 60_000 : Infinity;
+    let stopReason: StopReason = 'maxSteps';
+    for (;;) {
+      if (run.step >= c.maxSteps) { stopReason = 'maxSteps'; break; }
+      if (opts.signal?.aborted) { stopReason = 'cancelled'; break; }
+      if (elapsed(run) >= budgetMs) { stopReason = 'maxMinutes'; break; } // the budget spans resumes, like the schedule
+
+      const lr = learningRateAt(run.step, c, elapsed(run));
+      const step = await optimizerStep(run, lr);
+      const valLoss = run.step % c.evalInterval === 0 ? await evaluateAndCheckpoint(run) : undefined;
+      if (run.step % c.logInterval === 0 || valLoss !== undefined) await logStep(run, step, lr, valLoss);
+      if (valLoss !== undefined && c.patience > 0 && run.evalsWithoutImprovement >= c.patience) { stopReason = 'earlyStop'; break; }
+    }
+    return await finishRun(run, stopReason);
+  } finally {
+    await run.pool?.close();
+  }
+}
+
+/** What one call of train() works on and counts; the counters go into the resume state. */
+interface Run extends Counters {
+  opts: TrainOptions;
+  metricsFile: string;
+  shapes: Map<string, number[]>; // of every parameter
+  master: Map<string, Float32Array>; // host copies of the weights: AdamW updates them, then the tfjs variables
+  trainable: string[];
+  optimizer: AdamW;
+  grads: Map<string, Float32Array>; // reused every step
+  valBatches: Batch[]; // the same windows at every evaluation
+  pool?: GradientWorkers;
+  workersNote?: string; // why fewer workers than asked for
+  started: number; // when this run's loop began (Date.now())
+  lastEvalStep: number;
+  stepMsTotal: number; // this run's step time, evaluation excluded
+  tokensThisRun: number;
+  lastTrainLoss: number | null;
+}
+
+interface Counters {
+  step: number; // optimizer steps completed, across resumes
+  tokens: number; // training tokens seen, across resumes
+  bestValLoss: number | null;
+  evalsWithoutImprovement: number;
+  elapsedBefore: number; // training wall time before this run
+}
+
+const elapsed = (run: Run): number => run.elapsedBefore + (Date.now() - run.started);
+
+/** Master weights and optimizer, restored from resume/ or started afresh; then the gradient workers. */
+async function startRun(opts: TrainOptions): Promise<Run> {
+  const { model, config: c, outDir } = opts;
   const metricsFile = path.join(outDir, 'metrics.jsonl');
   await fs.mkdir(outDir, { recursive: true });
 
@@ -102,136 +148,34 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     { beta1: c.beta1, beta2: c.beta2, eps: 1e-8, weightDecay: c.weightDecay },
     (name) => isDecayed(weights.get(name)!.shape),
   );
-
-  let step = 0;
-  let tokens = 0;
-  let bestValLoss: number | null = null;
-  let evalsWithoutImprovement = 0;
-  let elapsedBefore = 0;
-  if (opts.resume) {
-    if (!hasTrainingState(outDir)) throw new Error(`nothing to resume in ${outDir}: no resume/ state (hint: start a new run)`);
-    const state = await loadTrainingState(outDir);
-    model.loadWeights(state.weights);
-    for (const [name, w] of state.weights) master.get(name)!.set(w.data);
-    optimizer.loadState(state.adamM, state.adamV);
-    ({ step, tokens, bestValLoss, evalsWithoutImprovement } = state);
-    elapsedBefore = state.elapsedMs;
-    await truncateMetrics(metricsFile, step); // lines logged after the checkpoint are redone
-  } else {
-    await fs.rm(metricsFile, { force: true });
-  }
+  const counters = opts.resume ? await resumeCounters(opts, master, optimizer, metricsFile) : await freshCounters(metricsFile);
+  const valBatches = opts.data.val.fixedBatches(c.evalBatches, c.microBatchSize);
+  const grads = new Map(trainable.map((name) => [name, new Float32Array(master.get(name)!.length)]));
 
   // Data-parallel workers: each computes the gradient of a share of every micro-batch's rows.
   const { pool, note: workersNote } = await startWorkers(opts.workers ?? defaultWorkers(), model, c, trainable);
   if (pool) for (const [name, data] of pool.weights) master.set(name, data); // shared: AdamW's updates reach the workers
-  try {
-    const valBatches = data.val.fixedBatches(c.evalBatches, c.microBatchSize);
-    const accumulation = c.batchSize / c.microBatchSize;
-    const grads = new Map(trainable.map((name) => [name, new Float32Array(master.get(name)!.length)])); // reused every step
-    const started = Date.now();
-    const budgetMs = c.maxMinutes > 0 ? c.maxMinutes * 60_000 : Infinity;
-    let stepMsTotal = 0;
-    let tokensThisRun = 0;
-    let lastTrainLoss: number | null = null;
-    let lastEvalStep = opts.resume ? step : -1;
-    let stopReason: StopReason = 'maxSteps';
-    const elapsed = (): number => elapsedBefore + (Date.now() - started);
+  return {
+    ...counters, opts, metricsFile, shapes: new Map([...weights].map(([name, w]) => [name, w.shape])), master, trainable, optimizer, grads, valBatches,
+    pool, workersNote, started: Date.now(), lastEvalStep: opts.resume ? counters.step : -1, stepMsTotal: 0, tokensThisRun: 0, lastTrainLoss: null,
+  };
+}
 
-    // Reads are asynchronous throughout: WebGPU under Node has no synchronous readback.
-    const evaluate = async (): Promise<number> => {
-      if (pool) return pool.evaluate(valBatches);
-      let sum = 0;
-      for (const batch of valBatches) {
-        const loss = tf.tidy(() => model.loss(...tensors(batch)));
-        sum += (await loss.data())[0];
-        loss.dispose();
-      }
-      return sum / valBatches.length;
-    };
+/** Loads resume/ into the model, the master weights and the optimizer; returns its counters. */
+async function resumeCounters(opts: TrainOptions, master: Map<string, Float32Array>, optimizer: AdamW, metricsFile: string): Promise<Counters> {
+  if (!hasTrainingState(opts.outDir)) throw new Error(`nothing to resume in ${opts.outDir}: no resume/ state (hint: start a new run)`);
+  const state = await loadTrainingState(opts.outDir);
+  opts.model.loadWeights(state.weights);
+  for (const [name, w] of state.weights) master.get(name)!.set(w.data);
+  optimizer.loadState(state.adamM, state.adamV);
+  await truncateMetrics(metricsFile, state.step); // lines logged after the checkpoint are redone
+  const { step, tokens, bestValLoss, evalsWithoutImprovement, elapsedMs } = state;
+  return { step, tokens, bestValLoss, evalsWithoutImprovement, elapsedBefore: elapsedMs };
+}
 
-    const hostWeights = (): Map<string, WeightTensor> =>
-      new Map([...master].map(([name, data]) => [name, { shape: weights.get(name)!.shape, data }]));
-
-    const checkpoint = async (): Promise<void> => {
-      await saveTrainingState(outDir, {
-        step, tokens, bestValLoss, evalsWithoutImprovement, elapsedMs: elapsed(),
-        weights: hostWeights(), adamM: optimizer.m, adamV: optimizer.v,
-      }, model.config);
-      await recordProgress(outDir, step, bestValLoss);
-      opts.onCheckpoint?.(step);
-    };
-
-    /** Evaluate, keep the best weights as THE model, save the resume state. Returns the val loss. */
-    const evaluateAndCheckpoint = async (): Promise<number> => {
-      const valLoss = await evaluate();
-      const improved = bestValLoss === null || valLoss < bestValLoss;
-      if (improved) {
-        bestValLoss = valLoss;
-        evalsWithoutImprovement = 0;
-        await writeWeights(outDir, hostWeights(), model.config);
-      } else {
-        evalsWithoutImprovement++;
-      }
-      lastEvalStep = step;
-      await checkpoint();
-      opts.onEval?.({ step, valLoss, bestValLoss: bestValLoss!, improved });
-      return valLoss;
-    };
-
-    for (;;) {
-      if (step >= c.maxSteps) { stopReason = 'maxSteps'; break; }
-      if (signal?.aborted) { stopReason = 'cancelled'; break; }
-      if (elapsed() >= budgetMs) { stopReason = 'maxMinutes'; break; } // the budget spans resumes, like the schedule
-
-      // One optimizer step: gradients summed over micro-batches, clipped, AdamW.
-      const lr = learningRateAt(step, c, elapsed());
-      const stepStart = performance.now();
-      for (const g of grads.values()) g.fill(0);
-      const micro = Array.from({ length: accumulation }, (_, m) => ({ batch: data.train.batch(step, m, c.microBatchSize), weight: 1 / accumulation }));
-      const loss = pool ? await pool.gradients(micro, grads) : await localGradients(model, trainable, micro, grads);
-      const gradNorm = globalNorm(grads.values());
-      const clipScale = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / (gradNorm + 1e-6) : 1;
-      optimizer.step(master, grads, lr, step + 1, clipScale);
-      if (!pool) for (const name of trainable) model.setParam(name, master.get(name)!); // the workers read `master` itself
-      const stepMs = performance.now() - stepStart;
-      step++;
-      const stepTokens = c.batchSize * model.config.blockSize;
-      tokens += stepTokens;
-      tokensThisRun += stepTokens;
-      stepMsTotal += stepMs;
-      lastTrainLoss = loss;
-      if (!Number.isFinite(loss)) {
-        throw new Error(`training diverged at step ${step}: loss is ${loss} (hint: lower the learning rate, now ${c.learningRate})`);
-      }
-
-      let valLoss: number | undefined;
-      if (step % c.evalInterval === 0) valLoss = await evaluateAndCheckpoint();
-      if (step % c.logInterval === 0 || valLoss !== undefined) {
-        const metrics: StepMetrics = {
-          step, tokens, trainLoss: loss, ...(valLoss !== undefined ? { valLoss } : {}),
-          lr, gradNorm, tokensPerSecond: stepTokens / (stepMs / 1000), elapsedMs: elapsed(),
-        };
-        await appendJsonLine(metricsFile, metrics);
-        opts.onLog?.(metrics);
-      }
-      if (valLoss !== undefined && c.patience > 0 && evalsWithoutImprovement >= c.patience) { stopReason = 'earlyStop'; break; }
-    }
-
-    if (stopReason === 'cancelled') {
-      // Keep the best weights untouched; save where we are so a resume loses no work.
-      if (step !== lastEvalStep) await checkpoint();
-    } else if (step !== lastEvalStep && step > 0) {
-      await evaluateAndCheckpoint();
-    }
-    if (pool) for (const name of trainable) model.setParam(name, master.get(name)!); // the caller's model ends with the final weights
-    return {
-      step, tokens, bestValLoss, lastTrainLoss, stopReason, elapsedMs: elapsed(),
-      tokensPerSecond: stepMsTotal > 0 ? tokensThisRun / (stepMsTotal / 1000) : 0,
-      workers: pool?.size ?? 1, ...(workersNote ? { workersNote } : {}),
-    };
-  } finally {
-    await pool?.close();
-  }
+async function freshCounters(metricsFile: string): Promise<Counters> {
+  await fs.rm(metricsFile, { force: true });
+  return { step: 0, tokens: 0, bestValLoss: null, evalsWithoutImprovement: 0, elapsedBefore: 0 };
 }
 
 async function startWorkers(count: number, model: GPT, c: TrainConfig, trainable: string[]): Promise<{ pool?: GradientWorkers; note?: string }> {
@@ -248,6 +192,39 @@ function defaultWorkers(): number {
   const fromEnv = Number(process.env.WLM_TRAIN_WORKERS);
   if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
   return tf.getBackend() === 'wasm' && os.availableParallelism() >= 2 ? 2 : 1;
+}
+
+interface StepTaken {
+  loss: number; // mean over the step's batch
+  gradNorm: number; // before clipping
+  stepMs: number; // compute time of the step
+  stepTokens: number;
+}
+
+/** One optimizer step: gradients summed over micro-batches, clipped, AdamW; then the counters. */
+async function optimizerStep(run: Run, lr: number): Promise<StepTaken> {
+  const { model, config: c, data } = run.opts;
+  const { master, grads, pool, trainable } = run;
+  const accumulation = c.batchSize / c.microBatchSize;
+  const stepStart = performance.now();
+  for (const g of grads.values()) g.fill(0);
+  const micro = Array.from({ length: accumulation }, (_, m) => ({ batch: data.train.batch(run.step, m, c.microBatchSize), weight: 1 / accumulation }));
+  const loss = pool ? await pool.gradients(micro, grads) : await localGradients(model, trainable, micro, grads);
+  const gradNorm = globalNorm(grads.values());
+  const clipScale = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / (gradNorm + 1e-6) : 1;
+  run.optimizer.step(master, grads, lr, run.step + 1, clipScale);
+  if (!pool) for (const name of trainable) model.setParam(name, master.get(name)!); // the workers read `master` itself
+  const stepMs = performance.now() - stepStart;
+  run.step++;
+  const stepTokens = c.batchSize * model.config.blockSize;
+  run.tokens += stepTokens;
+  run.tokensThisRun += stepTokens;
+  run.stepMsTotal += stepMs;
+  run.lastTrainLoss = loss;
+  if (!Number.isFinite(loss)) {
+    throw new Error(`training diverged at step ${run.step}: loss is ${loss} (hint: lower the learning rate, now ${c.learningRate})`);
+  }
+  return { loss, gradNorm, stepMs, stepTokens };
 }
 
 /** Mean loss and gradients over weighted micro-batches, in this thread; gradients added into `into`. */
@@ -273,6 +250,78 @@ function addScaled(into: Float32Array, from: Float32Array, scale: number): void 
   for (let i = 0; i < into.length; i++) into[i] += from[i] * scale;
 }
 
+/** Evaluate, keep the best weights as THE model, save the resume state. Returns the val loss. */
+async function evaluateAndCheckpoint(run: Run): Promise<number> {
+  const { model, outDir } = run.opts;
+  const valLoss = await evaluate(run);
+  const improved = run.bestValLoss === null || valLoss < run.bestValLoss;
+  if (improved) {
+    run.bestValLoss = valLoss;
+    run.evalsWithoutImprovement = 0;
+    await writeWeights(outDir, hostWeights(run), model.config);
+  } else {
+    run.evalsWithoutImprovement++;
+  }
+  run.lastEvalStep = run.step;
+  await checkpoint(run);
+  run.opts.onEval?.({ step: run.step, valLoss, bestValLoss: run.bestValLoss!, improved });
+  return valLoss;
+}
+
+/** Mean loss over the validation batches. Reads are asynchronous throughout: WebGPU under Node has no synchronous readback. */
+async function evaluate(run: Run): Promise<number> {
+  if (run.pool) return run.pool.evaluate(run.valBatches);
+  const model = run.opts.model;
+  let sum = 0;
+  for (const batch of run.valBatches) {
+    const loss = tf.tidy(() => model.loss(...tensors(batch)));
+    sum += (await loss.data())[0];
+    loss.dispose();
+  }
+  return sum / run.valBatches.length;
+}
+
+/** Saves resume/, and the step in config.json (checkpoint.ts recordProgress). */
+async function checkpoint(run: Run): Promise<void> {
+  const { model, outDir } = run.opts;
+  await saveTrainingState(outDir, {
+    step: run.step, tokens: run.tokens, bestValLoss: run.bestValLoss, evalsWithoutImprovement: run.evalsWithoutImprovement, elapsedMs: elapsed(run),
+    weights: hostWeights(run), adamM: run.optimizer.m, adamV: run.optimizer.v,
+  }, model.config);
+  await recordProgress(outDir, run.step, run.bestValLoss);
+  run.opts.onCheckpoint?.(run.step);
+}
+
+function hostWeights(run: Run): Map<string, WeightTensor> {
+  return new Map([...run.master].map(([name, data]) => [name, { shape: run.shapes.get(name)!, data }]));
+}
+
+/** Appends the step to metrics.jsonl, then tells the caller. */
+async function logStep(run: Run, step: StepTaken, lr: number, valLoss: number | undefined): Promise<void> {
+  const metrics: StepMetrics = {
+    step: run.step, tokens: run.tokens, trainLoss: step.loss, ...(valLoss !== undefined ? { valLoss } : {}),
+    lr, gradNorm: step.gradNorm, tokensPerSecond: step.stepTokens / (step.stepMs / 1000), elapsedMs: elapsed(run),
+  };
+  await appendJsonLine(run.metricsFile, metrics);
+  run.opts.onLog?.(metrics);
+}
+
+/** After the loop: evaluate and checkpoint where the last step did not, and sum the run up. */
+async function finishRun(run: Run, stopReason: StopReason): Promise<TrainResult> {
+  if (stopReason === 'cancelled') {
+    // Keep the best weights untouched; save where we are so a resume loses no work.
+    if (run.step !== run.lastEvalStep) await checkpoint(run);
+  } else if (run.step !== run.lastEvalStep && run.step > 0) {
+    await evaluateAndCheckpoint(run);
+  }
+  if (run.pool) for (const name of run.trainable) run.opts.model.setParam(name, run.master.get(name)!); // the caller's model ends with the final weights
+  return {
+    step: run.step, tokens: run.tokens, bestValLoss: run.bestValLoss, lastTrainLoss: run.lastTrainLoss, stopReason, elapsedMs: elapsed(run),
+    tokensPerSecond: run.stepMsTotal > 0 ? run.tokensThisRun / (run.stepMsTotal / 1000) : 0,
+    workers: run.pool?.size ?? 1, ...(run.workersNote ? { workersNote: run.workersNote } : {}),
+  };
+}
+
 function isFrozen(name: string, freezeLayers: number): boolean {
   if (freezeLayers <= 0) return false;
   if (name === 'wte' || name === 'wpe') return true;
@@ -280,28 +329,9 @@ function isFrozen(name: string, freezeLayers: number): boolean {
   return block !== null && Number(block[1]) < freezeLayers;
 }
 
-/** Keeps config.json (when the folder has one) in step with the checkpoint: a killed run still says where it was. */
-async function recordProgress(dir: string, step: number, bestValLoss: number | null): Promise<void> {
-  const file = path.join(dir, 'config.json');
-  if (!existsSync(file)) return;
-  try {
-    const config = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
-    await writeFileAtomic(file, JSON.stringify({ ...config, step, bestValLoss }, null, 2));
-  } catch {
-    // A config.json we cannot parse is reported by readModelConfig when the folder is loaded.
-  }
-}
-
 /** Drops metrics lines past `step` (logged after the checkpoint a resumed run starts from). */
 async function truncateMetrics(file: string, step: number): Promise<void> {
   if (!existsSync(file)) return;
-  const lines = (await fs.readFile(file, 'utf8')).split('\n').filter((line) => {
-    if (!line.trim()) return false;
-    try {
-      return (JSON.parse(line) as StepMetrics).step <= step;
-    } catch {
-      return false;
-    }
-  });
-  await writeFileAtomic(file, lines.map((l) => l + '\n').join(''));
+  const kept = readMetricsLog(await fs.readFile(file, 'utf8')).metrics.filter((m) => m.step <= step);
+  await writeFileAtomic(file, kept.map((m) => JSON.stringify(m) + '\n').join(''));
 }

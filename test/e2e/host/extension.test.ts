@@ -1,7 +1,7 @@
 // Mocha tests that run inside VS Code's extension host against the installed .vsix: activation,
 // command registration, settings declared with the server's defaults, and inline completions from
-// a trained model through VS Code's own inline-suggest commands. The UI scenarios (run.ts) train
-// that model first; these tests never train.
+// a trained model through VS Code's own inline-suggest commands, also switched off for a language.
+// The UI scenarios (run.ts) train that model first; these tests never train.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { describe, it, after } from 'mocha';
@@ -103,6 +103,50 @@ describe('Workspace LM in the extension host', () => {
       const inserted = document.getText().slice(before.length);
       assert.ok(document.getText().startsWith(before), 'accepting changed text before the cursor');
       assert.ok(inserted.trim().length > 0, `the accepted completion is blank: ${JSON.stringify(inserted)}`);
+    });
+
+    it('completions turned off for the document language (a language override) stop, and come back when on', async () => {
+      // What the status bar menu writes: "[typescript]": { "workspaceLm.enableCompletions": false }.
+      // Off before any text is typed, so no suggestion fetched earlier can be accepted.
+      const config = vscode.workspace.getConfiguration('workspaceLm', { languageId: 'typescript' });
+      await config.update('enableCompletions', false, vscode.ConfigurationTarget.Global, true);
+      const folder = vscode.workspace.workspaceFolders![0];
+      // The site the test above completed, as it was on disk.
+      const document = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(folder.uri, 'src', 'length.ts'));
+      const editor = await vscode.window.showTextDocument(document);
+      await vscode.commands.executeCommand('workbench.action.files.revert');
+      const acceptsSomething = (before: string, timeoutMs: number) =>
+        poll(
+          async () => {
+            await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+            await new Promise((resolve) => setTimeout(resolve, 500));
+            await vscode.commands.executeCommand('editor.action.inlineSuggest.commit');
+            return document.getText() !== before;
+          },
+          timeoutMs,
+          250,
+        );
+      let before: string;
+      let cursor: vscode.Position;
+      try {
+        assert.equal(document.languageId, 'typescript');
+        assert.equal(vscode.workspace.getConfiguration('workspaceLm', document).get('enableCompletions'), false);
+        await editor.edit((edit) => edit.insert(document.lineAt(document.lineCount - 1).range.end, '\n  return '));
+        cursor = document.lineAt(document.lineCount - 1).range.end;
+        editor.selection = new vscode.Selection(cursor, cursor);
+        before = document.getText();
+        assert.equal(await acceptsSomething(before, 5_000), false, 'a completion was inserted in typescript with completions off for it');
+      } finally {
+        await config.update('enableCompletions', undefined, vscode.ConfigurationTarget.Global, true);
+      }
+      assert.equal(vscode.workspace.getConfiguration('workspaceLm', document).get('enableCompletions'), true);
+      // The same text in a new document version, so VS Code asks the provider again.
+      const end = document.lineAt(document.lineCount - 1).range.end;
+      await editor.edit((edit) => edit.insert(end, 'x'));
+      await editor.edit((edit) => edit.delete(new vscode.Range(end, end.translate(0, 1))));
+      assert.equal(document.getText(), before);
+      editor.selection = new vscode.Selection(cursor, cursor);
+      assert.ok(await acceptsSomething(before, 30_000), 'no completion within 30 s after turning completions back on for the language');
     });
   });
 });

@@ -1,7 +1,17 @@
 // The custom messages between the VS Code client and the Workspace LM server, each declared once
-// with its method and typed params/result (the vscode-eslint way). Both sides import this file.
-// It holds wire types only: no logic, and nothing from models/ (the client bundle stays small).
+// with its method and typed params/result (vscode-eslint's $shared/customMessages.ts). The client
+// (client/src, client/media) and the server (server/src) both import this file, and neither
+// imports the other. It holds wire types only: no logic. The payloads that are files of a model
+// folder are typed by their owners in models/ (eval.json: EvalReport; metrics.jsonl: StepMetrics),
+// and so are a completion session's counters (CompletionStats), imported as types only: importing
+// this file pulls no model code into the client bundle.
 import { NotificationType, RequestType, type WorkDoneProgressParams } from 'vscode-languageserver-protocol';
+import type { EvalReport } from '../../models/src/eval/report';
+import type { StepMetrics } from '../../models/src/train/metricsLog';
+import type { CompletionStats } from '../../models/src/infer/session';
+import type { ModelInfo } from '../../models/src/model/store';
+
+export type { EvalReport, StepMetrics, CompletionStats, ModelInfo };
 
 /** Error codes of failed custom requests (the JSON-RPC range reserved for servers). */
 export namespace ErrorCodes {
@@ -25,18 +35,6 @@ export interface JobResult {
   stopReason: string; // 'maxSteps' | 'maxMinutes' | 'patience' | 'cancelled' | 'evaluated' | ...
   activated: boolean; // the new model now serves completions
   ms: number;
-}
-
-/** One logged optimiser step, as written to metrics.jsonl. */
-export interface StepMetrics {
-  step: number;
-  tokens: number;
-  trainLoss: number;
-  valLoss?: number;
-  lr: number;
-  gradNorm: number;
-  tokensPerSecond: number;
-  elapsedMs: number;
 }
 
 export namespace TrainRequest {
@@ -78,28 +76,13 @@ export namespace EvaluateRequest {
   export interface Result {
     jobId: number;
     model: string;
-    report: Record<string, unknown>; // eval.json as written by models/src/eval/evaluate.ts
+    report: EvalReport; // eval.json, as written
     table: string; // the same, as a text table for the output channel
     ms: number;
   }
   export const type = new RequestType<Params, Result, void>(method);
 }
 
-export interface ModelInfo {
-  name: string;
-  dir: string;
-  state: 'ready' | 'training' | 'incomplete' | 'corrupt';
-  reason?: string; // why incomplete or corrupt
-  preset?: string;
-  createdAt?: string;
-  parent?: string; // name of the model it was fine-tuned from
-  backend?: string; // backend and device it was trained on
-  dataBytes?: number;
-  dataTokens?: number;
-  step?: number;
-  bestValLoss?: number | null;
-  active: boolean;
-}
 
 export namespace ModelsRequest {
   export const method = 'workspaceLm/models';
@@ -120,6 +103,39 @@ export namespace CancelRequest {
   export interface Result {
     cancelled: boolean;
     jobId: number | null;
+  }
+  export const type = new RequestType<Params, Result, void>(method);
+}
+
+/** How long a preset would train here: its budgets, the speed it is expected to run at, and why. */
+export interface PresetEstimate {
+  name: string;
+  description: string; // what it is for (the preset file's own words)
+  meantForGpu: boolean; // far too slow on a CPU to reach its planned steps
+  parameters: number;
+  maxSteps: number;
+  maxMinutes: number; // wall-clock budget; 0: none
+  /** Training tokens per second expected here, and where that figure comes from; null: no figure. */
+  speed: { tokensPerSecond: number; source: 'here' | 'scaled' | 'measured'; detail: string } | null;
+  trainMs: number | null; // expected training time: the planned steps at that speed, or the time budget if it ends first
+  endsBy: 'maxSteps' | 'maxMinutes' | null; // the budget expected to end the run
+  expectedSteps: number | null; // steps done when it ends: maxSteps, or fewer when the time budget ends it
+}
+
+/** What the server knows about the engine a training would run on, without starting one. */
+export interface BackendGuess {
+  device: 'gpu' | 'cpu' | 'unknown';
+  name: string | null; // the backend setting or the last one trained on; null: not known yet
+  reason: string; // how the server knows, in words
+}
+
+export namespace PresetsRequest {
+  export const method = 'workspaceLm/presets';
+  export type Params = Record<string, never>;
+  export interface Result {
+    presets: PresetEstimate[]; // in PRESET_NAMES order
+    preferred: string; // the workspaceLm.preset setting
+    backend: BackendGuess;
   }
   export const type = new RequestType<Params, Result, void>(method);
 }
@@ -150,8 +166,26 @@ export namespace MetricsHistoryRequest {
   }
   export interface Result {
     model: string;
-    metrics: StepMetrics[];
-    eval: Record<string, unknown> | null;
+    metrics: StepMetrics[]; // metrics.jsonl as its reader (readMetricsLog) gives it: step order, one per step
+    badLines: number; // metrics.jsonl lines that could not be read (a half-written last line, hand edits)
+    eval: EvalReport | null; // eval.json; null when not evaluated, or when it cannot be read
+  }
+  export const type = new RequestType<Params, Result, void>(method);
+}
+
+/**
+ * The serving completion session's counters since it opened (CompletionStats, typed by
+ * models/src/infer/session.ts): prompt positions run through the model or taken from its KV cache,
+ * generated positions, milliseconds per phase. For tests and latency measurements; the client does
+ * not ask for it.
+ */
+export namespace CompletionStatsRequest {
+  export const method = 'workspaceLm/completionStats';
+  export type Params = Record<string, never>;
+  export interface Result {
+    model: string | null; // the serving model; null when none serves
+    provider: string | null;
+    stats: CompletionStats | null; // null when no model serves
   }
   export const type = new RequestType<Params, Result, void>(method);
 }
@@ -164,6 +198,9 @@ export namespace MetricsNotification {
     kind: JobKind;
     model: string;
     maxSteps: number;
+    maxMinutes: number; // the run's wall-clock budget; 0: none
+    percentage: number; // 0–100, by whichever budget ends the run first (steps or minutes)
+    etaMs: number | null; // time left by the same rule; null until the pace is known
     metrics: StepMetrics;
   }
   export const type = new NotificationType<Params>(method);
@@ -175,6 +212,9 @@ export interface JobStatus {
   model: string;
   step: number;
   maxSteps: number;
+  maxMinutes: number; // a training run's wall-clock budget; 0: none (and for an evaluation)
+  percentage: number; // 0–100; a training run's by whichever budget ends it first (steps or minutes)
+  etaMs: number | null; // time left by the same rule; null until the pace is known, and for an evaluation
   message: string; // the latest status line from the pipeline
   backend: string | null; // training backend and device once chosen
 }

@@ -1,11 +1,11 @@
 // Which workspace files a fine-tune covers when its scope is "changed since the base model": git
 // knows (diff against the commit recorded in the model's config.json, plus untracked files);
 // without git, file modification times after the model's creation. Which files are source at
-// all (gitignore, binaries, secrets) stays with models/src/data/files.ts.
+// all (gitignore, binaries, secrets) stays with files.ts. Used by the server's and the CLI's fine-tune.
 import { execFile } from 'node:child_process';
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { scanFolder } from '../../models/src/data/files';
+import { scanFolder } from './files';
 
 function git(folder: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
