@@ -1,6 +1,7 @@
 // Which workspace files a model may learn from, and their text. Owns the walk (.gitignore files,
-// user excludes, always-skipped folders), the skip reasons and their counts, and secret
-// scrubbing. It does not tokenize or split files (dataset.ts).
+// user excludes, always-skipped folders), the skip reasons and their counts, and which files are
+// never opened because they usually hold secrets. The secrets inside the files it does read are
+// secrets.ts's to scrub; it does not tokenize or split files (dataset.ts).
 //
 // Order of the checks, cheapest and most private first: by path (ignored, excluded, secret,
 // notSource, generated), by size (tooLarge, empty), then by content (unreadable, binary,
@@ -8,6 +9,7 @@
 import { promises as fs, type Dirent } from 'node:fs';
 import * as path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
+import { scrubSecrets } from './secrets';
 
 export type SkipReason =
   | 'ignored'
@@ -234,7 +236,10 @@ export async function scanFolder(root: string, opts: ScanOptions = {}): Promise<
         else await walk(relPath, here);
         continue;
       }
-      if (!entry.isFile()) continue; // sockets, fifos, devices
+      if (!entry.isFile()) {
+        skipped.notSource++; // fifos, sockets, devices: never opened (a fifo would block the read)
+        continue;
+      }
       if (ignoredByGitignore(here, relPath, false)) {
         skipped.ignored++;
         continue;
@@ -286,67 +291,9 @@ export async function readSourceTextWithReason(file: SourceFile): Promise<ReadOu
   const byName = reasonByName(path.basename(file.absPath));
   if (byName) return { text: null, reason: byName }; // never open a secret file, whoever asks
   const outcome = await readAndClassify(file.absPath);
-  return outcome.text === null ? { text: null, reason: outcome.reason } : { text: scrubSecrets(outcome.text) };
+  return outcome.text === null ? { text: null, reason: outcome.reason } : { text: scrubSecrets(outcome.text, file.relPath) };
 }
 
 export async function readSourceText(file: SourceFile): Promise<string | null> {
   return (await readSourceTextWithReason(file)).text;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Secret scrubbing: strings that look like credentials are replaced before any model sees them.
-
-export const SECRET_PLACEHOLDER = '<redacted>';
-
-/** Credentials recognisable by their shape alone. */
-const SECRET_SHAPES: RegExp[] = [
-  /-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----/g,
-  /\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b/g, // AWS access key ids
-  /\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,}\b/g, // GitHub tokens
-  /\bgithub_pat_[A-Za-z0-9_]{22,}\b/g,
-  /\bglpat-[A-Za-z0-9_-]{20,}\b/g, // GitLab
-  /\bxox[abprs]-[A-Za-z0-9-]{10,}\b/g, // Slack
-  /\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b/g, // Stripe
-  /\bAIza[0-9A-Za-z_-]{35}\b/g, // Google API keys
-  /\bnpm_[A-Za-z0-9]{36}\b/g,
-  /\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{32,}\b/g, // OpenAI, Anthropic
-  /\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b/g, // JWTs
-];
-
-/** A name that says its value is a secret: apiKey, DB_PASSWORD, "client_secret", authToken ... */
-const SECRET_NAME_PART = '(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key|auth[_-]?key|private[_-]?key|credential)s?';
-const QUOTED_ASSIGNMENT = new RegExp(
-  `([A-Za-z0-9_$.-]*${SECRET_NAME_PART}[A-Za-z0-9_$-]*["']?\\s*(?:=|:=|:|=>)\\s*)(["'\`])([^"'\`\\s]{8,})\\2`,
-  'gi',
-);
-const PASSWORD_NAME = /passw(?:or)?d|pwd|secret/i;
-const BARE_ASSIGNMENT = new RegExp(`([A-Za-z0-9_.-]*${SECRET_NAME_PART}[A-Za-z0-9_-]*\\s*=\\s*)([^\\s"'\`;,)]{16,})`, 'gi');
-
-/** Shannon entropy in bits per character: random keys score high, words and identifiers low. */
-export function entropyBitsPerChar(s: string): number {
-  const counts = new Map<string, number>();
-  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
-  let bits = 0;
-  const n = [...s].length;
-  for (const count of counts.values()) bits -= (count / n) * Math.log2(count / n);
-  return bits;
-}
-
-function looksRandom(value: string, minBits: number): boolean {
-  return entropyBitsPerChar(value) >= minBits && /[0-9]/.test(value) && /[A-Za-z]/.test(value);
-}
-
-export function scrubSecrets(text: string): string {
-  let out = text;
-  for (const shape of SECRET_SHAPES) out = out.replace(shape, SECRET_PLACEHOLDER);
-  out = out.replace(QUOTED_ASSIGNMENT, (match, lhs: string, quote: string, value: string) => {
-    // A password is a secret whatever it looks like; a "token" or "key" only when it looks random
-    // (tokenizer = 'byte-level' is not a credential).
-    const secret = value !== SECRET_PLACEHOLDER && (PASSWORD_NAME.test(lhs) || looksRandom(value, 3.0));
-    return secret ? `${lhs}${quote}${SECRET_PLACEHOLDER}${quote}` : match;
-  });
-  out = out.replace(BARE_ASSIGNMENT, (match, lhs: string, value: string) =>
-    looksRandom(value, 3.5) ? `${lhs}${SECRET_PLACEHOLDER}` : match,
-  );
-  return out;
 }
