@@ -5,7 +5,8 @@
 // kill) continues where its last checkpoint left it when started again. It serves nothing and
 // evaluates nothing beyond the trainer's held-out loss; the model card quotes the run's own figures.
 //
-// Usage: node --import tsx models/pretrain/pretrain.ts [--minutes M] [--run DIR] [--out DIR] [--fresh]
+// Usage: node --import tsx models/pretrain/pretrain.ts [--minutes M] [--run DIR] [--out DIR] [--fresh | --card]
+// (--card: write the base folder and its card again from a finished run, without training.)
 import { parseArgs } from 'node:util';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -16,6 +17,7 @@ import { hasModelConfig, hasTrainingState, readModelConfig, writeModelConfig, ty
 import { countParameters } from '../src/model/config';
 import { readMetricsLog, type StepMetrics } from '../src/train/metricsLog';
 import { UserError } from '../src/util/errors';
+import { evaluateBase, type HeldOutScores } from './evaluateBase';
 
 /** The recipe: what a reproduction of the shipped base runs. */
 export const RECIPE = {
@@ -32,7 +34,7 @@ const SHIPPED_FILES = ['tokenizer.json', 'model.json', 'weights.bin'];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { minutes: { type: 'string' }, run: { type: 'string' }, out: { type: 'string' }, corpus: { type: 'string' }, fresh: { type: 'boolean' } },
+    options: { minutes: { type: 'string' }, run: { type: 'string' }, out: { type: 'string' }, corpus: { type: 'string' }, fresh: { type: 'boolean' }, card: { type: 'boolean' } },
   });
   const minutes = values.minutes === undefined ? RECIPE.minutes : Number(values.minutes);
   if (!(minutes > 0)) throw new UserError(`--minutes must be a positive number, got "${values.minutes}"`);
@@ -43,6 +45,10 @@ async function main(): Promise<void> {
 
   const corpus = await buildCorpus({ outDir: corpusDir, log: (line) => console.log(line) });
   console.log(`corpus: ${corpus.totals.packages} packages, ${corpus.totals.files} files, ${(corpus.totals.bytes / 1e6).toFixed(2)} MB`);
+  if (values.card) {
+    await writeBaseFolder(runDir, outDir, corpus, corpusDir);
+    return;
+  }
 
   const resume = hasModelConfig(runDir) && hasTrainingState(runDir);
   if (hasModelConfig(runDir) && !resume) throw new UserError(`${runDir} holds a finished or broken run; pass --fresh to start over`);
@@ -75,7 +81,7 @@ async function main(): Promise<void> {
     process.exitCode = 130;
     return;
   }
-  await writeBaseFolder(runDir, outDir, corpus);
+  await writeBaseFolder(runDir, outDir, corpus, corpusDir);
   console.log(`base model written to ${path.relative(REPO_ROOT, outDir)} (step ${result.step}, best held-out loss ${result.bestValLoss?.toFixed(4)})`);
 }
 
@@ -94,7 +100,7 @@ function progress(event: PipelineEvent): void {
  * The shipped folder: the run's best weights and tokenizer, its config.json with the machine's
  * paths replaced by the corpus's name, and the model card. No token files, no resume state.
  */
-export async function writeBaseFolder(runDir: string, outDir: string, corpus: CorpusReport): Promise<void> {
+export async function writeBaseFolder(runDir: string, outDir: string, corpus: CorpusReport, corpusDir: string): Promise<void> {
   const config = await readModelConfig(runDir);
   await fs.mkdir(outDir, { recursive: true });
   for (const file of SHIPPED_FILES) await fs.copyFile(path.join(runDir, file), path.join(outDir, file));
@@ -105,10 +111,12 @@ export async function writeBaseFolder(runDir: string, outDir: string, corpus: Co
   };
   await writeModelConfig(outDir, shipped);
   const metrics = readMetricsLog(readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')).metrics;
-  await fs.writeFile(path.join(outDir, 'README.md'), modelCard(shipped, metrics, corpus));
+  console.log('scoring the base on held-out code for its card');
+  const scores = await evaluateBase(outDir, corpusDir);
+  await fs.writeFile(path.join(outDir, 'README.md'), modelCard(shipped, metrics, corpus, scores));
 }
 
-function modelCard(config: ModelFolderConfig, metrics: StepMetrics[], corpus: CorpusReport): string {
+function modelCard(config: ModelFolderConfig, metrics: StepMetrics[], corpus: CorpusReport, scores: HeldOutScores[]): string {
   const manifest = loadManifest();
   const last = metrics[metrics.length - 1];
   const evals = metrics.filter((m) => m.valLoss !== undefined);
@@ -135,6 +143,14 @@ function modelCard(config: ModelFolderConfig, metrics: StepMetrics[], corpus: Co
     '| step | tokens | train loss | held-out loss | minutes |',
     '|---:|---:|---:|---:|---:|',
     ...curve.map((m) => `| ${m.step} | ${m.tokens.toLocaleString('en')} | ${m.trainLoss.toFixed(3)} | ${m.valLoss!.toFixed(3)} | ${(m.elapsedMs / 60_000).toFixed(1)} |`),
+    '',
+    '## Evaluation',
+    '',
+    'The GPT alone, no n-gram or cache (models/pretrain/evaluateBase.ts), on windows of the context length spread evenly over code it never trained on:',
+    '',
+    '| held-out code | files | tokens scored | loss (nats/token) | bits per byte | next-token top-1 |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...scores.map((s) => `| ${s.name} | ${s.files} | ${s.tokens.toLocaleString('en')} | ${s.lossPerToken.toFixed(3)} | ${s.bitsPerByte.toFixed(3)} | ${(100 * s.top1).toFixed(1)}% |`),
     '',
     '## The corpus',
     '',
