@@ -65,6 +65,37 @@ function otherPlatforms(name) {
   ];
 }
 
+// Packages that only run at install time: onnxruntime-node's install script downloads its CUDA
+// files with adm-zip and global-agent, which nothing loads once installed. Everything a production
+// dependency needs at run time is kept; what is reachable only through those edges is left out.
+const INSTALL_ONLY = { 'onnxruntime-node': ['adm-zip', 'global-agent'] };
+
+/** .vscodeignore lines for production packages that no run-time dependency reaches. */
+function installOnlyPackages() {
+  const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8')).packages;
+  const resolve = (from, name) => {
+    for (let dir = from; ; ) {
+      const key = `${dir ? `${dir}/` : ''}node_modules/${name}`;
+      if (lock[key]) return key;
+      if (!dir) return null;
+      const at = dir.lastIndexOf('/node_modules/');
+      dir = at < 0 ? '' : dir.slice(0, at);
+    }
+  };
+  const reached = new Set();
+  const visit = (key) => {
+    if (!key || reached.has(key)) return;
+    reached.add(key);
+    const name = key.split('node_modules/').pop();
+    const entry = lock[key];
+    for (const dep of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies })) {
+      if (!(INSTALL_ONLY[name] ?? []).includes(dep)) visit(resolve(key, dep));
+    }
+  };
+  for (const name of Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies })) visit(resolve('', name));
+  return Object.keys(lock).filter((key) => key.startsWith('node_modules/') && !lock[key].dev && !reached.has(key)).map((key) => `${key}/**`);
+}
+
 // The manifest's entry points must exist, or the .vsix installs and then fails to activate.
 for (const entry of [manifest.main, 'dist/server.js', 'dist/worker.js'].filter(Boolean)) {
   if (!existsSync(path.join(root, entry))) fail(`${entry} is missing; HINT: run npm run build first`);
@@ -78,7 +109,7 @@ async function packageFor(target) {
   const out = path.resolve(root, option('--out') ?? `${manifest.name}-${target}-${manifest.version}.vsix`);
   // The local folders no package may carry even when .vscodeignore forgets them: the e2e tools
   // (600 MB of code-server), probes and caches.
-  const localOnly = ['.tools/**', '.probes/**', 'test-output/**', 'e2e-screenshots/**', '**/*.vsix', ...otherPlatforms(target)];
+  const localOnly = ['.tools/**', '.probes/**', 'test-output/**', 'e2e-screenshots/**', '**/*.vsix', ...otherPlatforms(target), ...installOnlyPackages()];
   const ignoreDir = mkdtempSync(path.join(os.tmpdir(), 'wlm-package-'));
   const ignoreFile = path.join(ignoreDir, '.vscodeignore');
   const projectIgnore = existsSync(path.join(root, '.vscodeignore')) ? readFileSync(path.join(root, '.vscodeignore'), 'utf8') : '';

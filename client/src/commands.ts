@@ -140,7 +140,9 @@ function reportJob(deps: CommandDeps, result: JobResult): void {
   if (result.stopReason === 'cancelled') {
     void vscode.window.showInformationMessage(`Workspace LM: cancelled at step ${result.step}. The last checkpoint of "${result.model}" is kept; the previous model still serves.`);
   } else {
-    void vscode.window.showInformationMessage(`Workspace LM: "${result.model}" trained (${result.step} steps${loss})${result.activated ? ' and now serves completions' : ''}.`);
+    // How it started, said after the figures: from the base, or from scratch and why (the server may choose so itself).
+    const start = result.start?.from === 'base' ? ' It started from the base model.' : result.start?.from === 'scratch' && result.kind === 'train' ? ` Trained from scratch: ${result.start.reason}.` : '';
+    void vscode.window.showInformationMessage(`Workspace LM: "${result.model}" trained (${result.step} steps${loss})${result.activated ? ' and now serves completions' : ''}.${start}`);
   }
 }
 
@@ -164,10 +166,12 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
 
   register('workspaceLm.train', async () => {
     if (!vscode.workspace.isTrusted) return void vscode.window.showWarningMessage(UNTRUSTED);
-    const { presets, preferred, backend } = await client.sendRequest(PresetsRequest.type, {});
+    const { presets, preferred, backend, base } = await client.sendRequest(PresetsRequest.type, {});
+    // Only the preset with the base's architecture can start from it; the others train from scratch.
+    const start = (p: PresetEstimate) => (!base ? '' : p.name === base.preset ? ' · fine-tunes the base model' : ' · from scratch (not the base model\'s size)');
     const items = presets.map((p) => ({
       label: p.name,
-      description: `${describeEstimate(p)}${p.name === preferred ? ' · workspaceLm.preset' : ''}`,
+      description: `${describeEstimate(p)}${start(p)}${p.name === preferred ? ' · workspaceLm.preset' : ''}`,
       detail: `${p.description} ${p.speed ? `Speed: ${p.speed.tokensPerSecond} tokens/s, ${p.speed.detail}.` : ''}`.trim(),
       preset: p,
     }));
@@ -175,7 +179,17 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Model size to train on this workspace (times for this machine)', matchOnDetail: true });
     if (!picked) return;
     if (picked.preset.meantForGpu && backend.device !== 'gpu' && !(await confirmGpuPreset(picked.preset, backend))) return;
-    reportJob(deps, await runJob(deps, `training ${picked.label}`, (progress, token) => client.sendRequest(TrainRequest.type, { preset: picked.label, ...progress }, token)));
+    let fromScratch = false;
+    if (base && picked.label === base.preset) {
+      const starts = [
+        { label: 'Fine-tune the pre-trained base model', description: 'recommended: it already knows TypeScript and JavaScript', fromScratch: false },
+        { label: 'From scratch', description: "a tokenizer of this workspace's own and random weights", fromScratch: true },
+      ];
+      const chosen = await vscode.window.showQuickPick(starts, { placeHolder: 'Start from' });
+      if (!chosen) return;
+      fromScratch = chosen.fromScratch;
+    }
+    reportJob(deps, await runJob(deps, `training ${picked.label}`, (progress, token) => client.sendRequest(TrainRequest.type, { preset: picked.label, fromScratch, ...progress }, token)));
   });
 
   register('workspaceLm.fineTune', async () => {

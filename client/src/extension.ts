@@ -66,7 +66,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     statusEvents.event((status) => {
       latestStatus = status;
       statusBar.render(status);
-      void vscode.commands.executeCommand('setContext', JOB_RUNNING_CONTEXT, status.job !== null);
+      // The preparation from the base model (seconds, started by the server) is not a training to cancel.
+      void vscode.commands.executeCommand('setContext', JOB_RUNNING_CONTEXT, status.job !== null && status.job.kind !== 'prepare');
     }),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void languageClient.restart()),
   );

@@ -242,7 +242,8 @@ export class MetricsViewProvider implements vscode.WebviewViewProvider, vscode.D
     const previous = this.job;
     const job = params.job;
     this.job = job;
-    if (job && job.kind !== 'evaluate') {
+    // A preparation from the base model has no steps: not shown as a live run (its folder joins the list when it ends).
+    if (job && job.kind !== 'evaluate' && job.kind !== 'prepare') {
       const sameRun = this.live?.runId === job.model ? this.live : undefined;
       const { step, maxSteps, maxMinutes, percentage, message } = job;
       this.live = { ...sameRun, runId: job.model, state: 'running', step, maxSteps, maxMinutes, percentage, etaMs: job.etaMs ?? undefined, message };

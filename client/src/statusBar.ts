@@ -43,6 +43,12 @@ export class StatusBar implements vscode.Disposable {
     const gateLines = [snooze, offHere ? `Completions are off for ${offHere} (workspaceLm.enableCompletions).` : undefined].filter(Boolean).join('\n');
     const menu = 'Click for the Workspace LM menu.';
     item.backgroundColor = undefined;
+    if (job?.kind === 'prepare') {
+      // Seconds: the base's weights as they are, with this workspace's n-gram and completion mixture.
+      item.text = '$(sync~spin) WLM: preparing completions from the base model…';
+      item.tooltip = ['Workspace LM: preparing completions from the base model (no training: its weights with this workspace\'s n-gram)', job.message, gateLines, menu].filter(Boolean).join('\n');
+      return;
+    }
     if (job) {
       const eta = job.etaMs !== null ? `, ${formatDuration(job.etaMs)} left` : '';
       item.text = `$(sync~spin) WLM ${job.kind === 'evaluate' ? 'evaluating' : 'training'} ${job.percentage}%`;

@@ -45,7 +45,11 @@ function entries({ gate, status: latest }: StatusMenuDeps): Entry[] {
     );
   }
   items.push(separator('Model'), { label: '$(list-selection) Select model…', description: status?.activeModel ?? 'none serves yet', run: command('workspaceLm.selectModel') });
-  if (status?.job) {
+  if (status?.job?.kind === 'prepare') {
+    // Seconds, started by the server itself: nothing to cancel; a training asked for now starts after it.
+    items.push({ label: '$(sync~spin) Preparing completions from the base model…', description: 'no training; serves in seconds' });
+    if (status.trusted !== false) items.push({ label: '$(play) Train model on workspace…', description: 'starts once the base model serves', run: command('workspaceLm.train') });
+  } else if (status?.job) {
     items.push({ label: `$(debug-stop) Cancel ${status.job.kind === 'evaluate' ? 'evaluation' : 'training'}`, description: status.job.model, run: command('workspaceLm.cancelTraining') });
   } else if (status?.trusted !== false) {
     items.push({ label: '$(play) Train model on workspace…', run: command('workspaceLm.train') });

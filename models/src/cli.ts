@@ -11,6 +11,7 @@ import { DEFAULT_PRESET, PRESET_NAMES, isPresetName } from './model/config';
 import { trainOnFolder, describeSkipped, type PipelineEvent, type TrainOnFolderOptions } from './pipeline';
 import { BACKEND_NAMES, type BackendName } from './train/backend';
 import { hasModelConfig, readModelConfig } from './model/checkpoint';
+import { BASE_MODEL_ENV, baseModelDir } from './model/base';
 import { ModelStore } from './model/store';
 import { changedFilesSince } from './data/changedFiles';
 import { exportOnnx } from './model/onnx';
@@ -19,7 +20,7 @@ import { evaluateFolder, formatEvalTable } from './eval/evaluateFolder';
 import { languageOf, SUMMARY_LANGUAGES } from './data/sourceScanner';
 import { findFunctionAt, formatDocComment } from './summaries/functionAt';
 import { summarize } from './summaries/summarize';
-import { UserError } from './util/errors';
+import { UserError, printable } from './util/errors';
 
 /** A flag of a command: its value's name in the usage line (none for a switch) and one line of help. */
 interface Flag {
@@ -42,12 +43,13 @@ const JSON_FLAG: Flag = { help: 'machine-readable output: JSON on stdout' };
 const COMMANDS: Record<string, Command> = {
   train: {
     args: '<folder>',
-    summary: 'train a model on the code in a folder (Ctrl+C stops after the current step; --resume continues)',
+    summary: `train a model on the code in a folder: the pre-trained base fine-tuned (${BASE_MODEL_ENV} may name another base), or from scratch where it cannot be (Ctrl+C stops after the current step; --resume continues)`,
     flags: {
-      preset: { value: PRESET_NAMES.join('|'), help: `model size (default ${DEFAULT_PRESET})` },
+      preset: { value: PRESET_NAMES.join('|'), help: `model size (default ${DEFAULT_PRESET}); a preset that is not the base's architecture trains from scratch` },
       out: { value: 'DIR', help: 'the model folder to create (default runs/<folder>-<preset>)' },
       steps: { value: 'N', help: "optimizer steps, instead of the preset's time budget" },
-      minutes: { value: 'M', help: 'wall-clock budget in minutes' },
+      minutes: { value: 'M', help: "wall-clock budget in minutes; 0: no gradient step, the base as it is with this folder's n-gram and completion mixture" },
+      'from-scratch': { help: "a tokenizer of this folder's own and random weights, instead of the pre-trained base" },
       backend: { value: BACKEND_NAMES.join('|'), help: 'force a training engine (default: the best that loads here)' },
       resume: { help: 'continue the run saved in --out' },
       exclude: { value: 'GLOB', multiple: true, help: 'leave files out, on top of .gitignore' },
@@ -59,7 +61,7 @@ const COMMANDS: Record<string, Command> = {
   },
   'fine-tune': {
     args: '<model> <folder>',
-    summary: 'continue a model on a folder: all of it, the files changed since the model was trained, or chosen files',
+    summary: "continue a model on a folder: all of it, the files changed since the model was trained, or chosen files (the completion mixture's n-gram counts the whole folder)",
     flags: {
       scope: { value: 'changed|folder|files', help: 'which files (default changed: git diff against the commit the model saw, or newer files)' },
       files: { value: 'FILE', multiple: true, help: 'with --scope files: a file to train on, relative to the folder' },
@@ -245,15 +247,20 @@ async function trainCommand(values: Values, positionals: string[]): Promise<numb
   }
   if (values.steps !== undefined && values.minutes !== undefined) throw new UserError('give --steps or --minutes, not both');
   const steps = positiveInt('steps', values.steps as string | undefined);
-  const minutes = positiveNumber('minutes', values.minutes as string | undefined);
-  const outDir = path.resolve((values.out as string | undefined) ?? path.join('runs', `${path.basename(folder)}-${preset}`));
+  // --minutes 0: no training at all, a serving folder made from the base (pipeline.ts noTraining).
+  const noTraining = typeof values.minutes === 'string' && values.minutes.trim() !== '' && Number(values.minutes) === 0;
+  const minutes = noTraining ? undefined : positiveNumber('minutes', values.minutes as string | undefined);
+  const fromScratch = Boolean(values['from-scratch']);
+  if (noTraining && (fromScratch || values.resume)) throw new UserError(`--minutes 0 serves the pre-trained base as it is; it does not go with ${fromScratch ? '--from-scratch' : '--resume'}`);
+  const outDir = path.resolve((values.out as string | undefined) ?? path.join('runs', `${path.basename(folder)}-${noTraining ? 'base' : preset}`));
   if (!values.resume && hasModelConfig(outDir)) {
     throw new UserError(`${outDir} already holds a model; pass --resume to continue it or --out for a new folder`);
   }
   return runTraining({
     folder,
     outDir,
-    preset,
+    // Without training the folder keeps the base's architecture: a preset is only checked against it.
+    preset: noTraining ? (values.preset as string | undefined) : preset,
     backend: backend as BackendName | undefined,
     steps,
     minutes: values.steps !== undefined ? 0 : minutes,
@@ -261,6 +268,9 @@ async function trainCommand(values: Values, positionals: string[]): Promise<numb
     exclude: values.exclude as string[] | undefined,
     summaryRate,
     fimRate,
+    base: fromScratch ? null : baseModelDir(),
+    fromScratch,
+    noTraining,
   }, Boolean(values.json));
 }
 
@@ -277,6 +287,7 @@ async function runTraining(opts: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'
     const { modelDir, result } = await trainOnFolder({ ...opts, signal: controller.signal, onEvent: reporter(json) });
     const summary = { type: 'done', modelDir, step: result.step, bestValLoss: result.bestValLoss, stopReason: result.stopReason };
     if (json) console.log(JSON.stringify(summary));
+    else if (result.stopReason === 'noTraining') console.error(`model saved to ${modelDir} (no gradient step: the base's weights with this folder's n-gram and completion mixture)`);
     else console.error(`model saved to ${modelDir} (step ${result.step}, best val loss ${result.bestValLoss?.toFixed(4) ?? 'n/a'}, ${result.stopReason})`);
     return result.stopReason === 'cancelled' ? 130 : 0;
   } finally {
@@ -435,6 +446,8 @@ async function exportCommand(values: Values, positionals: string[]): Promise<num
 async function modelsCommand(values: Values, positionals: string[]): Promise<number> {
   const [action = 'list', name, extra] = positionals;
   const store = new ModelStore(path.resolve((values.dir as string | undefined) ?? 'runs'));
+  // A models folder not made yet holds no models; a file in its place is a mistake to say.
+  if (existsSync(store.modelsDir) && !statSync(store.modelsDir).isDirectory()) throw new UserError(`models folder is not a folder: ${store.modelsDir}`);
   if (extra !== undefined || (action === 'list' ? name !== undefined : name === undefined) || !['list', 'select', 'delete'].includes(action)) {
     throw new UserError(`expected list, select <name> or delete <name>, got "${positionals.join(' ')}"\nusage: ${usageLine('models', COMMANDS.models)}`);
   }
@@ -480,7 +493,8 @@ main(process.argv.slice(2)).then(
     const message = err instanceof Error ? err.message : String(err);
     // Library errors about bad input are written for users; anything else gets its stack with --debug.
     if (process.env.WLM_DEBUG && err instanceof Error) console.error(err.stack);
-    console.error(`wlm: ${message.split('\n').join('\n     ')}`);
+    // A message may quote a file name or a file's bytes: never let them drive the terminal.
+    console.error(`wlm: ${printable(message).split('\n').join('\n     ')}`);
     process.exitCode = 1;
   },
 );

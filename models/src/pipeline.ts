@@ -1,8 +1,9 @@
 // The main job, end to end: folder of code → tokenizer → token files → GPT trained → model folder
-// (config, tokenizer, weights, metrics, model.onnx). Used by the CLI and the language server's
-// worker; it reports through one `onEvent` callback and knows nothing about terminals or LSP.
-// trainOnFolder reads as the list of its steps; each is a helper below it, in the order called.
-// It decides what a run records, not how any file is written: config.json is checkpoint.ts's.
+// (config, tokenizer, weights, metrics, model.onnx, the completion mixture). Used by the CLI and
+// the language server's worker; it reports through one `onEvent` callback and knows nothing about
+// terminals or LSP. trainOnFolder reads as the list of its steps; each is a helper below it, in
+// the order called. It decides how a run starts (the base model, a model being fine-tuned, or
+// scratch) and what a run records, not how any file is written: config.json is checkpoint.ts's.
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -12,8 +13,9 @@ import { CodeTokenizer } from './data/tokenizer';
 import { splitFiles, tokenizeFiles, openTokenStream, BatchSampler, type TokenizeResult, type TokenStream } from './data/dataset';
 import { selectBackend, type BackendChoice, type BackendName } from './train/backend';
 import { GPT } from './model/gpt';
-import { train, type StepMetrics, type TrainResult } from './train/train';
-import { MODEL_FORMAT_VERSION, readModelConfig, readWeights, updateModelConfig, writeModelConfig, type ModelFolderConfig } from './model/checkpoint';
+import { train, type StepMetrics, type StopReason, type TrainResult } from './train/train';
+import { MODEL_FORMAT_VERSION, hasModelConfig, hasTrainingState, readModelConfig, readWeights, updateModelConfig, writeModelConfig, type ModelFolderConfig, type RunStart } from './model/checkpoint';
+import { BASE_LANGUAGE_NAME, MIN_BASE_LANGUAGE_SHARE, baseLanguageShare, findBaseModel, sameArchitecture, type BaseModel } from './model/base';
 import { exportOnnx } from './model/onnx';
 import { CompletionSession } from './infer/session';
 import { UserError } from './util/errors';
@@ -27,8 +29,11 @@ export interface TrainOnFolderOptions {
   minutes?: number; // override the preset's wall-clock budget (0 = none)
   resume?: boolean; // continue the run saved in outDir
   exclude?: string[]; // extra globs to leave out, on top of .gitignore
-  files?: string[]; // train on these files only (relative to folder), e.g. a fine-tune scope
+  files?: string[]; // train the GPT on these files only (relative to folder), e.g. a fine-tune scope; the n-gram still counts the whole workspace
   init?: string; // fine-tune: start from this model folder's weights and tokenizer
+  base?: string | null; // a base model folder (model/base.ts baseModelDir()) to start from when the preset has its architecture and the workspace its languages; absent: from scratch
+  fromScratch?: boolean; // a workspace tokenizer and random weights, even where the base would do
+  noTraining?: boolean; // no gradient step: the base's (or init's) tokenizer and weights as they are, with the workspace's n-gram and mixture (wlm train --minutes 0)
   freezeLayers?: number; // fine-tune: keep the lowest K blocks (and embeddings) fixed
   learningRate?: number; // override the peak learning rate
   summaryRate?: number; // override the share of documented definitions mixed in as summary examples
@@ -47,24 +52,31 @@ export type PipelineEvent =
   | { type: 'export'; file: string; bytes: number; ms: number }
   | { type: 'mixture'; ms: number };
 
+/** train.ts's result; a folder made without training stops for reason 'noTraining' at step 0. */
+export type RunResult = Omit<TrainResult, 'stopReason'> & { stopReason: StopReason | 'noTraining' };
+
 export interface TrainOnFolderResult {
   modelDir: string;
   config: ModelFolderConfig;
-  result: TrainResult;
+  result: RunResult;
 }
 
 export async function trainOnFolder(opts: TrainOnFolderOptions): Promise<TrainOnFolderResult> {
   const job: Job = { opts, folder: path.resolve(opts.folder), outDir: path.resolve(opts.outDir), emit: opts.onEvent ?? (() => {}) };
   const plan = await resolveRunConfig(job);
+  // The engine before any scanning: a backend that cannot load is refused at once, with its
+  // reason, and leaves no folder behind. A folder made without training needs none.
+  const backend = opts.noTraining ? null : await startEngine(job);
   const sources = await scanAndSplit(job, plan);
+  chooseStart(job, plan, sources);
   const tokenizer = await prepareTokenizer(job, plan, sources);
   const tokens = await tokenizeSplits(job, plan, sources, tokenizer);
-  const backend = await startEngine(job);
+  if (!backend) return keepParentWeights(job, plan, sources, tokens);
   await writeInitialConfig(job, plan, sources, tokens, backend);
   const gpt = await startModel(plan);
   const { result, trainMs } = await runTraining(job, plan, gpt, tokens);
   const config = await recordResult(job, result, trainMs);
-  if (result.stopReason !== 'cancelled' && !opts.skipExport) await exportForServing(job);
+  if (result.stopReason !== 'cancelled' && !opts.skipExport) await exportForServing(job, plan, tokens);
   return { modelDir: job.outDir, config, result };
 }
 
@@ -82,15 +94,32 @@ interface RunPlan {
   model: GPTConfig;
   train: TrainConfig;
   previous?: ModelFolderConfig; // the run being resumed: outDir's own config
-  parentDir?: string; // fine-tune: the model folder whose tokenizer and weights we start from
+  restart?: boolean; // resumed, but killed before its first checkpoint: step 0 again, as config.json planned it
+  parentDir?: string; // the model folder whose tokenizer and weights we start from: a fine-tune's, or the base (chooseStart)
+  parent?: ModelFolderConfig; // its config.json
+  base: BaseModel | null; // the base model, where one was given and may be started from
+  start: RunStart;
 }
 
-/** 1. Configuration: preset, parent model (fine-tune) or the run being resumed. */
+/** 1. Configuration: preset, parent model (fine-tune), the base, or the run being resumed. */
 async function resolveRunConfig({ opts, outDir }: Job): Promise<RunPlan> {
   const parentDir = opts.init ? path.resolve(opts.init) : undefined;
   const parent = parentDir ? await readModelConfig(parentDir) : undefined;
-  const previous = opts.resume ? await readModelConfig(outDir) : undefined;
-  const preset = loadPreset(previous?.preset ?? parent?.preset ?? opts.preset ?? DEFAULT_PRESET);
+  // A run killed before it wrote config.json left nothing to resume: it starts again as the options
+  // say (an outDir that does not exist is still an error, from readModelConfig).
+  const previous = opts.resume && (hasModelConfig(outDir) || !existsSync(outDir)) ? await readModelConfig(outDir) : undefined;
+  if (opts.noTraining && (opts.resume || opts.files || opts.fromScratch)) {
+    throw new UserError('a folder made without training serves the base (or the model given) as it is, over the whole workspace: it does not resume, take a scope or start from scratch');
+  }
+  const base = previous || parent || opts.fromScratch || !opts.base ? null : await findBaseModel(path.resolve(opts.base));
+  if (opts.noTraining && !parent && !base) {
+    throw new UserError(`no base model to serve without training${opts.base ? ` (none at ${path.resolve(opts.base)})` : ''}; hint: train for some minutes instead, or point WLM_BASE_MODEL at a base model folder`);
+  }
+  // Without training the base's own preset describes the folder; a preset asked for must match it.
+  const preset = loadPreset(previous?.preset ?? parent?.preset ?? opts.preset ?? (opts.noTraining ? base!.config.preset : DEFAULT_PRESET));
+  if (opts.noTraining && base && !sameArchitecture(preset.model, base.config.model)) {
+    throw new UserError(`the ${preset.name} preset is not the base model's architecture (${describeArchitecture(base.config)}); a folder made without training keeps the base's`);
+  }
   const model: GPTConfig = previous?.model ?? parent?.model ?? preset.model;
   const train: TrainConfig = { ...DEFAULT_TRAIN, ...(previous?.train ?? preset.train) }; // settings added since an old run take their defaults
   if (!previous) {
@@ -106,13 +135,23 @@ async function resolveRunConfig({ opts, outDir }: Job): Promise<RunPlan> {
   }
   validateGPTConfig(model);
   validateTrainConfig(train);
-  return { preset, model, train, previous, parentDir };
+  const scratch = opts.fromScratch ? 'asked for' : opts.base ? `no base model at ${path.resolve(opts.base)}` : 'no base model given';
+  const start: RunStart = previous?.start ?? (parent ? { from: 'model', reason: `fine-tuning ${parentDir}` } : { from: 'scratch', reason: scratch });
+  const restart = previous !== undefined && !hasTrainingState(outDir);
+  return { preset, model, train, previous, restart, parentDir, parent, base, start };
+}
+
+function describeArchitecture(config: ModelFolderConfig): string {
+  const m = config.model;
+  return `the ${config.preset} preset's: context ${m.blockSize}, ${m.nLayer} layers, ${m.nHead} heads, width ${m.nEmbd}`;
 }
 
 interface Sources {
   scan: ScanResult;
-  chosen: SourceFile[]; // what this run learns from: the scan, or the files asked for
+  chosen: SourceFile[]; // what the GPT learns from: the scan, or the files asked for
   split: { train: SourceFile[]; val: SourceFile[] };
+  // When the GPT learns from some files only: the whole scan's split, for the n-gram and the mixture.
+  workspace?: { train: SourceFile[]; val: SourceFile[] };
 }
 
 /** 2. Data: which files, split by file. */
@@ -124,10 +163,49 @@ async function scanAndSplit({ opts, folder, emit }: Job, plan: RunPlan): Promise
   if (chosen.length === 0) {
     throw new UserError(`no source files to train on in ${folder} (skipped: ${describeSkipped(scan.skipped)})`);
   }
-  return { scan, chosen, split: splitFiles(chosen, plan.train.valFraction, plan.train.seed) };
+  const split = (files: SourceFile[]) => splitFiles(files, plan.train.valFraction, plan.train.seed);
+  // A scoped run updates the completion mixture's n-gram with its files by counting the whole
+  // workspace again, not by adding the scope to the parent's counts: a changed file's old version
+  // (already in the parent's counts) and a deleted file then count for nothing, and tokenizing and
+  // counting a workspace takes seconds next to the fine-tune's minutes.
+  return { scan, chosen, split: split(chosen), workspace: opts.files ? split(scan.files) : undefined };
 }
 
-/** A tokenizer in outDir: the resumed run's own, the parent's (fine-tune), or a new BPE trained on the training files. */
+/**
+ * 3. Where the weights start, and why, said once and kept in config.json: the run resumed or the
+ * model fine-tuned as they are; else the base, where the preset has its architecture and the
+ * workspace is mostly in its languages; else from scratch. A folder made without training takes
+ * the base whatever the language: the mixture's fit on held-out tokens weighs its GPT.
+ */
+function chooseStart({ opts, emit }: Job, plan: RunPlan, sources: Sources): void {
+  const base = plan.base;
+  if (!base) {
+    if (opts.base && !plan.previous && !plan.parentDir && !opts.fromScratch) emit({ type: 'status', message: `training from scratch with a tokenizer of its own: ${plan.start.reason}` });
+    return;
+  }
+  const share = baseLanguageShare(sources.workspace ? sources.scan.files : sources.chosen);
+  const percent = `${Math.round(100 * share)}%`;
+  let scratch: string | null = null;
+  if (!sameArchitecture(plan.preset.model, base.config.model)) {
+    scratch = `the ${plan.preset.name} preset is not the base model's architecture (${describeArchitecture(base.config)})`;
+  } else if (share < MIN_BASE_LANGUAGE_SHARE && !opts.noTraining) {
+    scratch = `${percent} of this workspace's source bytes are ${BASE_LANGUAGE_NAME}, the languages the base model was pre-trained on (it needs ${Math.round(100 * MIN_BASE_LANGUAGE_SHARE)}%)`;
+  }
+  if (scratch) {
+    plan.start = { from: 'scratch', reason: scratch, baseLanguageShare: share };
+    emit({ type: 'status', message: `training from scratch with a tokenizer of its own: ${scratch}` });
+    return;
+  }
+  plan.parentDir = base.dir;
+  plan.parent = base.config;
+  plan.model = base.config.model;
+  const verb = opts.noTraining ? 'serving the pre-trained base as it is' : 'fine-tuning the pre-trained base';
+  const note = share < MIN_BASE_LANGUAGE_SHARE ? `; only ${percent} of this workspace is ${BASE_LANGUAGE_NAME}, so the completion mixture's fit decides how far its GPT is trusted` : '';
+  plan.start = { from: 'base', reason: `${verb} (${base.dir})${note}`, baseLanguageShare: share };
+  emit({ type: 'status', message: plan.start.reason });
+}
+
+/** A tokenizer in outDir: the resumed run's own, the parent's (fine-tune, base), or a new BPE trained on the training files. */
 async function prepareTokenizer({ outDir, emit }: Job, plan: RunPlan, sources: Sources): Promise<CodeTokenizer> {
   await fs.mkdir(outDir, { recursive: true });
   const tokenizerFile = path.join(outDir, 'tokenizer.json');
@@ -149,31 +227,52 @@ async function prepareTokenizer({ outDir, emit }: Job, plan: RunPlan, sources: S
 }
 
 interface Tokens {
-  train: TokenizeResult;
+  train: TokenizeResult; // the GPT's training files
   val: TokenizeResult;
+  workspace?: { train: TokenizeResult; val: TokenizeResult }; // a scoped run: the whole workspace's, for the n-gram
   summaryPairs: { mined: number; mixed: number; tokens: number };
   trainStream: TokenStream;
   valStream: TokenStream; // the training stream when the held-out files are too short
 }
 
-/** Token files on disk (data/train.bin, data/val.bin), opened as streams. */
+/**
+ * Token files on disk, opened as streams. data/train.bin and data/val.bin are the workspace's
+ * split: the completion mixture's n-gram counts the one and its weights are fitted on the other.
+ * A scoped run's GPT learns from data/scope-train.bin and data/scope-val.bin instead.
+ */
 async function tokenizeSplits({ opts, folder, outDir, emit }: Job, plan: RunPlan, sources: Sources, tokenizer: CodeTokenizer): Promise<Tokens> {
   const { model, train: trainConfig } = plan;
   const dataDir = path.join(outDir, 'data');
-  emit({ type: 'status', message: 'tokenizing' });
-  // Summary examples come from the training files only: held-out doc comments stay unseen for evaluation.
-  const train = await tokenizeFiles(sources.split.train, tokenizer, path.join(dataDir, 'train.bin'), {
-    fimRate: trainConfig.fimRate, summaryRate: trainConfig.summaryRate, blockSize: model.blockSize, seed: trainConfig.seed, signal: opts.signal,
+  // Summary and FIM examples are for a GPT to learn from; without training the n-gram counts plain code.
+  const fimRate = opts.noTraining ? 0 : trainConfig.fimRate;
+  const summaryRate = opts.noTraining ? 0 : trainConfig.summaryRate;
+  const tokenize = async (split: { train: SourceFile[]; val: SourceFile[] }, prefix: string) => ({
+    // Summary examples come from the training files only: held-out doc comments stay unseen for evaluation.
+    train: await tokenizeFiles(split.train, tokenizer, path.join(dataDir, `${prefix}train.bin`), {
+      fimRate, summaryRate, blockSize: model.blockSize, seed: trainConfig.seed, signal: opts.signal,
+    }),
+    val: await tokenizeFiles(split.val, tokenizer, path.join(dataDir, `${prefix}val.bin`), { seed: trainConfig.seed, signal: opts.signal }),
   });
+  emit({ type: 'status', message: 'tokenizing' });
+  const prefix = sources.workspace ? 'scope-' : '';
+  const { train, val } = await tokenize(sources.split, prefix);
   const summaryPairs = train.summaries ?? { mined: 0, mixed: 0, tokens: 0 };
-  if (trainConfig.summaryRate > 0) {
+  if (summaryRate > 0) {
     emit({ type: 'status', message: `summary examples: ${summaryPairs.mixed} of ${summaryPairs.mined} documented definitions (${summaryPairs.tokens} tokens)` });
   }
-  const val = await tokenizeFiles(sources.split.val, tokenizer, path.join(dataDir, 'val.bin'), { seed: trainConfig.seed, signal: opts.signal });
-  const trainStream = openTokenStream(path.join(dataDir, 'train.bin'));
+  let workspace: Tokens['workspace'];
+  if (sources.workspace) {
+    emit({ type: 'status', message: `tokenizing the whole workspace (${sources.workspace.train.length + sources.workspace.val.length} files) for the completion mixture's n-gram` });
+    workspace = await tokenize(sources.workspace, '');
+  }
+  const trainStream = openTokenStream(path.join(dataDir, `${prefix}train.bin`));
+  let valStream = openTokenStream(path.join(dataDir, `${prefix}val.bin`));
+  if (opts.noTraining) {
+    if (trainStream.length === 0) throw new UserError(`no tokens to count in ${folder}: the workspace's training files are empty`);
+    return { train, val, summaryPairs, trainStream, valStream };
+  }
   // A workspace whose held-out files are too short to fill one window validates on training data;
   // the figures then say less, so the event says so.
-  let valStream = openTokenStream(path.join(dataDir, 'val.bin'));
   if (valStream.length < model.blockSize + 1) {
     emit({ type: 'status', message: `validation files hold only ${valStream.length} tokens; validating on training data` });
     valStream = trainStream;
@@ -181,10 +280,30 @@ async function tokenizeSplits({ opts, folder, outDir, emit }: Job, plan: RunPlan
   if (trainStream.length < model.blockSize + 1) {
     throw new UserError(`only ${trainStream.length} training tokens in ${folder}; need at least ${model.blockSize + 1} for one window of the ${plan.preset.name} preset`);
   }
-  return { train, val, summaryPairs, trainStream, valStream };
+  return { train, val, workspace, summaryPairs, trainStream, valStream };
 }
 
-/** 3. Engine and model: the backend first, since the GPT's tensors live on it. */
+/**
+ * 4 without training (wlm train --minutes 0): the parent's weights, byte for byte, beside its
+ * tokenizer and the workspace's token files; then the same export as a trained run.
+ */
+async function keepParentWeights(job: Job, plan: RunPlan, sources: Sources, tokens: Tokens): Promise<TrainOnFolderResult> {
+  const { opts, outDir, emit } = job;
+  const started = Date.now();
+  await writeInitialConfig(job, plan, sources, tokens, { name: 'none', device: 'none (no gradient step)' });
+  for (const file of ['model.json', 'weights.bin']) {
+    const partial = path.join(outDir, `.${file}.${process.pid}.tmp`);
+    await fs.copyFile(path.join(plan.parentDir!, file), partial);
+    await fs.rename(partial, path.join(outDir, file));
+  }
+  emit({ type: 'status', message: `kept the weights of ${plan.parentDir} (no gradient step)` });
+  if (!opts.skipExport) await exportForServing(job, plan, tokens);
+  const config = await updateModelConfig(outDir, { stopReason: 'noTraining', timings: { prepareMs: Date.now() - started } });
+  const result: RunResult = { step: 0, tokens: 0, bestValLoss: null, lastTrainLoss: null, tokensPerSecond: 0, stopReason: 'noTraining', elapsedMs: 0, workers: 0 };
+  return { modelDir: outDir, config, result };
+}
+
+/** The training engine, chosen before anything is read or written (the GPT's tensors live on it). */
 async function startEngine({ opts, emit }: Job): Promise<BackendChoice> {
   const backend = await selectBackend(opts.backend);
   emit({ type: 'backend', name: backend.name, device: backend.device, fallbacks: backend.fallbacks });
@@ -192,7 +311,7 @@ async function startEngine({ opts, emit }: Job): Promise<BackendChoice> {
 }
 
 /** config.json as the run starts; a resumed run keeps its own, with this run's backend. */
-async function writeInitialConfig({ opts, folder, outDir }: Job, plan: RunPlan, sources: Sources, tokens: Tokens, backend: BackendChoice): Promise<void> {
+async function writeInitialConfig({ opts, folder, outDir }: Job, plan: RunPlan, sources: Sources, tokens: Tokens, backend: { name: string; device: string }): Promise<void> {
   const config: ModelFolderConfig = plan.previous ?? {
     formatVersion: MODEL_FORMAT_VERSION,
     kind: 'workspace-lm-model',
@@ -213,18 +332,27 @@ async function writeInitialConfig({ opts, folder, outDir }: Job, plan: RunPlan, 
       gitCommit: gitCommit(folder),
       // (code, summary) pairs: found in the training files, and mixed into train.bin at train.summaryRate.
       summaryPairs: tokens.summaryPairs,
+      workspace: sources.workspace && tokens.workspace ? {
+        files: { train: sources.workspace.train.length, val: sources.workspace.val.length },
+        tokens: { train: tokens.workspace.train.tokens, val: tokens.workspace.val.tokens },
+      } : undefined,
     },
     timings: {},
     parent: plan.parentDir,
+    start: plan.start,
   };
+  // Without training, the folder's GPT knows what its parent's learnt: FIM and summaries included.
+  if (opts.noTraining && plan.parent) config.train = { ...config.train, fimRate: plan.parent.train.fimRate, summaryRate: plan.parent.train.summaryRate };
   config.backend = { name: backend.name, device: backend.device };
   await writeModelConfig(outDir, config);
 }
 
-/** The GPT from the seed; a fine-tune then takes its parent's weights (a resumed run loads its own in train.ts). */
+/** The GPT from the seed; a fine-tune (of a model, or of the base) then takes its parent's weights (a resumed run loads its own in train.ts). */
 async function startModel(plan: RunPlan): Promise<GPT> {
   const gpt = new GPT(plan.model, { seed: plan.train.seed });
-  if (plan.parentDir && !plan.previous) gpt.loadWeights(await readWeights(plan.parentDir));
+  // A restarted run starts from the parent its config.json names (a fine-tune's model, the base).
+  const from = plan.previous ? (plan.restart ? plan.previous.parent : undefined) : plan.parentDir;
+  if (from) gpt.loadWeights(await readWeights(from));
   return gpt;
 }
 
@@ -238,7 +366,7 @@ async function runTraining({ opts, outDir, emit }: Job, plan: RunPlan, gpt: GPT,
     data: { train: new BatchSampler(tokens.trainStream, model.blockSize, trainConfig.seed), val: new BatchSampler(tokens.valStream, model.blockSize, trainConfig.seed + 1) },
     outDir,
     signal: opts.signal,
-    resume: Boolean(plan.previous),
+    resume: Boolean(plan.previous) && !plan.restart,
     freezeLayers: opts.freezeLayers,
     onLog: (metrics) => emit({ type: 'log', metrics, maxSteps: trainConfig.maxSteps }),
   });
@@ -258,11 +386,16 @@ async function recordResult({ outDir }: Job, result: TrainResult, trainMs: numbe
 }
 
 /** Then export for serving: model.onnx, and the completion mixture. */
-async function exportForServing({ opts, outDir, emit }: Job): Promise<void> {
+async function exportForServing({ opts, outDir, emit }: Job, plan: RunPlan, tokens: Tokens): Promise<void> {
   const exported = await exportOnnx(outDir);
   emit({ type: 'export', ...exported });
   // What the editor serves: the GPT mixed with the workspace n-gram and the open-files cache,
-  // weights fitted on the held-out tokens (mixture.ts).
+  // weights fitted on the workspace's held-out tokens (mixture.ts).
+  const heldOut = (tokens.workspace ?? tokens).val.tokens;
+  if (heldOut < plan.model.blockSize + 1) {
+    emit({ type: 'status', message: `no completion mixture: the held-out files hold ${heldOut} tokens, too few to fit its weights on; the GPT serves alone` });
+    return;
+  }
   emit({ type: 'status', message: 'fitting the completion mixture (GPT + workspace n-gram + cache)' });
   const mixtureStarted = Date.now();
   await CompletionSession.buildMixture(outDir, { signal: opts.signal });

@@ -10,8 +10,9 @@ import type { EvalReport } from '../../models/src/eval/report';
 import type { StepMetrics } from '../../models/src/train/metricsLog';
 import type { CompletionStats } from '../../models/src/infer/session';
 import type { ModelInfo } from '../../models/src/model/store';
+import type { RunStart } from '../../models/src/model/checkpoint';
 
-export type { EvalReport, StepMetrics, CompletionStats, ModelInfo };
+export type { EvalReport, StepMetrics, CompletionStats, ModelInfo, RunStart };
 
 /** Error codes of failed custom requests (the JSON-RPC range reserved for servers). */
 export namespace ErrorCodes {
@@ -22,7 +23,9 @@ export namespace ErrorCodes {
   export const jobFailed = -32004; // the worker reported an error
 }
 
-export type JobKind = 'train' | 'fineTune' | 'evaluate';
+// prepare: a serving folder made from the base model without training, for a workspace with no
+// model of its own (the server starts it by itself).
+export type JobKind = 'train' | 'fineTune' | 'evaluate' | 'prepare';
 
 /** What a job ended with. `cancelled` keeps the last good checkpoint. */
 export interface JobResult {
@@ -32,8 +35,9 @@ export interface JobResult {
   modelDir: string;
   step: number;
   bestValLoss: number | null;
-  stopReason: string; // 'maxSteps' | 'maxMinutes' | 'patience' | 'cancelled' | 'evaluated' | ...
+  stopReason: string; // 'maxSteps' | 'maxMinutes' | 'patience' | 'cancelled' | 'evaluated' | 'noTraining' | ...
   activated: boolean; // the new model now serves completions
+  start?: RunStart; // where its weights started (the base, the model fine-tuned, or scratch) and why
   ms: number;
 }
 
@@ -45,6 +49,7 @@ export namespace TrainRequest {
     steps?: number; // override the preset's optimiser steps
     minutes?: number; // wall-clock budget instead of steps
     name?: string; // model name; default `<preset>-<timestamp>`
+    fromScratch?: boolean; // a workspace tokenizer and random weights instead of fine-tuning the base model
   }
   export const type = new RequestType<Params, JobResult, void>(method);
 }
@@ -136,6 +141,9 @@ export namespace PresetsRequest {
     presets: PresetEstimate[]; // in PRESET_NAMES order
     preferred: string; // the workspaceLm.preset setting
     backend: BackendGuess;
+    // The base model Train fine-tunes, and the preset with its architecture (other presets train
+    // from scratch); null: no base model here, every preset trains from scratch.
+    base: { dir: string; preset: string } | null;
   }
   export const type = new RequestType<Params, Result, void>(method);
 }
@@ -237,4 +245,5 @@ export interface InitializationOptions {
   storageDir?: string; // the extension's workspace storage; models go to <storageDir>/models
   trusted?: boolean; // VS Code workspace trust; default true
   settings?: Record<string, unknown>; // settings for clients without workspace/configuration
+  baseModel?: string | null; // a base model folder instead of the bundled one (or $WLM_BASE_MODEL); null: none
 }

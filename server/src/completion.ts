@@ -210,6 +210,9 @@ export class InlineCompleter {
 
   /** An open document's current text (cheap: nothing is tokenized until the next inference). */
   observeDocument(uri: string, text: string): void {
+    // A client's malformed didOpen (no text, a number) must not reach the model's cache: one bad
+    // document there would fail every completion.
+    if (typeof uri !== 'string' || typeof text !== 'string') return;
     this.openDocuments.set(uri, text);
   }
 

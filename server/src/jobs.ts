@@ -1,7 +1,8 @@
-// Train, fine-tune and evaluate as jobs: one at a time, each in a worker thread (dist/worker.js)
-// so completions keep being served meanwhile. Owns job ids, progress, metrics forwarding,
-// cancellation (a message to the worker, then terminate as a last resort) and what happens at
-// the end (a finished model becomes active atomically). It does not train: the worker does.
+// Train, fine-tune, evaluate and prepare (a serving folder from the base model, no training) as
+// jobs: one at a time, each in a worker thread (dist/worker.js) so completions keep being served
+// meanwhile. Owns job ids, progress, metrics forwarding, cancellation (a message to the worker,
+// then terminate as a last resort) and what happens at the end (a finished model becomes active
+// atomically). It does not train: the worker does.
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
@@ -12,6 +13,7 @@ import { PRESET_NAMES, isPresetName, loadPreset } from '../../models/src/model/c
 import { ErrorCodes, type EvalReport, type EvaluateRequest, type FineTuneRequest, type JobKind, type JobResult, type JobStatus, type MetricsNotification, type TrainRequest, type CancelRequest } from '../../protocol/src/customMessages';
 import { newModelName, type ModelStore } from './store';
 import type { ActiveModel, CancellationLike } from './completion';
+import type { RunStart } from '../../models/src/model/checkpoint';
 import type { Settings } from './settings';
 import { changedFilesSince } from '../../models/src/data/changedFiles';
 import { RunPace, describeDuration, type Budget, type RunProgress } from './estimates';
@@ -20,7 +22,7 @@ import { RunPace, describeDuration, type Budget, type RunProgress } from './esti
 // Messages between the server thread and the worker (worker.ts imports these types)
 
 export type WorkerJob =
-  | { kind: 'train' | 'fineTune'; train: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'> }
+  | { kind: 'train' | 'fineTune' | 'prepare'; train: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'> }
   | { kind: 'evaluate'; evaluate: { modelDir: string; folder?: string; lines?: number } };
 
 export type ServerToWorker = { type: 'cancel' };
@@ -28,7 +30,7 @@ export type ServerToWorker = { type: 'cancel' };
 export type WorkerReply =
   | { type: 'event'; event: PipelineEvent }
   | { type: 'progress'; percentage: number; message: string } // evaluation phases
-  | { type: 'trained'; modelDir: string; step: number; bestValLoss: number | null; stopReason: string; backend: { name: string; device: string } }
+  | { type: 'trained'; modelDir: string; step: number; bestValLoss: number | null; stopReason: string; backend: { name: string; device: string }; start?: RunStart }
   | { type: 'evaluated'; report: EvalReport; table: string }
   | { type: 'error'; message: string; stack?: string };
 
@@ -60,6 +62,7 @@ export interface JobContext {
   settings: Settings;
   folder: string | null; // the first workspace folder
   trusted: boolean;
+  baseDir: string | null; // the base model folder Train starts from (model/base.ts baseModelDir()); null: none
 }
 
 /** Where the worker bundle lies: next to the server bundle, or in dist/ when run from sources. */
@@ -76,6 +79,7 @@ interface RunningJob {
   cancelRequested: boolean;
   pace: RunPace; // a training run's progress against its steps and minutes
   progress: ProgressReporter;
+  exited: Promise<void>; // settles when the worker is gone
 }
 
 const invalid = (message: string) => new ResponseError(ErrorCodes.invalidParams, message);
@@ -129,6 +133,7 @@ export class Jobs {
     if (!isPresetName(preset)) throw invalid(`unknown preset ${JSON.stringify(preset)}; choose one of: ${PRESET_NAMES.join(', ')}`);
     const steps = optionalPositive('steps', params.steps, true);
     const minutes = optionalPositive('minutes', params.minutes, false);
+    if (params.fromScratch !== undefined && typeof params.fromScratch !== 'boolean') throw invalid(`fromScratch must be true or false, got ${JSON.stringify(params.fromScratch)}`);
     const name = await this.freshName(params.name, preset, ctx);
     return this.runTraining('train', name, ctx, progress, {
       folder,
@@ -139,7 +144,35 @@ export class Jobs {
       minutes: steps !== undefined ? 0 : minutes,
       exclude: ctx.settings.exclude,
       name,
+      // From the base by default; the pipeline trains from scratch, and says why, where it cannot.
+      base: params.fromScratch ? null : ctx.baseDir,
+      fromScratch: params.fromScratch === true,
     });
+  }
+
+  /**
+   * For a workspace with no model of its own: a folder made from the base model without a
+   * gradient step (its weights, the workspace's n-gram and completion mixture), served once ready.
+   * A failed or cancelled preparation leaves nothing behind.
+   */
+  async prepare(ctx: JobContext, progress: JobProgress): Promise<JobResult> {
+    this.checkCanTrain(ctx, 'prepare completions from the base model');
+    if (!ctx.baseDir) throw invalid('no base model to prepare completions from');
+    const folder = this.folderOf(undefined, ctx);
+    const name = await this.freshName(undefined, 'base', ctx);
+    try {
+      return await this.runTraining('prepare', name, ctx, progress, {
+        folder,
+        outDir: ctx.store.dirOf(name),
+        base: ctx.baseDir,
+        noTraining: true,
+        exclude: ctx.settings.exclude,
+        name,
+      });
+    } catch (err) {
+      await ctx.store.remove(name, null).catch(() => undefined);
+      throw err;
+    }
   }
 
   async fineTune(params: FineTuneRequest.Params, ctx: JobContext, progress: JobProgress): Promise<JobResult> {
@@ -203,20 +236,24 @@ export class Jobs {
 
   // -------------------------------------------------------------------------------------------
 
-  private async runTraining(kind: 'train' | 'fineTune', name: string, ctx: JobContext, progress: JobProgress, train: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'>): Promise<JobResult> {
+  private async runTraining(kind: 'train' | 'fineTune' | 'prepare', name: string, ctx: JobContext, progress: JobProgress, train: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'>): Promise<JobResult> {
     const started = Date.now();
-    const title = kind === 'train' ? `Training ${name}` : `Fine-tuning ${name}`;
+    const title = { train: `Training ${name}`, fineTune: `Fine-tuning ${name}`, prepare: 'Preparing completions from the base model' }[kind];
     // The budgets as pipeline.ts resolves them for a new run: the request's, else the preset's.
-    const preset = loadPreset(String(train.preset)).train;
+    const preset = kind === 'prepare' ? { maxSteps: 0, maxMinutes: 0 } : loadPreset(String(train.preset)).train;
     const budget: Budget = { maxSteps: train.steps ?? preset.maxSteps, maxMinutes: train.minutes ?? preset.maxMinutes };
     const { reply, jobId, cancelRequested } = await this.runWorker(kind, name, budget, progress, title, { kind, train });
     if (reply.type !== 'trained') throw new ResponseError(ErrorCodes.jobFailed, `${kind} of "${name}" ended without a model`);
+    if (cancelRequested && kind === 'prepare') throw new ResponseError(ErrorCodes.jobFailed, 'preparing completions from the base model was cancelled');
     // A cancel that arrived after the last step (during the export) still means "keep what serves
     // now": the user asked to stop, so the new model is kept on disk but not switched to.
     const stopReason = cancelRequested ? 'cancelled' : reply.stopReason;
     let activated = false;
-    // A stopped run keeps its last checkpoint on disk, but the model serving now stays in place.
-    if (stopReason !== 'cancelled') {
+    if (kind === 'prepare' && ctx.active.name !== null) {
+      // The user chose a model meanwhile: it keeps serving; the prepared folder stays selectable.
+      this.events.log(`model ${name} is ready; ${ctx.active.name} keeps serving, as chosen`);
+    } else if (stopReason !== 'cancelled') {
+      // A stopped run keeps its last checkpoint on disk, but the model serving now stays in place.
       try {
         await ctx.active.activate(name, reply.modelDir);
         await ctx.store.writeActive(name);
@@ -229,11 +266,18 @@ export class Jobs {
       this.events.log(`training of ${name} cancelled at step ${reply.step}; its last checkpoint is kept in ${reply.modelDir}`);
     }
     this.events.onStatusChanged();
-    return { jobId, kind, model: name, modelDir: reply.modelDir, step: reply.step, bestValLoss: reply.bestValLoss, stopReason, activated, ms: Date.now() - started };
+    return { jobId, kind, model: name, modelDir: reply.modelDir, step: reply.step, bestValLoss: reply.bestValLoss, stopReason, activated, start: reply.start, ms: Date.now() - started };
   }
 
-  /** Starts the worker and settles with its final reply; every event in between is forwarded. */
-  private runWorker(kind: JobKind, model: string, budget: Budget, { reporter: progress, cancelTokens }: JobProgress, title: string, job: WorkerJob): Promise<{ reply: FinalReply; jobId: number; cancelRequested: boolean }> {
+  /**
+   * Starts the worker and settles with its final reply; every event in between is forwarded. A
+   * request that finds the base being prepared waits for it (seconds): completions serve meanwhile.
+   */
+  private async runWorker(kind: JobKind, model: string, budget: Budget, { reporter: progress, cancelTokens }: JobProgress, title: string, job: WorkerJob): Promise<{ reply: FinalReply; jobId: number; cancelRequested: boolean }> {
+    while (this.current?.status.kind === 'prepare' && kind !== 'prepare') {
+      this.events.log(`${kind}: waiting for the base model's preparation (job ${this.current.status.id}) to finish`);
+      await this.current.exited;
+    }
     if (this.current) {
       const s = this.current.status;
       throw new ResponseError(ErrorCodes.busy, `a ${s.kind} job is already running (job ${s.id}, ${s.model}, step ${s.step}/${s.maxSteps}); cancel it first`);
@@ -245,7 +289,8 @@ export class Jobs {
       stream.on('data', (chunk: string) => this.events.log(chunk.trimEnd()));
     }
     const status: JobStatus = { id: this.nextId++, kind, model, step: 0, ...budget, percentage: 0, etaMs: null, message: 'starting', backend: null };
-    const running: RunningJob = { status, worker, cancelRequested: false, pace: new RunPace(budget), progress };
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    const running: RunningJob = { status, worker, cancelRequested: false, pace: new RunPace(budget), progress, exited };
     this.current = running;
     progress.begin(title, 0, 'starting', true);
     this.events.log(`job ${status.id}: ${title}`);
@@ -351,6 +396,7 @@ export class Jobs {
   }
 
   private folderOf(folder: unknown, ctx: JobContext): string {
+    if (folder !== undefined && folder !== null && (typeof folder !== 'string' || folder === '')) throw invalid(`folder must be a folder's path, got ${JSON.stringify(folder)}`);
     const chosen = folder ?? ctx.folder;
     if (typeof chosen !== 'string' || chosen === '') throw invalid('no folder to train on: open a workspace folder or pass "folder"');
     const resolved = path.resolve(chosen);

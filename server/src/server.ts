@@ -15,6 +15,7 @@ import {
   type InitializeResult,
   WorkDoneProgressReporter,
   type CancellationToken,
+  type Position,
 } from 'vscode-languageserver/node';
 import type { RequestType, NotificationType } from 'vscode-languageserver-protocol';
 import { TextDocument } from 'vscode-languageserver-textdocument';
@@ -28,6 +29,8 @@ import { parseSettings, completesLanguage, type Settings } from './settings';
 import { summarizeAt, hoverSummaryAt } from './summaries';
 import { estimatePresets, guessBackend, gpuEngineInstalled, readTrainedRuns } from './estimates';
 import { PRESET_NAMES, loadPreset } from '../../models/src/model/config';
+import { baseModelDir, findBaseModel } from '../../models/src/model/base';
+import { hasModelConfig } from '../../models/src/model/checkpoint';
 import {
   ErrorCodes,
   TrainRequest,
@@ -65,6 +68,7 @@ const server = {
   canPullConfiguration: false,
   canCreateProgress: false,
   store: new ModelStore(path.join(os.tmpdir(), 'workspace-lm-unset')), // replaced at initialized
+  baseDir: baseModelDir() as string | null, // initialization options may name another base, or none
 };
 
 const active = new ActiveModel<CompletionSession>((dir) => CompletionSession.open(dir, { onLog: (message) => connection.console.info(message) }));
@@ -92,7 +96,16 @@ function getSettings(uri?: string): Promise<Settings> {
   let pending = settingsCache.get(key);
   if (!pending) {
     const raw: Promise<unknown> = server.canPullConfiguration
-      ? connection.workspace.getConfiguration({ scopeUri: uri, section: 'workspaceLm' })
+      ? connection.workspace.getConfiguration({ scopeUri: uri, section: 'workspaceLm' }).catch((err: Error) => {
+          // The client could not answer: the defaults serve, and the next request asks again.
+          settingsCache.delete(key);
+          const problem = `could not read the workspaceLm settings from the editor (${err.message}); using the defaults`;
+          if (!reportedProblems.has(problem)) {
+            reportedProblems.add(problem);
+            warn(problem);
+          }
+          return undefined;
+        })
       : Promise.resolve(server.initSettings);
     pending = raw.then((value) => {
       const { settings, problems } = parseSettings(value);
@@ -118,7 +131,7 @@ function modelsDirFor(settings: Settings): string {
 
 async function jobContext(): Promise<JobContext> {
   await storeReady;
-  return { store: server.store, active, settings: await getSettings(), folder: server.folder, trusted: server.trusted };
+  return { store: server.store, active, settings: await getSettings(), folder: server.folder, trusted: server.trusted, baseDir: server.baseDir };
 }
 
 /** Opens the store for the current settings and serves its active model, if it can. */
@@ -130,6 +143,7 @@ async function loadStore(): Promise<void> {
   const name = await server.store.readActive();
   if (name === null) {
     await active.deactivate();
+    void prepareFromBase();
   } else {
     try {
       await active.activate(name, await server.store.prepare(name, jobs.trainingModel));
@@ -141,6 +155,30 @@ async function loadStore(): Promise<void> {
   }
   completer.reset();
   sendStatus();
+}
+
+/**
+ * A workspace with no model of its own is served from the base model: a folder made from it
+ * without training (its weights, this workspace's n-gram and completion mixture), in a job, served
+ * once ready. Not in an untrusted workspace: the n-gram reads every file, so nothing serves there
+ * until the workspace is trusted, as before there was a base.
+ */
+async function prepareFromBase(): Promise<void> {
+  if (!server.trusted || !server.folder || jobs.status !== null) return;
+  try {
+    if (!(await findBaseModel(server.baseDir))) return;
+  } catch (err) {
+    warn(`the base model cannot be used: ${(err as Error).message}`);
+    return;
+  }
+  const started = performance.now();
+  try {
+    const result = await jobs.prepare(await jobContext(), { reporter: { begin: () => {}, report: () => {}, done: () => {} }, cancelTokens: [] });
+    connection.console.info(`completions from the base model ready in ${((performance.now() - started) / 1000).toFixed(1)} s (${result.model}${result.activated ? ', serving' : ''})`);
+  } catch (err) {
+    // An empty workspace or a cancel: said in the log; the status bar still says no model serves.
+    connection.console.info(`no completions from the base model: ${(err as Error).message}`);
+  }
 }
 
 function sendStatus(): void {
@@ -161,6 +199,8 @@ connection.onInitialize((params): InitializeResult => {
   server.trusted = init.trusted !== false;
   server.storageDir = typeof init.storageDir === 'string' && init.storageDir ? init.storageDir : null;
   server.initSettings = init.settings;
+  if (init.baseModel === null) server.baseDir = null;
+  else if (typeof init.baseModel === 'string' && init.baseModel) server.baseDir = baseModelDir(init.baseModel);
   const folderUri = params.workspaceFolders?.[0]?.uri ?? params.rootUri;
   server.folder = folderUri?.startsWith('file:') ? fileURLToPath(folderUri) : (params.rootPath ?? null);
   server.canPullConfiguration = Boolean(params.capabilities.workspace?.configuration);
@@ -197,24 +237,47 @@ connection.onShutdown(async () => {
 // ---------------------------------------------------------------------------------------------
 // Inline completions
 
-connection.languages.inlineCompletion.on(async (params, token) => {
-  const document = documents.get(params.textDocument.uri);
+/**
+ * The open document and the cursor a position request names. Malformed params are the client's
+ * error and answered as one; a document that is not open has nothing to complete (null). A
+ * character past the end of its line means the line's end, as the protocol says.
+ */
+function documentAt(method: string, params: unknown): { document: TextDocument; position: Position } | null {
+  const p = params as { textDocument?: { uri?: unknown }; position?: { line?: unknown; character?: unknown } } | null;
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) throw new ResponseError(ErrorCodes.invalidParams, `${method}: params must be an object, got ${JSON.stringify(params)}`);
+  const uri = p.textDocument?.uri;
+  if (typeof uri !== 'string') throw new ResponseError(ErrorCodes.invalidParams, `${method}: textDocument.uri must be a string, got ${JSON.stringify(p.textDocument)?.slice(0, 100)}`);
+  const { line, character } = p.position ?? {};
+  if (!Number.isInteger(line) || !Number.isInteger(character) || (line as number) < 0 || (character as number) < 0) {
+    throw new ResponseError(ErrorCodes.invalidParams, `${method}: position must be a line and a character, both integers from 0, got ${JSON.stringify(p.position)?.slice(0, 100)}`);
+  }
+  const document = documents.get(uri);
   if (!document) return null;
+  if ((line as number) >= document.lineCount) {
+    throw new ResponseError(ErrorCodes.invalidParams, `${method}: line ${line} is outside ${uri} (it has ${document.lineCount} lines; is the client's copy out of step?)`);
+  }
+  return { document, position: { line: line as number, character: character as number } };
+}
+
+connection.languages.inlineCompletion.on(async (params, token) => {
+  const at = documentAt('textDocument/inlineCompletion', params);
+  if (!at) return null;
+  const { document, position } = at;
   const settings = await getSettings(document.uri);
   if (!completesLanguage(settings, document.languageId)) return null;
   // An explicit request (a keybinding) is not typing: no debounce.
   const debounceMs = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked ? 0 : settings.debounceMs;
   let outcome: CompletionOutcome;
   try {
-    outcome = await completer.complete({ text: document.getText(), offset: document.offsetAt(params.position), uri: document.uri }, { ...settings, debounceMs }, token);
+    outcome = await completer.complete({ text: document.getText(), offset: document.offsetAt(position), uri: document.uri }, { ...settings, debounceMs }, token);
   } catch (err) {
     // A failing model must not put an error toast in front of the user at every keystroke.
     connection.console.error(`completion failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return { items: [] };
   }
-  connection.console.debug(`completion ${params.position.line + 1}:${params.position.character + 1} ${outcome.source}${outcome.reason ? ` (${outcome.reason})` : ''} ${outcome.ms.toFixed(1)} ms ${JSON.stringify(outcome.text)}`);
+  connection.console.debug(`completion ${position.line + 1}:${position.character + 1} ${outcome.source}${outcome.reason ? ` (${outcome.reason})` : ''} ${outcome.ms.toFixed(1)} ms ${JSON.stringify(outcome.text)}`);
   if (outcome.text === null) return { items: [] };
-  return { items: [{ insertText: outcome.text, range: { start: params.position, end: params.position } }] };
+  return { items: [{ insertText: outcome.text, range: { start: position, end: position } }] };
 });
 
 onRequest(CompletionStatsRequest.type, async () => {
@@ -269,7 +332,8 @@ onRequest(PresetsRequest.type, async () => {
   const settings = await getSettings();
   const runs = await readTrainedRuns(server.store);
   const backend = guessBackend(settings.backend, runs, gpuEngineInstalled());
-  return { presets: estimatePresets(PRESET_NAMES.map(loadPreset), runs, backend), preferred: settings.preset, backend };
+  const base = await findBaseModel(server.baseDir).catch(() => null);
+  return { presets: estimatePresets(PRESET_NAMES.map(loadPreset), runs, backend), preferred: settings.preset, backend, base: base && { dir: base.dir, preset: base.config.preset } };
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -285,7 +349,11 @@ onRequest(ModelsRequest.type, async (params) => {
       break;
     case 'select': {
       const dir = await store.prepare(params.name, training);
-      await active.activate(params.name, dir);
+      // A folder the store lists may still fail to load (damaged weights, a foreign model.onnx):
+      // refused with the reason, and the model serving now stays.
+      await active.activate(params.name, dir).catch((err: Error) => {
+        throw new ResponseError(ErrorCodes.notFound, `model "${params.name}" cannot be used: ${err.message}`);
+      });
       await store.writeActive(params.name);
       sendStatus();
       break;
@@ -323,13 +391,14 @@ onRequest(SummarizeRequest.type, async (params, token) => {
 });
 
 connection.onHover(async (params, token) => {
-  const document = documents.get(params.textDocument.uri);
-  if (!document || !(await getSettings(document.uri)).summaryOnHover) return null;
+  const at = documentAt('textDocument/hover', params);
+  if (!at || !(await getSettings(at.document.uri)).summaryOnHover) return null;
+  const { document, position } = at;
   const controller = new AbortController();
   const subscription = token.onCancellationRequested(() => controller.abort());
   try {
     const text = document.getText();
-    const summary = await active.use((session, model) => hoverSummaryAt({ uri: document.uri, languageId: document.languageId, text }, params.position.line, { model, session }, controller.signal));
+    const summary = await active.use((session, model) => hoverSummaryAt({ uri: document.uri, languageId: document.languageId, text }, position.line, { model, session }, controller.signal));
     if (!summary) return null;
     return { contents: { kind: 'markdown', value: `**Workspace LM:** ${summary.replace(/[\\`*_[\]<>]/g, '\\$&')}` } };
   } catch (err) {
@@ -342,6 +411,7 @@ connection.onHover(async (params, token) => {
 });
 
 onRequest(MetricsHistoryRequest.type, async (params) => {
+  if (params !== null && params !== undefined) requireObject(MetricsHistoryRequest.method, params);
   const name = params?.model ?? active.name;
   if (!name) throw new ResponseError(ErrorCodes.invalidParams, 'no model: pass "model" or select a model first');
   await storeReady;
@@ -354,7 +424,8 @@ onRequest(MetricsHistoryRequest.type, async (params) => {
       return null;
     }),
   ]);
-  if (metricsText === null && evalReport === null) throw new ResponseError(ErrorCodes.notFound, `no metrics for model "${name}" in ${dir}`);
+  // A folder made from the base without training has no curve: an empty history, not an error.
+  if (metricsText === null && evalReport === null && !hasModelConfig(dir)) throw new ResponseError(ErrorCodes.notFound, `no metrics for model "${name}" in ${dir}`);
   const { metrics, badLines } = readMetricsLog(metricsText ?? '');
   return { model: name, metrics, badLines, eval: evalReport };
 });

@@ -31,7 +31,7 @@ async function run(job: WorkerJob): Promise<void> {
     signal: controller.signal,
     onEvent: (event) => send({ type: 'event', event }),
   });
-  send({ type: 'trained', modelDir, step: result.step, bestValLoss: result.bestValLoss, stopReason: result.stopReason, backend: config.backend });
+  send({ type: 'trained', modelDir, step: result.step, bestValLoss: result.bestValLoss, stopReason: result.stopReason, backend: config.backend, start: config.start });
 }
 
 run(workerData as WorkerJob).then(

@@ -205,11 +205,31 @@ export interface WorkbenchOptions {
   screenshotsDir: string;
 }
 
+// Runs in the page before the workbench starts: records every new text of a status bar item that
+// mentions WLM, with the time it appeared, in window.__wlmStatusBarSeen. A string, not a function:
+// tsx would wrap a function's inner functions in helpers that do not exist in the browser.
+const TRACE_STATUS_BAR = `(() => {
+  const seen = (window.__wlmStatusBarSeen = []);
+  let last = new Set();
+  const look = () => {
+    const now = new Set();
+    for (const item of document.querySelectorAll('${sel.workbench.statusBarItemAny}')) {
+      const text = (item.textContent || '').replace(/\\s+/g, ' ').trim();
+      if (!text.includes('WLM')) continue;
+      now.add(text);
+      if (!last.has(text)) seen.push({ at: Date.now(), text });
+    }
+    last = now;
+  };
+  new MutationObserver(look).observe(document, { childList: true, subtree: true, characterData: true });
+})();`;
+
 /** One VS Code window in a page: the gestures the scenarios are written in. */
 let shotIndex = 0; // across windows, so screenshots sort in the order they were taken
 
 export class Workbench {
   lastScreenshot: string | null = null;
+  private tracing = false;
 
   constructor(
     readonly page: Page,
@@ -217,6 +237,12 @@ export class Workbench {
   ) {}
 
   async open(url: string): Promise<void> {
+    if (!this.tracing) {
+      // Before the first navigation: every Workspace LM status bar text the page shows is recorded,
+      // even one that lasts a second (statusBarHistory()).
+      this.tracing = true;
+      await this.page.addInitScript({ content: TRACE_STATUS_BAR });
+    }
     await this.page.goto(url);
     await this.page.waitForSelector(sel.workbench.ready, { timeout: 60_000 });
     await this.page.waitForSelector(sel.workbench.activityBar, { timeout: 60_000 });
@@ -316,7 +342,8 @@ export class Workbench {
   async waitForToast(text: string | RegExp, timeoutMs: number): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      for (const message of await this.page.locator(sel.notifications.toastMessage).allInnerTexts()) {
+      // A toast hidden by an Escape (closing a quick input) lives on in the notification centre.
+      for (const message of await this.page.locator(`${sel.notifications.toastMessage}, ${sel.notifications.centerMessage}`).allInnerTexts()) {
         if (typeof text === 'string' ? message.includes(text) : text.test(message)) return message;
       }
       await this.page.waitForTimeout(250);
@@ -344,6 +371,11 @@ export class Workbench {
       await this.page.waitForTimeout(200);
     }
     return '';
+  }
+
+  /** Each distinct text the Workspace LM status bar item has shown since the page loaded, with when (ms since the epoch). */
+  async statusBarHistory(): Promise<{ at: number; text: string }[]> {
+    return this.page.evaluate('window.__wlmStatusBarSeen || []') as Promise<{ at: number; text: string }[]>;
   }
 
   /** The page of a webview view (inside its two iframes). */

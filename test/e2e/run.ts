@@ -181,6 +181,7 @@ async function main(): Promise<number> {
   let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
   let workbench: Workbench | undefined;
   let crashed: unknown;
+  const trustedState: ScenarioContext['state'] = {};
   try {
     const workspace = await prepareWorkspace(tempRoot);
     server = await stage('start code-server (install .vsix)', () => CodeServer.start({ tempRoot, vsix, userSettings, env: { WLM_E2E_RESULTS: resultsFile } }));
@@ -188,7 +189,9 @@ async function main(): Promise<number> {
     browser = await stage('start chromium', () => launchBrowser(tempRoot));
     const page = browser.browser.pages()[0] ?? (await browser.browser.newPage());
     workbench = new Workbench(page, { screenshotsDir });
+    const openStartedAt = Date.now();
     await stage('open workbench', () => workbench!.open(`${server!.url}/?folder=${encodeURIComponent(workspace)}`));
+    const opened = { startedAt: openStartedAt, readyAt: Date.now() };
 
     const failedNames = new Set<string>();
     /** Plays the scenarios of one session in order; a scenario whose prerequisite failed is not run. */
@@ -221,7 +224,7 @@ async function main(): Promise<number> {
     };
     const trustedScenarios = scenarios.filter((s) => (s.session ?? 'trusted') === 'trusted');
     const untrustedScenarios = scenarios.filter((s) => s.session === 'untrusted' && (!only || only.test(s.name)));
-    await stage('UI scenarios', () => play(trustedScenarios, { workbench: workbench!, workspace, server: server!, state: {} }));
+    await stage('UI scenarios', () => play(trustedScenarios, { workbench: workbench!, workspace, server: server!, state: trustedState, opened }));
 
     if (!only) {
       // A fresh page: the UI window's extension host ends, and the test window gets the workspace alone.
@@ -247,8 +250,10 @@ async function main(): Promise<number> {
         CodeServer.start({ tempRoot: untrustedRoot, vsix, userSettings: untrustedSettings, workspaceTrust: true, extensionsDir }),
       );
       workbench = new Workbench(await browser.browser.newPage(), { screenshotsDir });
+      const untrustedOpenedAt = Date.now();
       await stage('open untrusted workbench', () => workbench!.open(`${server!.url}/?folder=${encodeURIComponent(workspace)}`));
-      await stage('untrusted scenarios', () => play(untrustedScenarios, { workbench: workbench!, workspace, server: server!, state: {} }));
+      const untrustedOpened = { startedAt: untrustedOpenedAt, readyAt: Date.now() };
+      await stage('untrusted scenarios', () => play(untrustedScenarios, { workbench: workbench!, workspace, server: server!, state: {}, opened: untrustedOpened }));
     }
   } catch (err) {
     crashed = err;
@@ -264,6 +269,7 @@ async function main(): Promise<number> {
   for (const line of notRun) console.log(`  not run (feature missing) ${line}`);
   if (crashed) console.log(`  FAIL the e2e harness itself: ${crashed instanceof Error ? crashed.message : String(crashed)}`);
   console.log('stages: ' + Object.entries(stages).map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`).join(', ') + `; total ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (trustedState.baseGhost) console.log(`first ghost text from the base model (no training): ${trustedState.baseGhost}`);
   const failed = outcomes.filter((o) => !o.ok).length + (crashed ? 1 : 0);
   if (failed > 0) {
     if (workbench?.lastScreenshot) console.log(`last screenshot: ${workbench.lastScreenshot}`);

@@ -1,4 +1,5 @@
-// The UI scenarios of the end-to-end run, in the order a user meets them: the packaged extension
+// The UI scenarios of the end-to-end run, in the order a user meets them: a fresh workspace gets
+// ghost text from the shipped base model with no training, the packaged extension
 // shows up, trains a tiny model from the palette, completes code with ghost text, shows the run in
 // its metrics panel, summarises a function, snoozes completions from the status bar menu, and
 // survives a second training cancelled from its notification. Then, in a second code-server with
@@ -6,7 +7,7 @@
 // function over one Workbench; run.ts sequences them, screenshots failures and counts.
 // Selectors come from selectors.ts; the gestures from driver.ts.
 import * as assert from 'node:assert/strict';
-import { promises as fs, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { promises as fs, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { CodeServer, Workbench } from './driver';
 import * as sel from './selectors';
@@ -16,7 +17,8 @@ export interface ScenarioContext {
   workbench: Workbench;
   workspace: string; // the temp copy of the fixture project
   server: CodeServer;
-  state: { firstModel?: string; trainMs?: number };
+  state: { firstModel?: string; trainMs?: number; baseModel?: string; baseGhost?: string };
+  opened: { startedAt: number; readyAt: number }; // when the workbench's page was asked for, and when it showed
 }
 
 /** Which code-server a scenario needs: the main one (every folder trusted), or one with workspace trust on. */
@@ -41,6 +43,9 @@ const SUMMARIZE = 'Workspace LM: Summarize Function';
 // ("value * …"); after "export function " it may well propose only a line break.
 const TYPED_PREFIX = '  return ';
 const TRAIN_TIMEOUT_MS = 180_000; // the tiny preset; generous for a loaded 2-core CI machine
+// The issue's goal is 60 s for a 3 MB workspace; the fixture is far smaller. Generous for a loaded machine.
+const BASE_GHOST_TIMEOUT_MS = 120_000;
+const PREPARING = /preparing completions from the base model/;
 
 interface ManifestCommand {
   command: string;
@@ -53,14 +58,14 @@ function contributedTitles(): string[] {
   return ((manifest.contributes?.commands ?? []) as ManifestCommand[]).map((c) => (c.category ? `${c.category}: ${c.title}` : c.title));
 }
 
-/** Model folders of this workspace, wherever the extension keeps them in the temp profile. */
+/** Model folders of this workspace, wherever the extension keeps them in the temp profile (not the store's files, e.g. active.json). */
 function modelFolders(server: CodeServer): string[] {
   const storage = path.join(server.userDataDir, 'User', 'workspaceStorage');
   if (!existsSync(storage)) return [];
   const found: string[] = [];
   for (const hash of readdirSync(storage)) {
     const models = path.join(storage, hash, 'workspace-lm.workspace-lm', 'models');
-    if (existsSync(models)) for (const name of readdirSync(models)) found.push(path.join(models, name));
+    if (existsSync(models)) for (const entry of readdirSync(models, { withFileTypes: true })) if (entry.isDirectory()) found.push(path.join(models, entry.name));
   }
   return found;
 }
@@ -142,7 +147,89 @@ async function typeAndWaitForGhost(wb: Workbench, file: string, typed: string, t
 
 const normalise = (s: string) => s.replace(/\u00a0/g, ' ').replace(/\s+/g, ' ').trim();
 
+/** Files and bytes of a folder, .vscode left out (what the fixture brings). */
+function folderSize(dir: string): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === '.vscode') continue;
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      const sub = folderSize(full);
+      files += sub.files;
+      bytes += sub.bytes;
+    } else if (entry.isFile()) {
+      files += 1;
+      bytes += statSync(full).size;
+    }
+  }
+  return { files, bytes };
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
 export const scenarios: Scenario[] = [
+  {
+    name: '0. a fresh workspace gets ghost text from the base model without training',
+    async run(ctx) {
+      // Played first, in the window just opened on the fixture with a fresh profile: no model folder
+      // of its own, no Train command. The server prepares one from the shipped base by itself.
+      const wb = ctx.workbench;
+      const page = wb.page;
+      await wb.openFile('length.ts');
+      await page.locator(sel.editor.lines).first().click();
+      await page.keyboard.press('Control+End');
+      await page.keyboard.press('Enter');
+      await page.keyboard.press('Enter');
+      await page.keyboard.type(TYPED_PREFIX, { delay: 40 });
+      let ghost = await wb.waitForGhostText(2_000);
+      const deadline = Date.now() + BASE_GHOST_TIMEOUT_MS;
+      while (!ghost.trim() && Date.now() < deadline) {
+        // Until the base serves, the server has nothing to answer with, and VS Code does not ask
+        // again by itself: type on (a keystroke and its undo, a new version) and ask (Alt+\).
+        await page.keyboard.type('x');
+        await page.keyboard.press('Backspace');
+        await page.keyboard.press('Alt+Backslash');
+        ghost = await wb.waitForGhostText(2_000);
+      }
+      const ghostAt = Date.now();
+      await wb.screenshot('base-ghost-text');
+      const history = await wb.statusBarHistory();
+      await page.keyboard.press('Escape');
+      await wb.runCommand('File: Revert File'); // later scenarios type at the end of this file again
+      const texts = history.map((h) => h.text);
+      assert.ok(ghost.trim(), `no ghost text from the base model within ${BASE_GHOST_TIMEOUT_MS / 1000} s after typing ${JSON.stringify(TYPED_PREFIX)} in a fresh workspace; the status bar showed ${JSON.stringify(texts)}`);
+      // The status bar said what happened: preparing from the base, then the prepared model serving.
+      const preparing = history.find((h) => PREPARING.test(h.text));
+      assert.ok(preparing, `the status bar never said it was preparing completions from the base model: ${JSON.stringify(texts)}`);
+      const serving = history.find((h) => h.at >= preparing.at && /WLM: base-/.test(h.text));
+      assert.ok(serving, `the status bar never named a base-… model serving after preparing: ${JSON.stringify(texts)}`);
+      await page.locator(sel.workbench.statusBarItem('WLM: base-')).first().waitFor({ state: 'visible', timeout: 10_000 });
+      // One model folder, made from the base without a gradient step; nothing was trained.
+      const folders = modelFolders(ctx.server);
+      assert.equal(folders.length, 1, `expected one model folder (the prepared base), found ${JSON.stringify(folders)}`);
+      const name = path.basename(folders[0]);
+      assert.match(name, /^base-/, `the only model folder is not a prepared base: ${folders[0]}`);
+      const config = JSON.parse(readFileSync(path.join(folders[0], 'config.json'), 'utf8')) as { step?: number; start?: { from?: string } };
+      assert.equal(config.step, 0, `the prepared folder ${name} records step ${config.step}: it was trained`);
+      assert.equal(config.start?.from, 'base', `the prepared folder ${name} does not record the base as its start: ${JSON.stringify(config.start)}`);
+      ctx.state.baseModel = name;
+      // The metrics panel lists the prepared folder, and never showed its preparation as a training run.
+      await page.locator(sel.workbench.activityEntry('Workspace LM')).first().click({ timeout: 15_000 });
+      const view = wb.webviewFrame();
+      await view.locator('#runs .run-name', { hasText: name }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      const live = (await view.locator('#live').isHidden()) ? '' : await view.locator('#live').innerText({ timeout: 10_000 });
+      await wb.screenshot('base-metrics-panel');
+      await page.locator(sel.workbench.activityEntry('Explorer')).first().click({ timeout: 15_000 }); // scenario 3 opens the panel with a click
+      assert.doesNotMatch(live, /Training|Trained/, `the metrics panel shows the preparation from the base as a training run: ${JSON.stringify(live)}`);
+      const { files, bytes } = folderSize(ctx.workspace);
+      const since = (at: number) => seconds(at - ctx.opened.readyAt);
+      ctx.state.baseGhost =
+        `${since(ghostAt)} after the workbench showed (${seconds(ghostAt - ctx.opened.startedAt)} after it was asked for); ` +
+        `status bar "preparing…" at ${since(preparing.at)}, "${serving.text}" at ${since(serving.at)}; fixture ${files} files, ${(bytes / 1024).toFixed(1)} KiB`;
+      console.log(`     ghost text ${JSON.stringify(ghost)} from "${name}" ${ctx.state.baseGhost}`);
+    },
+  },
   {
     name: 'the packaged extension installs, activates and lists its commands in the palette',
     async run({ workbench }) {
@@ -164,6 +251,8 @@ export const scenarios: Scenario[] = [
       const row = await startTraining(wb);
       // The preset pick says how long each preset trains here (nothing trained yet: its recorded speed).
       assert.match(row, /about \d+ (s|min)[^\n]* of training here/, `the tiny row gives no time for this machine: ${JSON.stringify(row)}`);
+      // tiny is not the base model's size: it trains from scratch, and its row says so.
+      assert.match(row, /from scratch/, `the tiny row does not say it trains from scratch: ${JSON.stringify(row)}`);
       const progress = await waitForTrainingProgress(wb, 60_000);
       await wb.screenshot('train-progress');
       assert.match(progress, /WLM training/);
@@ -233,6 +322,8 @@ export const scenarios: Scenario[] = [
       await wb.page.locator(sel.workbench.activityEntry('Workspace LM')).first().click({ timeout: 15_000 });
       const view = wb.webviewFrame();
       await view.locator('#runs .run-name', { hasText: name }).first().waitFor({ state: 'visible', timeout: 60_000 });
+      // Show this run: the panel keeps the run it showed last (scenario 0's prepared base), as a user finds it.
+      await view.locator('#runs .run-name', { hasText: name }).first().click({ timeout: 10_000 });
       await wb.screenshot('metrics-panel');
       // The view's title bar: Train, Evaluate, Refresh.
       for (const action of ['Train Model on Workspace', 'Evaluate Model', 'Refresh Metrics']) {
@@ -333,15 +424,17 @@ export const scenarios: Scenario[] = [
     },
   },
   {
-    name: "6. a second training cancelled from its notification's Cancel button keeps its checkpoint; the first model still serves",
+    name: "6. a second training (small, fine-tuning the base) cancelled from its notification's Cancel button keeps its checkpoint; the first model still serves",
     needs: ['1. Train Model on Workspace (tiny) shows progress and a finish notification'],
     async run(ctx) {
       const wb = ctx.workbench;
       const first = ctx.state.firstModel!;
       const before = new Set(modelFolders(ctx.server));
       // small: 2000 steps and a 10-minute budget, so the run is surely under way when Cancel is clicked.
+      // It is the base model's size: Train asks where to start from, and fine-tuning the base is offered first.
       await wb.runCommand(TRAIN);
       await wb.pickRow('small');
+      await acceptFirstPick(wb, 'Fine-tune the pre-trained base model');
       const toast = wb.page.locator(sel.notifications.toastWithText('Workspace LM: training small')).first();
       await toast.waitFor({ state: 'visible', timeout: 30_000 });
       // While it runs the palette offers Cancel Training (the workspaceLm.jobRunning context key).
@@ -349,19 +442,24 @@ export const scenarios: Scenario[] = [
       assert.ok(titles.includes(CANCEL), `"${CANCEL}" is not in the palette while a job runs: ${JSON.stringify(titles)}`);
       // The notification shows the steps and the time left; the folder gets its first steps.
       const folder = await newModelFolder(ctx.server, before, 60_000);
-      const progressText = await wb.waitForToast(/step \d+\/2000.*left/, 180_000);
+      // Closing the palette with Escape may also have hidden the toast: the notification centre
+      // holds the same progress notification, Cancel button included.
+      if (!(await toast.isVisible())) await wb.runCommand('Notifications: Show Notifications');
+      const progressText = await wb.waitForToast(/step \d+\/\d+.*left/, 180_000);
       await wb.screenshot('training-notification');
       const metricsFile = path.join(folder, 'metrics.jsonl');
       assert.ok(existsSync(metricsFile), `no metrics.jsonl in ${folder} while the notification says ${JSON.stringify(progressText)}`);
-      await wb.page.locator(sel.notifications.toastButton('Workspace LM: training small', 'Cancel')).first().click({ timeout: 10_000 });
+      const inCentre = `.notifications-center .notification-list-item:has-text("Workspace LM: training small") .monaco-button:has-text("Cancel")`;
+      await wb.page.locator(`${sel.notifications.toastButton('Workspace LM: training small', 'Cancel')}, ${inCentre}`).first().click({ timeout: 10_000 });
       const message = await wb.waitForToast(/cancelled at step \d+/, 120_000);
       await toast.waitFor({ state: 'hidden', timeout: 30_000 });
       await wb.screenshot('training-cancelled');
       const step = Number(/cancelled at step (\d+)/.exec(message)![1]);
       assert.ok(step >= 1 && step < 2000, `cancelled at step ${step}`);
       // The last checkpoint stays: config.json records the step it was saved at, with the resume state.
-      const config = JSON.parse(readFileSync(path.join(folder, 'config.json'), 'utf8')) as { step: number };
+      const config = JSON.parse(readFileSync(path.join(folder, 'config.json'), 'utf8')) as { step: number; start?: { from?: string } };
       assert.equal(config.step, step, `config.json of ${folder} says step ${config.step}, the notification ${step}`);
+      assert.equal(config.start?.from, 'base', `the fine-tune's checkpoint does not record the base as its start: ${JSON.stringify(config.start)}`);
       assert.ok(existsSync(path.join(folder, 'resume')), `no resume state in ${folder}: ${JSON.stringify(readdirSync(folder))}`);
       // The first model still serves, and Cancel Training left the palette with the job.
       await wb.page.locator(sel.workbench.statusBarItem(`WLM: ${first}`)).first().waitFor({ state: 'visible', timeout: 30_000 });

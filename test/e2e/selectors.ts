@@ -8,6 +8,8 @@ export const workbench = {
   /** An activity bar entry by the start of its label (its title, then maybe a keybinding). */
   activityEntry: (label: string) => `.activitybar [aria-label^="${label}"]`,
   statusBarItem: (textPart: string) => `.statusbar-item:has-text("${textPart}")`,
+  /** Every status bar item (plain CSS, for code that runs in the page). */
+  statusBarItemAny: '.statusbar-item',
 };
 
 export const quickInput = {

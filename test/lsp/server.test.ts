@@ -63,7 +63,8 @@ before(async () => {
   git('add', '-A');
   git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'fixture');
   modelsDir = path.join(tmp, 'models');
-  ({ client, capabilities } = await startServer({ storageDir: path.join(tmp, 'storage'), settings: { modelsDir, preset: 'tiny', backend: 'auto', minTokenProbability: 0 } }, project));
+  // No base model: this suite follows models trained here from an empty models dir (base.test.ts serves the base).
+  ({ client, capabilities } = await startServer({ baseModel: null, storageDir: path.join(tmp, 'storage'), settings: { modelsDir, preset: 'tiny', backend: 'auto', minTokenProbability: 0 } }, project));
   const text = readFileSync(path.join(project, 'src', 'inventory.ts'), 'utf8');
   docLines = text.split('\n');
   await client.connection.sendNotification('textDocument/didOpen', { textDocument: { uri: docUri(), languageId: 'typescript', version: 1, text } });
@@ -348,7 +349,7 @@ test('fine-tune on the files changed since the base model, freezing a layer', { 
 });
 
 test('server-initiated progress, as VS Code shows it: its cancel button stops the training', { timeout: 300_000 }, async () => {
-  const { client: vscodeLike } = await startServer({ settings: { modelsDir: path.join(tmp, 'models-2'), preset: 'tiny', minTokenProbability: 0 } }, project, true);
+  const { client: vscodeLike } = await startServer({ baseModel: null, settings: { modelsDir: path.join(tmp, 'models-2'), preset: 'tiny', minTokenProbability: 0 } }, project, true);
   try {
     const pending = vscodeLike.request<TrainRequest.Params, JobResult>(TrainRequest.type, { steps: 5000, name: 'button' });
     const token = await vscodeLike.until(() => vscodeLike.createdProgress[0]);

@@ -29,7 +29,7 @@ before(async () => {
   const project = path.join(tmp, 'project');
   cpSync(fixture, project, { recursive: true });
   const modelsDir = path.join(tmp, 'models');
-  ({ client } = await startServer({ storageDir: path.join(tmp, 'storage'), settings: { modelsDir, preset: 'tiny', debounceMs: 0, minTokenProbability: 0 } }, project));
+  ({ client } = await startServer({ baseModel: null, storageDir: path.join(tmp, 'storage'), settings: { modelsDir, preset: 'tiny', debounceMs: 0, minTokenProbability: 0 } }, project));
   const trained = await client.request<TrainRequest.Params, JobResult>(TrainRequest.type, { preset: 'tiny', steps: 20 });
   assert.equal(trained.activated, true, 'the trained model serves');
   modelDir = trained.modelDir;

@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import type { Tokenizer as NativeTokenizer } from 'tokenizers';
 import { writeFileAtomic } from '../util/atomicFiles';
+import { jsonParseProblem } from '../util/errors';
 
 // The package is dual ESM/CommonJS, but its types are declared as ESM only, which TypeScript will
 // not let a CommonJS module import statically; its CommonJS build is what `require` loads.
@@ -358,7 +359,7 @@ export class CodeTokenizer {
     try {
       json = JSON.parse(text) as TokenizerJson;
     } catch (err) {
-      throw new Error(`tokenizer.json is not valid JSON (${(err as Error).message})`);
+      throw new Error(`tokenizer.json is not valid JSON (${jsonParseProblem(err)})`);
     }
     validateTokenizerJson(json);
     return new CodeTokenizer(json);

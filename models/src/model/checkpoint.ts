@@ -7,6 +7,7 @@ import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { validateGPTConfig, type GPTConfig, type TrainConfig } from './config';
 import { writeFileAtomic } from '../util/atomicFiles';
+import { UserError, jsonParseProblem } from '../util/errors';
 
 const WEIGHTS_FORMAT = 'wlm-gpt';
 const WEIGHTS_FORMAT_VERSION = 1;
@@ -39,10 +40,21 @@ export interface ModelFolderConfig {
     skipped: Record<string, number>;
     gitCommit?: string;
     summaryPairs?: { mined: number; mixed: number; tokens: number }; // found in the training files, mixed into train.bin
+    // A run on some files only (a fine-tune's scope): the whole workspace's split, which the
+    // completion mixture's n-gram counts and its weights are fitted on (files and tokens above: the GPT's).
+    workspace?: { files: { train: number; val: number }; tokens: { train: number; val: number } };
   };
   timings: Record<string, number>;
-  parent?: string;
-  stopReason?: string;
+  parent?: string; // the model folder whose tokenizer and weights the run started from (the base, or a fine-tune's model)
+  start?: RunStart;
+  stopReason?: string; // train.ts's, or 'noTraining' for a folder made from the base without a gradient step
+}
+
+/** Where a run's tokenizer and weights came from, and why: said to the user and kept in config.json. */
+export interface RunStart {
+  from: 'base' | 'model' | 'scratch'; // the pre-trained base, another model folder (fine-tune), or a workspace tokenizer and random weights
+  reason: string;
+  baseLanguageShare?: number; // share of the workspace's bytes in the base's languages, where the base was weighed
 }
 
 /** model.json: which tensor lies where in weights.bin (float32 little-endian, in this order). */
@@ -108,7 +120,7 @@ export async function readModelConfig(dir: string): Promise<ModelFolderConfig> {
   try {
     config = JSON.parse(text) as ModelFolderConfig;
   } catch (err) {
-    throw corrupt(dir, `config.json is not valid JSON (${(err as Error).message})`);
+    throw corrupt(dir, `config.json is not valid JSON (${jsonParseProblem(err)})`);
   }
   if (config === null || typeof config !== 'object') throw corrupt(dir, 'config.json is not an object');
   if (config.kind !== 'workspace-lm-model') throw corrupt(dir, `config.json kind is ${JSON.stringify(config.kind)}, expected "workspace-lm-model"`);
@@ -192,7 +204,7 @@ export async function readWeights(dir: string): Promise<Map<string, WeightTensor
   try {
     manifest = JSON.parse(await fs.readFile(manifestFile, 'utf8')) as WeightsManifest;
   } catch (err) {
-    throw corrupt(dir, `model.json is not valid JSON (${(err as Error).message})`);
+    throw corrupt(dir, `model.json is not valid JSON (${jsonParseProblem(err)})`);
   }
   if (manifest?.format !== WEIGHTS_FORMAT) throw corrupt(dir, `model.json format is ${JSON.stringify(manifest?.format)}, expected "${WEIGHTS_FORMAT}"`);
   if (manifest.formatVersion !== WEIGHTS_FORMAT_VERSION) {
@@ -230,6 +242,9 @@ export async function readWeights(dir: string): Promise<Map<string, WeightTensor
     const data = new Float32Array(count);
     new Uint8Array(data.buffer).set(bin.subarray(offset, offset + count * 4));
     offset += count * 4;
+    // A diverged run or a damaged file: served, it would only ever complete nothing.
+    const bad = data.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw corrupt(dir, `${name} holds ${Number.isNaN(data[bad]) ? 'NaN' : 'infinite'} values (first at index ${bad}); training diverged or weights.bin is damaged (hint: retrain, or resume from an earlier checkpoint)`);
     weights.set(name, { shape: [...shape], data });
   }
   return weights;
@@ -269,8 +284,24 @@ export async function saveTrainingState(dir: string, state: TrainingState, model
   const oldDir = path.join(dir, `${RESUME_DIR}.old`);
   await fs.rm(tmpDir, { recursive: true, force: true });
   await fs.mkdir(tmpDir, { recursive: true });
-  await writeWeights(tmpDir, state.weights, model);
+  try {
+    await writeStateFiles(tmpDir, state, model);
+  } catch (err) {
+    // A full disk: the half-written state goes, the last complete one stays in resume/.
+    await fs.rm(tmpDir, { recursive: true, force: true }).catch(() => undefined);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+    throw new UserError(`cannot save the checkpoint of step ${state.step} in ${dir}: the disk is full (${code}); the last checkpoint saved before it is kept, and the run resumes from there (hint: free some space, then resume)`);
+  }
+  await fs.rm(oldDir, { recursive: true, force: true });
+  if (existsSync(finalDir)) await fs.rename(finalDir, oldDir);
+  await fs.rename(tmpDir, finalDir);
+  await fs.rm(oldDir, { recursive: true, force: true });
+}
 
+/** The files of one resume state: weights, Adam moments, counters. */
+async function writeStateFiles(tmpDir: string, state: TrainingState, model?: GPTConfig): Promise<void> {
+  await writeWeights(tmpDir, state.weights, model);
   const names = [...state.adamM.keys()];
   const total = names.reduce((n, k) => n + state.adamM.get(k)!.length, 0);
   const moments = new Float32Array(2 * total);
@@ -288,11 +319,6 @@ export async function saveTrainingState(dir: string, state: TrainingState, model
     moments: names.map((name) => ({ name, length: state.adamM.get(name)!.length })),
   };
   await writeFileAtomic(path.join(tmpDir, 'state.json'), JSON.stringify(file, null, 1));
-
-  await fs.rm(oldDir, { recursive: true, force: true });
-  if (existsSync(finalDir)) await fs.rename(finalDir, oldDir);
-  await fs.rename(tmpDir, finalDir);
-  await fs.rm(oldDir, { recursive: true, force: true });
 }
 
 export function hasTrainingState(dir: string): boolean {
@@ -309,7 +335,7 @@ export async function loadTrainingState(dir: string): Promise<TrainingState> {
   try {
     file = JSON.parse(await fs.readFile(path.join(stateDir, 'state.json'), 'utf8')) as StateFile;
   } catch (err) {
-    throw corrupt(dir, `${RESUME_DIR}/state.json is not valid JSON (${(err as Error).message})`);
+    throw corrupt(dir, `${RESUME_DIR}/state.json is not valid JSON (${jsonParseProblem(err)})`);
   }
   if (file.format !== 'wlm-train-state' || file.formatVersion !== 1) throw corrupt(dir, `${RESUME_DIR}/state.json has an unknown format`);
   const weights = await readWeights(stateDir);

@@ -3,9 +3,9 @@
 // (config.json and the weights manifest) and never calls a corrupt one ready; it does not train or
 // serve. The language server and `wlm models` both use it; errors are UserErrors with a code the
 // server maps to its response codes.
-import { promises as fs, existsSync } from 'node:fs';
+import { promises as fs, existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { readModelConfig, type ModelFolderConfig } from './checkpoint';
+import { hasModelConfig, readModelConfig, type ModelFolderConfig } from './checkpoint';
 import { ONNX_FILE } from './onnx';
 import { writeFileAtomic } from '../util/atomicFiles';
 import { UserError } from '../util/errors';
@@ -56,6 +56,21 @@ export function newModelName(stem: string, existing: Set<string>, now = new Date
   return name;
 }
 
+/**
+ * A folder holding only what a training run writes before its config.json (the tokenizer, the
+ * token files, temporary files): a run killed early, not a damaged model.
+ */
+function startedRunOnly(dir: string): boolean {
+  if (hasModelConfig(dir)) return false;
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return false;
+  }
+  return entries.every((e) => e === 'tokenizer.json' || e === 'data' || e.endsWith('.tmp'));
+}
+
 export class ModelStore {
   constructor(readonly modelsDir: string) {}
 
@@ -85,8 +100,9 @@ export class ModelStore {
     try {
       config = await readModelConfig(dir);
     } catch (err) {
-      info.state = name === training ? 'training' : 'corrupt';
-      if (name !== training) info.reason = (err as Error).message;
+      info.state = name === training ? 'training' : startedRunOnly(dir) ? 'incomplete' : 'corrupt';
+      if (info.state === 'incomplete') info.reason = 'training stopped before it saved its settings (no config.json yet); run the same training again (with --resume it starts afresh), or delete it';
+      else if (name !== training) info.reason = (err as Error).message;
       return info;
     }
     info.preset = config.preset;

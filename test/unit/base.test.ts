@@ -1,0 +1,158 @@
+// The pre-trained base and how runs start from it, on a tiny stand-in base (baseStandIn.ts):
+// where the base is looked for (baseModelDir: bundled, $WLM_BASE_MODEL, an override, none), a
+// broken base reported, a folder made without a gradient step (the base's weights byte for byte,
+// the workspace's n-gram and mixture, a completion served), training that fine-tunes the base by
+// default or starts from scratch when asked, when the preset is not the base's architecture, and
+// when the workspace is not in the base's languages — each saying why, in an event and config.json.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BASE_MODEL_ENV, baseLanguageShare, baseModelDir, bundledBaseDir, findBaseModel, sameArchitecture } from '../../models/src/model/base';
+import { CorruptModelError } from '../../models/src/model/checkpoint';
+import { loadPreset } from '../../models/src/model/config';
+import { trainOnFolder, type PipelineEvent } from '../../models/src/pipeline';
+import { CompletionSession } from '../../models/src/infer/session';
+import { makeStandInBase, repoRoot, sampleProject } from './baseStandIn';
+
+let tmp = '';
+let base = '';
+
+before(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'wlm-base-'));
+  base = await makeStandInBase(path.join(tmp, 'base'));
+});
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function statuses(events: PipelineEvent[]): string[] {
+  return events.flatMap((e) => (e.type === 'status' ? [e.message] : []));
+}
+
+test('baseModelDir: the bundled models/base by default, $WLM_BASE_MODEL over it, an override over both, null for none', () => {
+  const saved = process.env[BASE_MODEL_ENV];
+  try {
+    delete process.env[BASE_MODEL_ENV];
+    assert.equal(bundledBaseDir(), path.join(repoRoot, 'models', 'base'), 'from the sources: models/base next to models/src');
+    assert.equal(baseModelDir(), bundledBaseDir());
+    process.env[BASE_MODEL_ENV] = base;
+    assert.equal(baseModelDir(), base);
+    assert.equal(baseModelDir(path.join(tmp, 'elsewhere')), path.join(tmp, 'elsewhere'));
+    assert.equal(baseModelDir(null), null);
+  } finally {
+    if (saved === undefined) delete process.env[BASE_MODEL_ENV];
+    else process.env[BASE_MODEL_ENV] = saved;
+  }
+});
+
+test('findBaseModel: a folder that is not there is no base; one that is there but broken is reported, never used', async () => {
+  assert.equal(await findBaseModel(path.join(tmp, 'nowhere')), null);
+  assert.equal(await findBaseModel(null), null);
+  const found = await findBaseModel(base);
+  assert.equal(found?.dir, base);
+  assert.equal(found?.config.preset, 'tiny');
+  const broken = path.join(tmp, 'broken-base');
+  mkdirSync(broken);
+  cpSync(path.join(base, 'config.json'), path.join(broken, 'config.json'));
+  await assert.rejects(findBaseModel(broken), (err: Error) => err instanceof CorruptModelError && /lacks tokenizer.json, model.json, weights.bin/.test(err.message));
+});
+
+test('the base languages by bytes, and architectures by shape', () => {
+  assert.equal(baseLanguageShare([]), 0);
+  assert.equal(baseLanguageShare([{ relPath: 'a.ts', bytes: 300 }, { relPath: 'b.py', bytes: 100 }, { relPath: 'c.MJS', bytes: 100 }]), 0.8);
+  assert.equal(baseLanguageShare([{ relPath: 'scripts/x.py', bytes: 10 }, { relPath: 'README.md', bytes: 10 }]), 0);
+  const tiny = loadPreset('tiny').model;
+  assert.equal(sameArchitecture(tiny, { ...tiny, vocabSize: 999 }), true, 'the vocabulary comes with the tokenizer');
+  assert.equal(sameArchitecture(tiny, loadPreset('small').model), false);
+});
+
+test('no training: the base\'s weights byte for byte, the workspace\'s n-gram and mixture, and a completion served', async () => {
+  const out = path.join(tmp, 'no-training');
+  const events: PipelineEvent[] = [];
+  const { config, result } = await trainOnFolder({ folder: sampleProject, outDir: out, base, noTraining: true, onEvent: (e) => events.push(e) });
+  assert.equal(result.stopReason, 'noTraining');
+  assert.equal(result.step, 0);
+  assert.ok(!events.some((e) => e.type === 'log' || e.type === 'backend'), 'no gradient step, no training engine');
+  assert.deepEqual(readFileSync(path.join(out, 'weights.bin')), readFileSync(path.join(base, 'weights.bin')), 'the weights are the base\'s');
+  assert.equal(readFileSync(path.join(out, 'tokenizer.json'), 'utf8'), readFileSync(path.join(base, 'tokenizer.json'), 'utf8'));
+  for (const file of ['model.onnx', 'ngram.bin', 'mixture.json', 'data/train.bin', 'data/val.bin']) assert.ok(existsSync(path.join(out, file)), file);
+  assert.equal(config.parent, base);
+  assert.equal(config.step, 0);
+  assert.equal(config.stopReason, 'noTraining');
+  assert.equal(config.start?.from, 'base');
+  assert.equal(config.preset, 'tiny', "the base's own preset");
+  assert.ok(config.start!.baseLanguageShare! > 0.5, `the sample project is mostly TypeScript/JavaScript: ${config.start?.baseLanguageShare}`);
+  assert.equal(config.train.summaryRate, 1, 'it knows what the base learnt: summaries');
+
+  const session = await CompletionSession.open(out);
+  try {
+    assert.ok(session.mixture, 'served with the workspace n-gram and the cache');
+    const text = readFileSync(path.join(sampleProject, 'src', 'queue.ts'), 'utf8');
+    const cut = text.indexOf('return') + 'return'.length;
+    const completion = await session.complete({ prefix: text.slice(0, cut), suffix: text.slice(cut), mode: 'line', maxTokens: 16 });
+    assert.equal(completion.mixed, true);
+    assert.ok(completion.tokens > 0, 'the model generated something');
+  } finally {
+    await session.close();
+  }
+});
+
+test('no training needs a base: none there, or a preset of another architecture, is a clear error', async () => {
+  await assert.rejects(trainOnFolder({ folder: sampleProject, outDir: path.join(tmp, 'nb-1'), base: path.join(tmp, 'nowhere'), noTraining: true }), /no base model to serve without training \(none at .*nowhere\)/);
+  await assert.rejects(trainOnFolder({ folder: sampleProject, outDir: path.join(tmp, 'nb-2'), noTraining: true }), /no base model to serve without training/);
+  await assert.rejects(trainOnFolder({ folder: sampleProject, outDir: path.join(tmp, 'nb-3'), base, preset: 'small', noTraining: true }), /the small preset is not the base model's architecture \(the tiny preset's: context 64, 2 layers/);
+  assert.equal(existsSync(path.join(tmp, 'nb-3')), false, 'nothing left behind');
+});
+
+test('training fine-tunes the base by default: its tokenizer, its weights to start, config.json says so', async () => {
+  const out = path.join(tmp, 'from-base');
+  const events: PipelineEvent[] = [];
+  const { config } = await trainOnFolder({ folder: sampleProject, outDir: out, preset: 'tiny', steps: 3, base, skipExport: true, onEvent: (e) => events.push(e) });
+  assert.equal(config.start?.from, 'base');
+  assert.equal(config.parent, base);
+  assert.match(config.start!.reason, /fine-tuning the pre-trained base/);
+  assert.ok(statuses(events).some((m) => m.startsWith('fine-tuning the pre-trained base')));
+  assert.equal(readFileSync(path.join(out, 'tokenizer.json'), 'utf8'), readFileSync(path.join(base, 'tokenizer.json'), 'utf8'), "the base's tokenizer");
+  assert.equal(config.step, 3);
+  assert.equal(config.train.maxSteps, 3, "the preset's schedule with the run's budget");
+});
+
+test('--from-scratch keeps the workspace tokenizer and random weights; a preset of another architecture does too, and says why', async () => {
+  const scratch = await trainOnFolder({ folder: sampleProject, outDir: path.join(tmp, 'scratch'), preset: 'tiny', steps: 2, base, fromScratch: true, skipExport: true });
+  assert.equal(scratch.config.start?.from, 'scratch');
+  assert.equal(scratch.config.start?.reason, 'asked for');
+  assert.equal(scratch.config.parent, undefined);
+  assert.notEqual(readFileSync(path.join(tmp, 'scratch', 'tokenizer.json'), 'utf8'), readFileSync(path.join(base, 'tokenizer.json'), 'utf8'), 'a tokenizer trained on this workspace');
+
+  // As the shipped base has the small preset's shape, tiny runs train from scratch: a base whose
+  // config.json says small (its weights are never read) stands in for it.
+  const smallBase = path.join(tmp, 'small-shaped-base');
+  cpSync(base, smallBase, { recursive: true });
+  const config = JSON.parse(readFileSync(path.join(smallBase, 'config.json'), 'utf8'));
+  writeFileSync(path.join(smallBase, 'config.json'), JSON.stringify({ ...config, preset: 'small', model: loadPreset('small').model }));
+  const events: PipelineEvent[] = [];
+  const tiny = await trainOnFolder({ folder: sampleProject, outDir: path.join(tmp, 'tiny'), preset: 'tiny', steps: 1, base: smallBase, skipExport: true, onEvent: (e) => events.push(e) });
+  assert.equal(tiny.config.start?.from, 'scratch');
+  assert.equal(tiny.config.parent, undefined);
+  assert.match(tiny.config.start!.reason, /^the tiny preset is not the base model's architecture \(the small preset's: context 128, 4 layers, 4 heads, width 128\)$/);
+  assert.ok(statuses(events).some((m) => m === `training from scratch with a tokenizer of its own: ${tiny.config.start!.reason}`), statuses(events).join('\n'));
+  assert.deepEqual(tiny.config.model, loadPreset('tiny').model);
+});
+
+test('a workspace mostly in a language the base does not know trains from scratch by itself, and says why', async () => {
+  const python = path.join(tmp, 'python-project');
+  mkdirSync(python);
+  for (const file of readdirSync(path.join(sampleProject, 'scripts'))) cpSync(path.join(sampleProject, 'scripts', file), path.join(python, file));
+  writeFileSync(path.join(python, 'helper.js'), 'export const twice = (x) => 2 * x;\n'); // a little JavaScript: still far below half
+  const events: PipelineEvent[] = [];
+  const { config } = await trainOnFolder({ folder: python, outDir: path.join(tmp, 'python'), preset: 'tiny', steps: 2, base, skipExport: true, onEvent: (e) => events.push(e) });
+  assert.equal(config.start?.from, 'scratch');
+  assert.equal(config.parent, undefined);
+  assert.ok(config.start!.baseLanguageShare! < 0.05, `share ${config.start?.baseLanguageShare}`);
+  assert.match(config.start!.reason, /^[0-9]+% of this workspace's source bytes are TypeScript\/JavaScript, the languages the base model was pre-trained on \(it needs 50%\)$/);
+  assert.ok(statuses(events).some((m) => m === `training from scratch with a tokenizer of its own: ${config.start!.reason}`));
+  // Without training, the base serves such a workspace all the same: the mixture weighs its GPT.
+  const served = await trainOnFolder({ folder: python, outDir: path.join(tmp, 'python-base'), base, noTraining: true });
+  assert.equal(served.config.start?.from, 'base');
+  assert.match(served.config.start!.reason, /completion mixture's fit decides how far its GPT is trusted/);
+});
