@@ -117,11 +117,12 @@ test('bad command lines: one "wlm: " line naming what was wrong, a non-zero exit
 });
 
 test('a forced backend that cannot load is refused before any scanning, with the reason, and leaves no folder', { timeout: 120_000 }, async () => {
+  const outcomes: string[] = [];
   for (const backend of ['webgpu', 'tfjs-node-gpu']) {
     for (const command of ['train', 'fine-tune'] as const) {
       const out = path.join(tmp, `refused-${command}-${backend}`);
       const args = command === 'train' ? ['train', fixture, '--preset', 'tiny', '--steps', '2', '--backend', backend, '--out', out] : ['fine-tune', model, fixture, '--scope', 'folder', '--steps', '2', '--backend', backend, '--out', out];
-      await tally.probe('cli --backend', `${command} --backend ${backend}`, async (): Promise<Outcome> => {
+      const outcome = await tally.probe('cli --backend', `${command} --backend ${backend}`, async (): Promise<Outcome> => {
         const r = await wlm(args, { timeoutMs: 60_000 });
         if (r.code === 0 || /^step \d+/m.test(r.stderr)) {
           rmSync(out, { recursive: true, force: true });
@@ -134,7 +135,11 @@ test('a forced backend that cannot load is refused before any scanning, with the
         if (existsSync(out)) return { kind: 'crash', detail: `left ${out} behind` };
         return outcome;
       }, 70_000);
+      outcomes.push(`${command} --backend ${backend}: ${outcome.kind}${outcome.kind === 'crash' ? ` (${outcome.detail})` : ''}`);
     }
   }
-  assert.ok(true);
+  // Each forced backend is refused with its reason, or (where it does load) skipped with that reason.
+  const bad = outcomes.filter((line) => !/: (error|skip)$/.test(line));
+  assert.deepEqual(bad, []);
+  assert.ok(outcomes.some((line) => line.endsWith(': error')), `no backend was refused on this machine: ${outcomes.join('; ')}`);
 });
