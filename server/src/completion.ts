@@ -189,12 +189,15 @@ interface Cursor {
   prefix: string; // the whole document before the cursor
   suffix: string; // and after it
   mode: CompletionMode;
-  digest: string; // of the whole document, for the cache
 }
 
-/** A completion's cache key: the model, what shapes the answer, the document and the cursor. */
-function cacheKey(model: string, cursor: Cursor, settings: CompletionSettings): string {
-  return [model, cursor.mode, settings.maxTokens, settings.minTokenProbability ?? 0, cursor.prefix.length, cursor.digest].join('\u0000');
+/**
+ * A completion's cache key: the model, what shapes the answer, the cursor and a digest of the
+ * whole document (the prompt window is the session's to choose, so the key covers all it may see).
+ */
+function cacheKey(model: string, text: string, cursor: Cursor, settings: CompletionSettings): string {
+  const digest = createHash('sha1').update(text).digest('base64');
+  return [model, cursor.mode, settings.maxTokens, settings.minTokenProbability ?? 0, cursor.prefix.length, digest].join('\u0000');
 }
 
 export class InlineCompleter {
@@ -252,17 +255,14 @@ export class InlineCompleter {
     if (modelName === null) return none('no model');
     const mode = completionMode(input.text, input.offset, settings.multiline);
     if (mode === null) return none('no prompt');
-    const cursor: Cursor = {
-      prefix: input.text.slice(0, input.offset),
-      suffix: input.text.slice(input.offset),
-      mode,
-      digest: createHash('sha1').update(input.text).digest('base64'),
-    };
+    const cursor: Cursor = { prefix: input.text.slice(0, input.offset), suffix: input.text.slice(input.offset), mode };
 
+    // Typing into the suggestion shown needs no digest of the document: checked first.
     const typedAhead = this.typedAhead(modelName, cursor);
     if (typedAhead !== null) return { text: typedAhead, source: 'typed-ahead', ms: performance.now() - started };
-    if (this.cache.has(cacheKey(modelName, cursor, settings))) {
-      const text = this.cache.get(cacheKey(modelName, cursor, settings))!;
+    const key = cacheKey(modelName, input.text, cursor, settings);
+    if (this.cache.has(key)) {
+      const text = this.cache.get(key)!;
       if (text !== null) this.remember(modelName, cursor, text);
       return text === null ? none('junk') : { text, source: 'cache', ms: performance.now() - started };
     }
@@ -302,7 +302,7 @@ export class InlineCompleter {
     // The session's text is final (cleaned by models/src/infer/postprocess.ts); '' is nothing to show.
     const text = result.text === '' ? null : result.text;
     // Cache under the model that produced it: a swap during inference must not poison the new one.
-    this.cache.set(cacheKey(result.name, cursor, settings), text);
+    this.cache.set(result.name === modelName ? key : cacheKey(result.name, input.text, cursor, settings), text);
     if (text === null) return none('junk');
     this.remember(result.name, cursor, text);
     return { text, source: 'model', ms: performance.now() - started };
