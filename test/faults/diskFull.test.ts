@@ -6,8 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { injectWriteFault } from '../../models/src/util/atomicFiles';
 import { trainOnFolder } from '../../models/src/pipeline';
@@ -15,21 +14,16 @@ import { exportOnnx } from '../../models/src/model/onnx';
 import { ModelStore } from '../../models/src/model/store';
 import { readModelConfig } from '../../models/src/model/checkpoint';
 import { CompletionSession } from '../../models/src/infer/session';
-import { Tally, TINY_ARGS, classifyCliFailure, copyModel, fixture, unclear, wlmSync, type Outcome } from './faultKit';
+import { Tally, classifyCliFailure, modelsWithActive, TINY_STEPS, fixture, unclear, wlmSync, type Outcome } from './faultKit';
 
 const tally = new Tally('diskFull');
-const STEPS = Number(TINY_ARGS[TINY_ARGS.indexOf('--steps') + 1]);
 let tmp: string;
 let modelsDir: string;
 let store: ModelStore;
 const PREV = 'prev';
 
 before(async () => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'wlm-faults-disk-'));
-  modelsDir = path.join(tmp, 'models');
-  copyModel(modelsDir, PREV);
-  store = new ModelStore(modelsDir);
-  await store.writeActive(PREV);
+  ({ tmp, modelsDir, store } = await modelsWithActive('wlm-faults-disk-', PREV));
 });
 
 after(() => {
@@ -83,7 +77,7 @@ test('ENOSPC at a checkpoint: a clear error, the last good checkpoint kept, the 
     failNthWrite(`${path.sep}moments.bin`, 2);
     let outcome: Outcome;
     try {
-      await trainOnFolder({ folder: fixture, outDir: next, preset: 'tiny', steps: STEPS });
+      await trainOnFolder({ folder: fixture, outDir: next, preset: 'tiny', steps: TINY_STEPS });
       return { kind: 'crash', detail: 'the run finished although a checkpoint could not be written' };
     } catch (err) {
       outcome = diskFullError(err);
@@ -101,7 +95,7 @@ test('ENOSPC at a checkpoint: a clear error, the last good checkpoint kept, the 
     // The disk has room again: the run resumes from its last good checkpoint to the end.
     await trainOnFolder({ folder: fixture, outDir: next, resume: true });
     const config = await readModelConfig(next);
-    if (config.step !== STEPS) return { kind: 'crash', detail: `resumed to step ${config.step}` };
+    if (config.step !== TINY_STEPS) return { kind: 'crash', detail: `resumed to step ${config.step}` };
     const after = await serves(next);
     return after ? { kind: 'crash', detail: `resumed, then: ${after}` } : outcome;
   }, 230_000);

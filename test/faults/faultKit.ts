@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import { LspClient, repoRoot, fixture } from '../lsp/lspClient';
 import type { InitializationOptions } from '../../protocol/src/customMessages';
+import { ModelStore } from '../../models/src/model/store';
 
 export { repoRoot, fixture };
 
@@ -233,6 +234,19 @@ export function copyModel(modelsDir: string, name: string): string {
   mkdirSync(modelsDir, { recursive: true });
   cpSync(sharedModel(), dir, { recursive: true });
   return dir;
+}
+
+/** The steps a TINY_ARGS run trains. */
+export const TINY_STEPS = Number(TINY_ARGS[TINY_ARGS.indexOf('--steps') + 1]);
+
+/** A scratch folder holding a models folder whose one model, a copy of the shared one, is active. */
+export async function modelsWithActive(prefix: string, active: string): Promise<{ tmp: string; modelsDir: string; store: ModelStore }> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const modelsDir = path.join(tmp, 'models');
+  copyModel(modelsDir, active);
+  const store = new ModelStore(modelsDir);
+  await store.writeActive(active);
+  return { tmp, modelsDir, store };
 }
 
 // ---------------------------------------------------------------------------------------------

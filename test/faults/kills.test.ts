@@ -7,13 +7,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { CompletionSession } from '../../models/src/infer/session';
 import { ModelStore } from '../../models/src/model/store';
 import { readModelConfig } from '../../models/src/model/checkpoint';
-import { Rng, SEED, Tally, TINY_ARGS, cliJs, copyModel, fixture, repoRoot, wlm, type Outcome } from './faultKit';
+import { Rng, SEED, Tally, TINY_ARGS, cliJs, modelsWithActive, TINY_STEPS, fixture, repoRoot, wlm, type Outcome } from './faultKit';
 
 const tally = new Tally('kills');
 const rng = new Rng(SEED * 31 + 5);
@@ -23,14 +22,9 @@ let modelsDir: string;
 let store: ModelStore;
 const ACTIVE = 'active-good';
 const source = path.join(fixture, 'src', 'inventory.ts');
-const STEPS = Number(TINY_ARGS[TINY_ARGS.indexOf('--steps') + 1]);
 
 before(async () => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'wlm-faults-kills-'));
-  modelsDir = path.join(tmp, 'models');
-  copyModel(modelsDir, ACTIVE);
-  store = new ModelStore(modelsDir);
-  await store.writeActive(ACTIVE);
+  ({ tmp, modelsDir, store } = await modelsWithActive('wlm-faults-kills-', ACTIVE));
 });
 
 after(() => {
@@ -106,11 +100,11 @@ async function judge(name: string, again: { resume: string[]; rerun: string[] })
   const resumed = await wlm(existsSync(path.join(dir, 'config.json')) ? again.resume : again.rerun, { timeoutMs: 120_000 });
   if (resumed.code !== 0) return { kind: 'crash', detail: `listed incomplete (${info.reason}) but --resume failed: ${resumed.stderr.slice(-400)}` };
   const config = await readModelConfig(dir);
-  if (config.step !== STEPS) return { kind: 'crash', detail: `resumed to step ${config.step}, not ${STEPS}` };
+  if (config.step !== TINY_STEPS) return { kind: 'crash', detail: `resumed to step ${config.step}, not ${TINY_STEPS}` };
   const after = await store.describe(name, null, ACTIVE);
   if (after.state !== 'ready') return { kind: 'crash', detail: `resumed, then listed ${after.state}: ${after.reason}` };
   const problem = await serves(dir);
-  return problem ? { kind: 'crash', detail: `resumed but ${problem}` } : { kind: 'defined', what: `incomplete (${info.reason}), resumed to step ${STEPS}, serves` };
+  return problem ? { kind: 'crash', detail: `resumed but ${problem}` } : { kind: 'defined', what: `incomplete (${info.reason}), resumed to step ${TINY_STEPS}, serves` };
 }
 
 interface Plan {
@@ -122,7 +116,7 @@ interface Plan {
 const trainArgs = ['train', fixture, ...TINY_ARGS];
 const PLANS: Record<Plan['what'], Plan> = {
   train: { what: 'train', args: (name) => [...trainArgs, '--out', path.join(modelsDir, name), '--json'], before: 7 },
-  'fine-tune': { what: 'fine-tune', args: (name) => ['fine-tune', path.join(modelsDir, ACTIVE), fixture, '--scope', 'folder', '--steps', String(STEPS), '--out', path.join(modelsDir, name), '--json'], before: 5 },
+  'fine-tune': { what: 'fine-tune', args: (name) => ['fine-tune', path.join(modelsDir, ACTIVE), fixture, '--scope', 'folder', '--steps', String(TINY_STEPS), '--out', path.join(modelsDir, name), '--json'], before: 5 },
   export: { what: 'export', args: () => ['export', path.join(modelsDir, ACTIVE), '--json'], before: 0 },
   eval: { what: 'eval', args: () => ['eval', path.join(modelsDir, ACTIVE), '--lines', '20', '--json'], before: 0 },
 };
@@ -139,7 +133,7 @@ test(`kill -9 at ${MOMENTS} seeded moments: every folder serves or resumes; the 
     // A phase first (training, before it, the export and the mixture, in turn), then a seeded
     // `--json` line in it, so that the short phases are hit as often as the long one.
     const b = plan.before;
-    const phases = [[b + 1, b + STEPS], [1, b], [b + STEPS + 1, b + STEPS + 2]] as const; // training, before it, export and mixture: in turn
+    const phases = [[b + 1, b + TINY_STEPS], [1, b], [b + TINY_STEPS + 1, b + TINY_STEPS + 2]] as const; // training, before it, export and mixture: in turn
     const [from, to] = phases[i % phases.length];
     const event = b > 0 ? rng.int(from, to) : 0;
     // Export and evaluation print nothing until they end: their moment is a time within their usual length (measured here).
