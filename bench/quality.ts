@@ -7,7 +7,7 @@
 //   node --import tsx bench/quality.ts [--minutes M] [--preset NAME] [--lines N] [--model DIR]
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { trainOnFolder } from '../models/src/pipeline';
 import { readModelConfig } from '../models/src/model/checkpoint';
@@ -15,6 +15,8 @@ import { DEFAULT_PRESET } from '../models/src/model/config';
 import { scanFolder, readSourceText } from '../models/src/data/files';
 import { splitFiles, openTokenStream } from '../models/src/data/dataset';
 import { CompletionSession } from '../models/src/infer/session';
+import { CodeTokenizer } from '../models/src/data/tokenizer';
+import { modelTokenFiles } from '../models/src/eval/evaluateFolder';
 import { CACHE_ORDER, type MixtureFile } from '../models/src/infer/mixture';
 import { ngramSystem, sampleLines, lineTask, windowStarts, type EvalDocument } from '../models/src/eval/evaluate';
 import { editSimilarity, exactMatch, NextTokenTally, summarizeLatency } from '../models/src/eval/metrics';
@@ -85,9 +87,12 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
   const config = await readModelConfig(modelDir);
   const { blockSize, vocabSize } = config.model;
 
-  // 1. The mixture: n-gram on the training tokens, weights fitted on held-out tokens.
+  // 1. The mixture: n-gram on the training tokens, weights fitted on held-out tokens (the model
+  // folder keeps no token files: they are tokenized again from the corpus, as plain code).
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'wlm-bench-quality-'));
+  const tokens = await modelTokenFiles(modelDir, config, await CodeTokenizer.load(path.join(modelDir, 'tokenizer.json')), scratch);
   const mixtureStarted = performance.now();
-  const mixtureFile: MixtureFile = await CompletionSession.buildMixture(modelDir);
+  const mixtureFile: MixtureFile = await CompletionSession.buildMixture(modelDir, { tokens });
   const mixtureMs = performance.now() - mixtureStarted;
 
   const session = await CompletionSession.open(modelDir);
@@ -96,13 +101,13 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
   const eot = tokenizer.special.endOfText;
 
   // 2. Next-token prediction on the model's held-out tokens, the same windows for every system.
-  const val = openTokenStream(path.join(modelDir, 'data', 'val.bin'));
+  const val = openTokenStream(tokens.val);
   const all = val.read(0, val.length);
   const names: SystemName[] = ['model', 'ngram', 'ngramMixed', 'cache', 'editor'];
   const tallies = Object.fromEntries(names.map((n) => [n, new NextTokenTally()])) as Record<SystemName, NextTokenTally>;
   const logs = Object.fromEntries(names.map((n) => [n, new Float32Array(vocabSize)])) as Record<SystemName, Float32Array>;
   // The 4-gram baseline, counted on the same training tokens as `wlm eval` does.
-  const baselineNgram = NGramModel.train(openTokenStream(path.join(modelDir, 'data', 'train.bin')), { vocabSize });
+  const baselineNgram = NGramModel.train(openTokenStream(tokens.train), { vocabSize });
   for (const start of windowStarts(all.length, blockSize + 1, opts.tokens ?? 4096)) {
     const window = Array.from(all.subarray(start, start + blockSize + 1));
     const logits = await session.logitsUncached(window.slice(0, blockSize));
@@ -188,6 +193,7 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
     }
   }
   await session.close();
+  rmSync(scratch, { recursive: true, force: true });
 
   const nextToken = Object.fromEntries(
     names.map((name) => {

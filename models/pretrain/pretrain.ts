@@ -13,7 +13,8 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import { buildCorpus, CACHE_DIR, DEFAULT_OUT_DIR, loadManifest, type CorpusReport } from './corpus';
 import { trainOnFolder, type PipelineEvent } from '../src/pipeline';
-import { hasModelConfig, hasTrainingState, readModelConfig, writeModelConfig, type ModelFolderConfig } from '../src/model/checkpoint';
+import { hasModelConfig, readModelConfig, writeModelConfig, type ModelFolderConfig } from '../src/model/checkpoint';
+import { hasResumeState } from '../src/model/runCache';
 import { countParameters } from '../src/model/config';
 import { readMetricsLog, type StepMetrics } from '../src/train/metricsLog';
 import { UserError } from '../src/util/errors';
@@ -28,7 +29,7 @@ export const RECIPE = {
 } as const;
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
-export const RUN_DIR = path.join(CACHE_DIR, 'run'); // the training folder: token files and resume state stay here
+export const RUN_DIR = path.join(CACHE_DIR, 'run'); // the training folder; its token files and resume state sit beside it (model/runCache.ts)
 export const BASE_DIR = path.join(REPO_ROOT, 'models', 'base'); // what ships
 const SHIPPED_FILES = ['tokenizer.json', 'model.json', 'weights.bin'];
 
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  const resume = hasModelConfig(runDir) && hasTrainingState(runDir);
+  const resume = hasModelConfig(runDir) && hasResumeState(runDir);
   if (hasModelConfig(runDir) && !resume) throw new UserError(`${runDir} holds a finished or broken run; pass --fresh to start over`);
   console.log(resume ? `resuming the run in ${runDir}` : `pre-training for ${minutes} minutes into ${runDir}`);
   const controller = new AbortController();

@@ -36,4 +36,8 @@ export class ModelStore extends FolderStore {
   override remove(name: string, training: string | null): Promise<void> {
     return answeredAsync(() => super.remove(name, training));
   }
+
+  override writeActive(name: string | null): Promise<void> {
+    return answeredAsync(() => super.writeActive(name));
+  }
 }

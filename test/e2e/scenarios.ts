@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import type { CodeServer, Workbench } from './driver';
 import * as sel from './selectors';
 import { repoRoot } from './driver';
+import { runCacheDir } from '../../models/src/model/runCache';
 
 export interface ScenarioContext {
   workbench: Workbench;
@@ -65,7 +66,8 @@ function modelFolders(server: CodeServer): string[] {
   const found: string[] = [];
   for (const hash of readdirSync(storage)) {
     const models = path.join(storage, hash, 'workspace-lm.workspace-lm', 'models');
-    if (existsSync(models)) for (const entry of readdirSync(models, { withFileTypes: true })) if (entry.isDirectory()) found.push(path.join(models, entry.name));
+    // Dot-folders are not models: .wlm-cache holds the runs' token files and resume state (model/runCache.ts).
+    if (existsSync(models)) for (const entry of readdirSync(models, { withFileTypes: true })) if (entry.isDirectory() && !entry.name.startsWith('.')) found.push(path.join(models, entry.name));
   }
   return found;
 }
@@ -460,7 +462,9 @@ export const scenarios: Scenario[] = [
       const config = JSON.parse(readFileSync(path.join(folder, 'config.json'), 'utf8')) as { step: number; start?: { from?: string } };
       assert.equal(config.step, step, `config.json of ${folder} says step ${config.step}, the notification ${step}`);
       assert.equal(config.start?.from, 'base', `the fine-tune's checkpoint does not record the base as its start: ${JSON.stringify(config.start)}`);
-      assert.ok(existsSync(path.join(folder, 'resume')), `no resume state in ${folder}: ${JSON.stringify(readdirSync(folder))}`);
+      // The resume state sits in the run cache beside the models folder, never in the model folder (model/runCache.ts).
+      assert.ok(existsSync(path.join(runCacheDir(folder), 'resume')), `no resume state in ${runCacheDir(folder)}`);
+      assert.ok(!existsSync(path.join(folder, 'resume')) && !existsSync(path.join(folder, 'data')), `training data in ${folder}: ${JSON.stringify(readdirSync(folder))}`);
       // The first model still serves, and Cancel Training left the palette with the job.
       await wb.page.locator(sel.workbench.statusBarItem(`WLM: ${first}`)).first().waitFor({ state: 'visible', timeout: 30_000 });
       const after = await wb.paletteTitles('Workspace LM');

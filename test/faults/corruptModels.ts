@@ -2,7 +2,7 @@
 // by garbage or emptied; config.json, model.json, mixture.json and ngram.bin of a future format
 // version; a foreign ONNX graph in model.onnx. Shared by the model-folder and LSP fault files;
 // holds no tests.
-import { cpSync, existsSync, readFileSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import type { Rng } from './faultKit';
@@ -70,7 +70,7 @@ export function damages(): Damage[] {
     { name: 'shapes-config', what: 'config.json with a different nEmbd than the weights', apply: (dir) => { const f = path.join(dir, 'config.json'); const c = JSON.parse(readFileSync(f, 'utf8')); c.model.nEmbd *= 2; write(f, JSON.stringify(c)); } },
     { name: 'vocab-tokenizer', what: 'tokenizer.json of another vocabulary size', apply: (dir) => { const f = path.join(dir, 'tokenizer.json'); const t = JSON.parse(readFileSync(f, 'utf8')); const vocab = t.model.vocab as Record<string, number>; const last = Object.keys(vocab).find((k) => vocab[k] === Object.keys(vocab).length - 1); if (last) delete vocab[last]; write(f, JSON.stringify(t)); } },
     { name: 'nan-weights', what: 'weights.bin full of NaN', apply: (dir) => { const f = path.join(dir, 'weights.bin'); const n = readFileSync(f).length / 4; const nan = new Float32Array(n).fill(Number.NaN); write(f, new Uint8Array(nan.buffer)); rmSync(path.join(dir, 'model.onnx'), { force: true }); } },
-    { name: 'config-is-folder', what: 'config.json is a folder', apply: (dir) => { rmSync(path.join(dir, 'config.json')); cpSync(path.join(dir, 'data'), path.join(dir, 'config.json'), { recursive: true }); } },
+    { name: 'config-is-folder', what: 'config.json is a folder', apply: (dir) => { rmSync(path.join(dir, 'config.json')); mkdirSync(path.join(dir, 'config.json')); cpSync(path.join(dir, 'metrics.jsonl'), path.join(dir, 'config.json', 'metrics.jsonl')); } },
   );
   return list;
 }

@@ -13,6 +13,7 @@ import { trainOnFolder } from '../../models/src/pipeline';
 import { exportOnnx } from '../../models/src/model/onnx';
 import { ModelStore } from '../../models/src/model/store';
 import { readModelConfig } from '../../models/src/model/checkpoint';
+import { runCacheDir } from '../../models/src/model/runCache';
 import { CompletionSession } from '../../models/src/infer/session';
 import { Tally, classifyCliFailure, modelsWithActive, TINY_STEPS, fixture, unclear, wlmSync, type Outcome } from './faultKit';
 
@@ -85,7 +86,8 @@ test('ENOSPC at a checkpoint: a clear error, the last good checkpoint kept, the 
       injectWriteFault(null);
     }
     if (outcome.kind === 'crash') return outcome;
-    const left = tempFiles(next);
+    // The resume state lives in the run cache beside the models folder: no temporary file there either.
+    const left = [...tempFiles(next), ...(existsSync(runCacheDir(next)) ? tempFiles(runCacheDir(next)) : [])];
     if (left.length) return { kind: 'crash', detail: `temporary files left: ${left.join(', ')}` };
     const info = await store.describe('next', null, PREV);
     if (info.state !== 'incomplete') return { kind: 'crash', detail: `the half run is listed ${info.state}: ${info.reason}` };

@@ -52,7 +52,7 @@ function printFigures(tallies: TallyFile[], expectedFiles: number): number {
   for (const [reason, n] of [...skips].sort((a, b) => b[1] - a[1])) console.log(`  ${''.padEnd(24)}${String(n).padStart(4)} ${reason}`);
   line('crashes', crashes.length, '(crashed, hung, or an unclear answer; must be 0)');
   for (const c of crashes) console.log(`      ${c}`);
-  line('kills survived', `${kills.survived}/${kills.tried}`, 'kill -9 at seeded moments (a run that ended first is not counted as survived): each folder served or resumed to the end; the active model kept loading');
+  line('kills survived', `${kills.survived}/${kills.tried}`, 'kill -9 of wlm at seeded moments, and of a language server mid-training with a second server on its models folder (a run that ended first is not counted as survived): each folder served or resumed to the end; the active model kept loading; the lock was taken over');
   for (const t of tallies) for (const k of t.kills.detail) console.log(`      ${k}`);
   line('sockets opened', sockets.inet, `non-AF_UNIX sockets in ${sockets.traced} runs under strace (train, eval, completions, the server); must be 0`);
   for (const l of sockets.lines) console.log(`      ${l}`);

@@ -75,7 +75,8 @@ test('no training: the base\'s weights byte for byte, the workspace\'s n-gram an
   assert.ok(!events.some((e) => e.type === 'log' || e.type === 'backend'), 'no gradient step, no training engine');
   assert.deepEqual(readFileSync(path.join(out, 'weights.bin')), readFileSync(path.join(base, 'weights.bin')), 'the weights are the base\'s');
   assert.equal(readFileSync(path.join(out, 'tokenizer.json'), 'utf8'), readFileSync(path.join(base, 'tokenizer.json'), 'utf8'));
-  for (const file of ['model.onnx', 'ngram.bin', 'mixture.json', 'data/train.bin', 'data/val.bin']) assert.ok(existsSync(path.join(out, file)), file);
+  for (const file of ['model.onnx', 'ngram.bin', 'mixture.json']) assert.ok(existsSync(path.join(out, file)), file);
+  assert.ok(!existsSync(path.join(out, 'data')), 'no token files in the model folder (model/runCache.ts)');
   assert.equal(config.parent, base);
   assert.equal(config.step, 0);
   assert.equal(config.stopReason, 'noTraining');

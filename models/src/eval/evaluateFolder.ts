@@ -1,12 +1,15 @@
 // `wlm eval` and the server's evaluate job: loads a model folder, rebuilds its held-out data (or
-// takes a folder given), trains the n-gram baseline on the model's own training tokens, runs the
+// takes a folder given), trains the n-gram baseline on the model's training files (tokenized again
+// from its sources: a model folder keeps no token files, model/runCache.ts), runs the
 // completion suite (evaluate.ts) and the summaries suite (summaryEval.ts), and writes their
 // sections as one report, once (report.ts owns eval.json). The model side runs on the ONNX
 // session, the engine that serves completions. It computes no figure itself.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readModelConfig } from '../model/checkpoint';
+import { readModelConfig, type ModelFolderConfig } from '../model/checkpoint';
+import { existingTokenFile } from '../model/runCache';
+import { CodeTokenizer } from '../data/tokenizer';
 import { scanFolder, readSourceText, type SourceFile } from '../data/files';
 import { splitFiles, tokenizeFiles, openTokenStream } from '../data/dataset';
 import { NGramModel } from '../infer/ngram';
@@ -35,10 +38,6 @@ export interface EvaluateFolderOptions {
 export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalReport> {
   const modelDir = path.resolve(opts.modelDir);
   const config = await readModelConfig(modelDir);
-  const trainFile = path.join(modelDir, 'data', 'train.bin');
-  if (!existsSync(trainFile)) {
-    throw new UserError(`${modelDir} has no data/train.bin: the n-gram baseline needs the model's training tokens; retrain the model`);
-  }
 
   // Held-out files: the folder given, or the validation split recorded by the model's settings.
   let valFiles: SourceFile[];
@@ -57,11 +56,13 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
   }
 
   const editor = opts.system === 'editor';
-  if (editor && !existsSync(path.join(modelDir, MIXTURE_FILE))) await CompletionSession.buildMixture(modelDir, { signal: opts.signal });
-  const session = await CompletionSession.open(modelDir, { mixture: editor });
-  const mixture = session.mixture;
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'wlm-eval-'));
+  let opened: CompletionSession | undefined;
   try {
+    const modelTokens = await modelTokenFiles(modelDir, config, await CodeTokenizer.load(path.join(modelDir, 'tokenizer.json')), scratch, opts.signal);
+    if (editor && !existsSync(path.join(modelDir, MIXTURE_FILE))) await CompletionSession.buildMixture(modelDir, { signal: opts.signal, tokens: modelTokens });
+    const session = (opened = await CompletionSession.open(modelDir, { mixture: editor }));
+    const mixture = session.mixture;
     const valFile = path.join(scratch, 'val.bin');
     await tokenizeFiles(valFiles, session.tokenizer, valFile, { seed: config.train.seed, signal: opts.signal });
     const valTokens = openTokenStream(valFile);
@@ -70,7 +71,7 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
     }
     // The same completion budget for both sides (the session caps it at half the context).
     const maxTokens = Math.min(48, Math.floor(config.model.blockSize / 2));
-    const ngram = NGramModel.train(openTokenStream(trainFile), { vocabSize: config.model.vocabSize });
+    const ngram = NGramModel.train(openTokenStream(modelTokens.train), { vocabSize: config.model.vocabSize });
     const model: EvalSystem = {
       name: mixture ? `editor: GPT ${config.preset} + ${mixture.ngram.order}-gram + cache (onnxruntime ${session.provider})` : `GPT ${config.preset} (onnxruntime ${session.provider})`,
       score: async (windows, batchSize, blockSize) => {
@@ -116,6 +117,26 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
     return report;
   } finally {
     rmSync(scratch, { recursive: true, force: true });
-    await session.close();
+    await opened?.close();
   }
+}
+
+/**
+ * The model's training and held-out token files: those its run left (an older model folder's
+ * data/, or the cache of a run that has not ended), else tokenized again from its sources
+ * (config.data.root, split as the run split it) into `scratch`, as plain code: no FIM or summary
+ * examples, which are for a GPT to learn from. For the n-gram baseline and a mixture built afresh.
+ */
+export async function modelTokenFiles(modelDir: string, config: ModelFolderConfig, tokenizer: CodeTokenizer, scratch: string, signal?: AbortSignal): Promise<{ train: string; val: string }> {
+  const train = existingTokenFile(modelDir, 'train.bin');
+  const val = existingTokenFile(modelDir, 'val.bin');
+  if (train && val) return { train, val };
+  if (!existsSync(config.data.root)) {
+    throw new UserError(`the folder this model was trained on (${config.data.root}) is gone: the n-gram baseline counts its training files, and a model folder keeps no token files; hint: evaluate where that folder is`);
+  }
+  const split = splitFiles((await scanFolder(config.data.root)).files, config.train.valFraction, config.train.seed);
+  const files = { train: path.join(scratch, 'model-train.bin'), val: path.join(scratch, 'model-val.bin') };
+  await tokenizeFiles(split.train, tokenizer, files.train, { seed: config.train.seed, signal });
+  await tokenizeFiles(split.val, tokenizer, files.val, { seed: config.train.seed, signal });
+  return files;
 }
