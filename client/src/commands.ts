@@ -209,7 +209,7 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
       if (!uris?.length) return;
       params.files = uris.map((u) => u.fsPath);
     }
-    const options = await vscode.window.showQuickPick([{ label: 'Default options' }, { label: 'Set steps, learning rate, frozen layers…' }], { placeHolder: 'Fine-tune options' });
+    const options = await vscode.window.showQuickPick([{ label: 'Default options' }, { label: 'Set steps, learning rate, frozen layers or adapters…' }], { placeHolder: 'Fine-tune options' });
     if (!options) return;
     if (options.label !== 'Default options') {
       const steps = await askNumber('Optimiser steps', true);
@@ -218,7 +218,10 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
       if (learningRate === null) return;
       const freezeLayers = await askNumber('Freeze the lowest K transformer blocks', true);
       if (freezeLayers === null) return;
-      Object.assign(params, { steps, learningRate, freezeLayers });
+      // Low-rank adapters are the other way to train less than the whole model: asked when no block is frozen.
+      const loraRank = freezeLayers ? undefined : await askNumber('Train low-rank adapters of rank R instead of the weights (8 is usual)', true);
+      if (loraRank === null) return;
+      Object.assign(params, { steps, learningRate, freezeLayers, loraRank: loraRank || undefined });
     }
     reportJob(deps, await runJob(deps, `fine-tuning ${base.name}`, (progress, token) => client.sendRequest(FineTuneRequest.type, { ...params, ...progress }, token)));
   });

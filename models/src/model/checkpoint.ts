@@ -1,11 +1,11 @@
 // The model folder on disk: config.json, the weights (model.json manifest + weights.bin) and the
-// trainer's resume state (resume/: latest weights, Adam moments, step, counters). It is the only
-// module that reads or writes config.json. Pure Node, no tfjs, so the ONNX exporter and the server
-// can read weights without a training engine. It does not know how a model computes;
-// parameterShapes() is the one place names and shapes are listed.
+// trainer's resume state (resume/: latest weights, a LoRA run's adapters, Adam moments, step,
+// counters). It is the only module that reads or writes config.json. Pure Node, no tfjs, so the
+// ONNX exporter and the server can read weights without a training engine. It does not know how a
+// model computes; parameterShapes() is the one place names and shapes are listed.
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { validateGPTConfig, type GPTConfig, type TrainConfig } from './config';
+import { validateGPTConfig, type GPTConfig, type LoraConfig, type TrainConfig } from './config';
 import { writeFileAtomic } from '../util/atomicFiles';
 import { UserError, jsonParseProblem } from '../util/errors';
 
@@ -13,6 +13,7 @@ const WEIGHTS_FORMAT = 'wlm-gpt';
 const WEIGHTS_FORMAT_VERSION = 1;
 export const MODEL_FORMAT_VERSION = 1;
 const RESUME_DIR = 'resume';
+const ADAPTERS_DIR = 'adapters'; // in a resume state: a LoRA run's adapters
 const CONFIG_FILE = 'config.json';
 
 export interface WeightTensor {
@@ -47,6 +48,7 @@ export interface ModelFolderConfig {
   timings: Record<string, number>;
   parent?: string; // the model folder whose tokenizer and weights the run started from (the base, or a fine-tune's model)
   start?: RunStart;
+  fineTune?: FineTuneMode; // what a run from a parent (the base, or a model) trained; absent: a run from scratch (everything)
   stopReason?: string; // train.ts's, or 'noTraining' for a folder made from the base without a gradient step
 }
 
@@ -56,6 +58,16 @@ export interface RunStart {
   reason: string;
   baseLanguageShare?: number; // share of the workspace's bytes in the base's languages, where the base was weighed
 }
+
+/**
+ * What a fine-tune trains: the whole model, the blocks above the lowest `freezeLayers` (embeddings
+ * fixed too), or low-rank adapters on every block's matrices with the parent's weights fixed,
+ * merged into the weights when saved (train/lora.ts). Kept in config.json, so a resume trains the same.
+ */
+export type FineTuneMode =
+  | { mode: 'full' }
+  | { mode: 'lastLayers'; freezeLayers: number }
+  | ({ mode: 'lora' } & LoraConfig);
 
 /** model.json: which tensor lies where in weights.bin (float32 little-endian, in this order). */
 interface WeightsManifest {
@@ -263,7 +275,8 @@ export interface TrainerCounters {
 }
 
 export interface TrainingState extends TrainerCounters {
-  weights: Map<string, WeightTensor>; // the latest weights (not necessarily the best)
+  weights: Map<string, WeightTensor>; // the latest weights (not necessarily the best); a LoRA run's W0, unmerged
+  adapters?: Map<string, WeightTensor>; // a LoRA run's A and B (train/lora.ts), kept apart in resume/adapters/
   adamM: Map<string, Float32Array>;
   adamV: Map<string, Float32Array>;
 }
@@ -302,6 +315,10 @@ export async function saveTrainingState(dir: string, state: TrainingState, model
 /** The files of one resume state: weights, Adam moments, counters. */
 async function writeStateFiles(tmpDir: string, state: TrainingState, model?: GPTConfig): Promise<void> {
   await writeWeights(tmpDir, state.weights, model);
+  if (state.adapters) {
+    await fs.mkdir(path.join(tmpDir, ADAPTERS_DIR));
+    await writeWeights(path.join(tmpDir, ADAPTERS_DIR), state.adapters);
+  }
   const names = [...state.adamM.keys()];
   const total = names.reduce((n, k) => n + state.adamM.get(k)!.length, 0);
   const moments = new Float32Array(2 * total);
@@ -325,6 +342,13 @@ export function hasTrainingState(dir: string): boolean {
   return existsSync(path.join(dir, RESUME_DIR, 'state.json')) || existsSync(path.join(dir, `${RESUME_DIR}.old`, 'state.json'));
 }
 
+/** Removes the resume state of `dir` (resume/, resume.old/, a temporary one left by a kill): the run completed. */
+export async function removeTrainingState(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  const stale = (await fs.readdir(dir)).filter((e) => e === RESUME_DIR || e === `${RESUME_DIR}.old` || (e.startsWith(`.${RESUME_DIR}.`) && e.endsWith('.tmp')));
+  for (const entry of stale) await fs.rm(path.join(dir, entry), { recursive: true, force: true });
+}
+
 export async function loadTrainingState(dir: string): Promise<TrainingState> {
   let stateDir = path.join(dir, RESUME_DIR);
   if (!existsSync(path.join(stateDir, 'state.json'))) stateDir = path.join(dir, `${RESUME_DIR}.old`);
@@ -339,6 +363,7 @@ export async function loadTrainingState(dir: string): Promise<TrainingState> {
   }
   if (file.format !== 'wlm-train-state' || file.formatVersion !== 1) throw corrupt(dir, `${RESUME_DIR}/state.json has an unknown format`);
   const weights = await readWeights(stateDir);
+  const adapters = existsSync(path.join(stateDir, ADAPTERS_DIR)) ? await readWeights(path.join(stateDir, ADAPTERS_DIR)) : undefined;
   const bin = await fs.readFile(path.join(stateDir, 'moments.bin'));
   const total = file.moments.reduce((n, m) => n + m.length, 0);
   if (bin.byteLength !== 2 * total * 4) {
@@ -357,6 +382,6 @@ export async function loadTrainingState(dir: string): Promise<TrainingState> {
   return {
     step: file.step, tokens: file.tokens, bestValLoss: file.bestValLoss,
     evalsWithoutImprovement: file.evalsWithoutImprovement, elapsedMs: file.elapsedMs,
-    weights, adamM, adamV,
+    weights, ...(adapters ? { adapters } : {}), adamM, adamV,
   };
 }

@@ -146,6 +146,28 @@ export function validateTrainConfig(t: TrainConfig): void {
   }
 }
 
+/**
+ * Low-rank adapters (LoRA) for a fine-tune: each block's attention and MLP matrix trains as
+ * W0 + (alpha / rank) · A · B with W0 fixed (train/lora.ts), merged into W when saved.
+ */
+export interface LoraConfig {
+  rank: number; // columns of A and rows of B; DEFAULT_LORA_RANK unless asked
+  alpha: number; // the update is scaled by alpha / rank; 2 * rank, so the scale (2) and the learning rate that suits it do not move with the rank
+}
+
+export const DEFAULT_LORA_RANK = 8; // the LoRA paper's and minLoRA's usual rank
+
+export function loraConfig(rank = DEFAULT_LORA_RANK): LoraConfig {
+  return { rank, alpha: 2 * rank };
+}
+
+export function validateLoraConfig(l: LoraConfig, model: GPTConfig): void {
+  if (!Number.isInteger(l.rank) || l.rank < 1 || l.rank > model.nEmbd) {
+    throw new Error(`LoRA: rank must be an integer from 1 to ${model.nEmbd} (the model's width), got ${l.rank}`);
+  }
+  if (!(l.alpha > 0)) throw new Error(`LoRA: alpha must be > 0, got ${l.alpha}`);
+}
+
 /** Parameters of the GPT, counted the way gpt.ts allocates them (tied output head). */
 export function countParameters(c: GPTConfig): number {
   const d = c.nEmbd;

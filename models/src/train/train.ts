@@ -7,10 +7,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { promises as fs, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { TrainConfig } from '../model/config';
+import type { LoraConfig, TrainConfig } from '../model/config';
 import type { Batch } from '../data/dataset';
 import type { GPT } from '../model/gpt';
 import { AdamW, globalNorm } from './optim';
+import { LowRankAdapters } from './lora';
 import { hasTrainingState, loadTrainingState, recordProgress, saveTrainingState, writeWeights, type WeightTensor } from '../model/checkpoint';
 import { writeFileAtomic, appendJsonLine } from '../util/atomicFiles';
 import { GradientWorkers } from './parallel';
@@ -51,7 +52,9 @@ export interface TrainOptions {
   outDir: string; // the model folder: best weights at its root, resume state in resume/
   signal?: AbortSignal; // stops between steps; the last good checkpoint stays as it was
   resume?: boolean; // continue from outDir/resume exactly where it stopped
+  stateDir?: string; // where resume/ lives instead of outDir: a pipeline run keeps it in the run cache beside the model folder (model/runCache.ts)
   freezeLayers?: number; // fine-tune: embeddings and the lowest K blocks are not updated
+  lora?: LoraConfig; // fine-tune: low-rank adapters on every block's matrices are trained, the weights stay (lora.ts); the weights saved are merged
   workers?: number; // data-parallel gradient threads; default 2 on wasm with 2+ cores (WLM_TRAIN_WORKERS overrides), else 1
   onLog?(m: StepMetrics): void;
   onEval?(e: EvalEvent): void;
@@ -110,7 +113,8 @@ interface Run extends Counters {
   metricsFile: string;
   shapes: Map<string, number[]>; // of every parameter
   master: Map<string, Float32Array>; // host copies of the weights: AdamW updates them, then the tfjs variables
-  trainable: string[];
+  trainable: string[]; // the parameters whose gradients are computed
+  lora?: LowRankAdapters; // LoRA: AdamW updates these instead, merged into `master` after each step
   optimizer: AdamW;
   grads: Map<string, Float32Array>; // reused every step
   valBatches: Batch[]; // the same windows at every evaluation
@@ -142,13 +146,16 @@ async function startRun(opts: TrainOptions): Promise<Run> {
   // Host copies of the weights are the master copy: AdamW updates them, then the tfjs variables.
   const weights = await model.readWeights();
   const master = new Map<string, Float32Array>([...weights].map(([name, w]) => [name, w.data]));
-  const trainable = [...model.params.keys()].filter((name) => !isFrozen(name, opts.freezeLayers ?? 0));
+  if (opts.lora && opts.freezeLayers) throw new Error('train: freezeLayers and lora are two fine-tune modes; choose one');
+  const lora = opts.lora ? new LowRankAdapters(opts.lora, weights, c.seed) : undefined;
+  const trainable = lora ? lora.adapted : [...model.params.keys()].filter((name) => !isFrozen(name, opts.freezeLayers ?? 0));
+  const optimized = lora ? lora.params : new Map(trainable.map((name) => [name, master.get(name)!])); // what AdamW updates
   const optimizer = new AdamW(
-    new Map(trainable.map((name) => [name, master.get(name)!.length])),
+    new Map([...optimized].map(([name, p]) => [name, p.length])),
     { beta1: c.beta1, beta2: c.beta2, eps: 1e-8, weightDecay: c.weightDecay },
-    (name) => isDecayed(weights.get(name)!.shape),
+    (name) => isDecayed(lora?.shapes.get(name) ?? weights.get(name)!.shape),
   );
-  const counters = opts.resume ? await resumeCounters(opts, master, optimizer, metricsFile) : await freshCounters(metricsFile);
+  const counters = opts.resume ? await resumeCounters(opts, master, optimizer, metricsFile, lora) : await freshCounters(metricsFile);
   const valBatches = opts.data.val.fixedBatches(c.evalBatches, c.microBatchSize);
   const grads = new Map(trainable.map((name) => [name, new Float32Array(master.get(name)!.length)]));
 
@@ -156,17 +163,26 @@ async function startRun(opts: TrainOptions): Promise<Run> {
   const { pool, note: workersNote } = await startWorkers(opts.workers ?? defaultWorkers(), model, c, trainable);
   if (pool) for (const [name, data] of pool.weights) master.set(name, data); // shared: AdamW's updates reach the workers
   return {
-    ...counters, opts, metricsFile, shapes: new Map([...weights].map(([name, w]) => [name, w.shape])), master, trainable, optimizer, grads, valBatches,
+    ...counters, opts, metricsFile, shapes: new Map([...weights].map(([name, w]) => [name, w.shape])), master, trainable, lora, optimizer, grads, valBatches,
     pool, workersNote, started: Date.now(), lastEvalStep: opts.resume ? counters.step : -1, stepMsTotal: 0, tokensThisRun: 0, lastTrainLoss: null,
   };
 }
 
-/** Loads resume/ into the model, the master weights and the optimizer; returns its counters. */
-async function resumeCounters(opts: TrainOptions, master: Map<string, Float32Array>, optimizer: AdamW, metricsFile: string): Promise<Counters> {
-  if (!hasTrainingState(opts.outDir)) throw new Error(`nothing to resume in ${opts.outDir}: no resume/ state (hint: start a new run)`);
-  const state = await loadTrainingState(opts.outDir);
+/** Loads resume/ into the model, the master weights, the adapters and the optimizer; returns its counters. */
+async function resumeCounters(opts: TrainOptions, master: Map<string, Float32Array>, optimizer: AdamW, metricsFile: string, lora?: LowRankAdapters): Promise<Counters> {
+  const stateDir = opts.stateDir ?? opts.outDir;
+  if (!hasTrainingState(stateDir)) throw new Error(`nothing to resume in ${stateDir}: no resume/ state (hint: start a new run)`);
+  const state = await loadTrainingState(stateDir);
+  if (Boolean(lora) !== Boolean(state.adapters)) {
+    throw new Error(`the run saved in ${stateDir} ${state.adapters ? 'trained low-rank adapters' : 'trained the weights themselves'}: resume it the same way`);
+  }
   opts.model.loadWeights(state.weights);
   for (const [name, w] of state.weights) master.get(name)!.set(w.data);
+  if (lora) {
+    lora.restore(state.weights, state.adapters!); // resume/ holds W0 and the adapters apart
+    lora.merge(master);
+    for (const name of lora.adapted) opts.model.setParam(name, master.get(name)!);
+  }
   optimizer.loadState(state.adamM, state.adamV);
   await truncateMetrics(metricsFile, state.step); // lines logged after the checkpoint are redone
   const { step, tokens, bestValLoss, evalsWithoutImprovement, elapsedMs } = state;
@@ -210,9 +226,13 @@ async function optimizerStep(run: Run, lr: number): Promise<StepTaken> {
   for (const g of grads.values()) g.fill(0);
   const micro = Array.from({ length: accumulation }, (_, m) => ({ batch: data.train.batch(run.step, m, c.microBatchSize), weight: 1 / accumulation }));
   const loss = pool ? await pool.gradients(micro, grads) : await localGradients(model, trainable, micro, grads);
-  const gradNorm = globalNorm(grads.values());
+  // With LoRA the adapters are what is trained (and clipped): their gradients come from the merged matrices'.
+  run.lora?.gradients(grads);
+  const [params, trained] = run.lora ? [run.lora.params, run.lora.grads] : [master, grads];
+  const gradNorm = globalNorm(trained.values());
   const clipScale = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / (gradNorm + 1e-6) : 1;
-  run.optimizer.step(master, grads, lr, run.step + 1, clipScale);
+  run.optimizer.step(params, trained, lr, run.step + 1, clipScale);
+  run.lora?.merge(master);
   if (!pool) for (const name of trainable) model.setParam(name, master.get(name)!); // the workers read `master` itself
   const stepMs = performance.now() - stepStart;
   run.step++;
@@ -284,16 +304,17 @@ async function evaluate(run: Run): Promise<number> {
 /** Saves resume/, and the step in config.json (checkpoint.ts recordProgress). */
 async function checkpoint(run: Run): Promise<void> {
   const { model, outDir } = run.opts;
-  await saveTrainingState(outDir, {
+  await saveTrainingState(run.opts.stateDir ?? outDir, {
     step: run.step, tokens: run.tokens, bestValLoss: run.bestValLoss, evalsWithoutImprovement: run.evalsWithoutImprovement, elapsedMs: elapsed(run),
-    weights: hostWeights(run), adamM: run.optimizer.m, adamV: run.optimizer.v,
+    weights: hostWeights(run, run.lora?.frozen), ...(run.lora ? { adapters: run.lora.weights() } : {}), adamM: run.optimizer.m, adamV: run.optimizer.v,
   }, model.config);
   await recordProgress(outDir, run.step, run.bestValLoss);
   run.opts.onCheckpoint?.(run.step);
 }
 
-function hostWeights(run: Run): Map<string, WeightTensor> {
-  return new Map([...run.master].map(([name, data]) => [name, { shape: run.shapes.get(name)!, data }]));
+/** The master weights; `replaced`: some of them from elsewhere (a LoRA run's unmerged W0). */
+function hostWeights(run: Run, replaced?: Map<string, Float32Array>): Map<string, WeightTensor> {
+  return new Map([...run.master].map(([name, data]) => [name, { shape: run.shapes.get(name)!, data: replaced?.get(name) ?? data }]));
 }
 
 /** Appends the step to metrics.jsonl, then tells the caller. */

@@ -1,0 +1,130 @@
+// `npm run bench -- --only finetune`: the three ways Train fine-tunes the pre-trained base (issue
+// #13, item 5) on one budget. The bundled base (models/base) is fine-tuned on rxjs@7.8.2's src/
+// for the same number of optimizer steps, on the same batches, three ways: the whole model, the
+// last 2 blocks (embeddings and the lower blocks fixed), low-rank adapters (merged when saved) —
+// the adapters twice: at the preset's learning rate, and at 5 times it, as LoRA recipes usually
+// take a higher rate than whole-model fine-tuning (so a gap is not merely the rate's).
+// The budget is in steps, not minutes: the machine is shared and its speed drifts. Each model is
+// scored as it serves (model.onnx) on every held-out token of the files the runs held out, next to
+// the base as it is; all share the base's tokenizer, so loss per token compares as well as bits per
+// byte. It owns no model logic: training is pipeline.ts, the session session.ts, the figures metrics.ts.
+//
+//   node --import tsx bench/fineTuneModes.ts [--steps 150]
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { trainOnFolder, type TrainOnFolderOptions } from '../models/src/pipeline';
+import { DEFAULT_LORA_RANK, loadPreset } from '../models/src/model/config';
+import { baseModelDir, findBaseModel } from '../models/src/model/base';
+import { scanFolder } from '../models/src/data/files';
+import { splitFiles, tokenizeFiles, openTokenStream } from '../models/src/data/dataset';
+import { CompletionSession } from '../models/src/infer/session';
+import { NextTokenTally } from '../models/src/eval/metrics';
+import { ensureCorpus, CACHE_DIR } from './corpus';
+
+const CORPUS = 'rxjs@7.8.2';
+
+export interface FineTuneModesOptions {
+  steps: number; // optimizer steps of every mode
+}
+
+interface HeldOut {
+  tokens: number;
+  bytes: number;
+  lossPerToken: number; // nats
+  bitsPerByte: number;
+  top1: number;
+}
+
+interface ModeReport {
+  mode: string;
+  learningRate: number; // peak
+  steps: number;
+  tokensPerSecond: number; // training tokens over step time (evaluation excluded), gradient workers included
+  trainSeconds: number; // the whole training call: steps, evaluations, checkpoints
+  bestValLoss: number | null; // the trainer's own validation (random windows of the held-out files)
+  heldOut: HeldOut; // every held-out token, through model.onnx
+}
+
+export async function fineTuneModesBench(opts: FineTuneModesOptions): Promise<object> {
+  const loadBefore = os.loadavg();
+  const base = await findBaseModel(baseModelDir());
+  if (!base) throw new Error(`no base model at ${baseModelDir()} (hint: npm run pretrain, or point WLM_BASE_MODEL at one)`);
+  const corpus = ensureCorpus(CORPUS);
+  const runsDir = path.join(CACHE_DIR, 'runs');
+  mkdirSync(runsDir, { recursive: true });
+  const nLayer = base.config.model.nLayer;
+  const learningRate = loadPreset(base.config.preset).train.learningRate; // what the runs take by default (the base's preset)
+  const modes: { mode: string; key: string; options: Partial<TrainOnFolderOptions> }[] = [
+    { mode: 'full', key: 'full', options: {} },
+    { mode: 'last 2 layers', key: 'last2', options: { freezeLayers: nLayer - 2 } },
+    { mode: `lora rank ${DEFAULT_LORA_RANK}`, key: 'lora', options: { loraRank: DEFAULT_LORA_RANK } },
+    { mode: `lora rank ${DEFAULT_LORA_RANK}, learning rate x5`, key: 'lora-lr5', options: { loraRank: DEFAULT_LORA_RANK, learningRate: 5 * learningRate } },
+  ];
+
+  // The base as it is, in a scratch copy (the session writes model.onnx next to the weights).
+  const baseCopy = path.join(runsDir, 'finetune-base');
+  rmSync(baseCopy, { recursive: true, force: true });
+  mkdirSync(baseCopy);
+  for (const file of ['config.json', 'tokenizer.json', 'model.json', 'weights.bin']) copyFileSync(path.join(base.dir, file), path.join(baseCopy, file));
+  const heldOutFiles = splitFiles((await scanFolder(corpus)).files, base.config.train.valFraction, base.config.train.seed).val;
+  const baseScores = await scoreHeldOut(baseCopy, heldOutFiles);
+
+  const rows: ModeReport[] = [];
+  for (const { mode, key, options } of modes) {
+    const outDir = path.join(runsDir, `finetune-${key}`);
+    rmSync(outDir, { recursive: true, force: true });
+    process.stderr.write(`fine-tune modes: ${mode}, ${opts.steps} steps\n`);
+    const started = Date.now();
+    const { config, result } = await trainOnFolder({ folder: corpus, outDir, base: base.dir, steps: opts.steps, minutes: 0, skipExport: true, ...options });
+    const trainSeconds = (Date.now() - started) / 1000;
+    if (config.start?.from !== 'base') throw new Error(`the ${mode} run did not start from the base: ${config.start?.reason}`);
+    // The runs hold out the files the base's split would: the same seed and share, the same corpus.
+    if (config.train.seed !== base.config.train.seed || config.train.valFraction !== base.config.train.valFraction) throw new Error('the runs split the corpus unlike the scorer');
+    rows.push({
+      mode, learningRate: config.train.learningRate, steps: result.step, tokensPerSecond: Math.round(result.tokensPerSecond), trainSeconds: Math.round(trainSeconds),
+      bestValLoss: result.bestValLoss === null ? null : +result.bestValLoss.toFixed(4), heldOut: await scoreHeldOut(outDir, heldOutFiles),
+    });
+  }
+  return {
+    corpus: CORPUS, base: base.dir, steps: opts.steps, heldOutFiles: heldOutFiles.length, loadAverage: { start: loadBefore.map((l) => +l.toFixed(2)), end: os.loadavg().map((l) => +l.toFixed(2)) }, // 1, 5, 15 minutes: the machine is shared
+    base0: baseScores, modes: rows,
+  };
+}
+
+/** Every held-out token once, in consecutive context-length windows, through the folder's model.onnx. */
+async function scoreHeldOut(modelDir: string, files: Parameters<typeof tokenizeFiles>[0]): Promise<HeldOut> {
+  const session = await CompletionSession.open(modelDir);
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'wlm-finetune-bench-'));
+  try {
+    const file = path.join(scratch, 'held-out.bin');
+    await tokenizeFiles(files, session.tokenizer, file, { seed: 0 });
+    const stream = openTokenStream(file);
+    const tokens = stream.read(0, stream.length);
+    const blockSize = session.config.blockSize;
+    const vocab = session.tokenizer.vocabSize;
+    const tally = new NextTokenTally((id) => session.tokenizer.tokenBytes(id).length);
+    for (let start = 0; start + 1 < tokens.length; start += blockSize) {
+      const n = Math.min(blockSize, tokens.length - 1 - start);
+      const logits = await session.logitsUncached(Array.from(tokens.subarray(start, start + n)));
+      for (let t = 0; t < n; t++) tally.add(logits, tokens[start + t + 1], t * vocab, vocab);
+    }
+    const s = tally.summary();
+    return { tokens: s.tokens, bytes: s.bytes, lossPerToken: +s.loss!.toFixed(4), bitsPerByte: +s.bitsPerByte!.toFixed(4), top1: +s.top1!.toFixed(4) };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+    await session.close();
+  }
+}
+
+if (require.main === module && /fineTuneModes\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
+  const { values } = parseArgs({ options: { steps: { type: 'string' } } });
+  fineTuneModesBench({ steps: Number(values.steps ?? 150) }).then(
+    (report) => process.stdout.write(JSON.stringify(report, null, 2) + '\n'),
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.stack : err);
+      process.exitCode = 1;
+    },
+  );
+}
