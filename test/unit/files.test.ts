@@ -7,7 +7,7 @@ import { promises as fs, statSync } from 'node:fs';
 import * as nodeFs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { scanFolder, readSourceText, readSourceTextWithReason, type ScanResult } from '../../models/src/data/files';
+import { scanFolder, readSourceText, readSourceTextWithReason, readWorkspaceFile, type ScanResult } from '../../models/src/data/files';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'files');
 const SAMPLE = path.join(__dirname, '..', 'fixtures', 'sample-project');
@@ -110,6 +110,46 @@ test('readSourceText: broken UTF-8 becomes U+FFFD; secret files give null unread
   assert.deepEqual(await readSourceTextWithReason(vanished), { text: null, reason: 'unreadable' });
   const minified = { relPath: 'src/bundle.js', absPath: path.join(root, 'src', 'bundle.js'), bytes: 1 };
   assert.deepEqual(await readSourceTextWithReason(minified), { text: null, reason: 'minified' });
+});
+
+test('readWorkspaceFile judges one file as the scan does: the files it keeps are read and scrubbed, the others say why, secrets unopened', async () => {
+  const all: string[] = [];
+  const list = async (dir: string): Promise<void> => {
+    for (const entry of await fs.readdir(path.join(root, dir), { withFileTypes: true })) {
+      const rel = dir ? `${dir}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) await list(rel);
+      else all.push(rel);
+    }
+  };
+  await list('');
+  const before = opened.length;
+  nodeFs.promises.readFile = ((file: unknown, ...rest: unknown[]) => (opened.push(String(file)), (realReadFile as (...a: unknown[]) => unknown)(file, ...rest))) as typeof realReadFile;
+  const judged = new Map<string, Awaited<ReturnType<typeof readWorkspaceFile>>>();
+  try {
+    for (const rel of all) judged.set(rel, await readWorkspaceFile(root, path.join(root, ...rel.split('/')), OPTIONS));
+  } finally {
+    nodeFs.promises.readFile = realReadFile;
+  }
+  const read = [...judged].filter(([, j]) => j.text !== null).map(([rel]) => rel).sort();
+  assert.deepEqual(read, scan.files.map((f) => f.relPath));
+  for (const file of scan.files) assert.equal(judged.get(file.relPath)!.text, await readSourceText(file));
+  const reasons = Object.fromEntries(['ignored.ts', 'logs/app.ts', 'src/nested/scratch.ts', 'link.ts', 'node_modules/left-pad/index.js', '.git/HEAD', 'vendor/lib.js', 'src/main.spec.ts', 'dist/main.js', 'src/schema.ts', 'src/big.ts', '.env', 'certs/server.pem', 'assets/logo.png', 'src/empty.ts', 'src/bundle.js'].map((rel) => [rel, judged.get(rel)?.reason]));
+  assert.deepEqual(reasons, {
+    'ignored.ts': 'ignored', 'logs/app.ts': 'ignored', 'src/nested/scratch.ts': 'ignored', 'link.ts': 'ignored', 'node_modules/left-pad/index.js': 'ignored', '.git/HEAD': 'ignored',
+    'vendor/lib.js': 'excluded', 'src/main.spec.ts': 'excluded', 'dist/main.js': 'generated', 'src/schema.ts': 'generated', 'src/big.ts': 'tooLarge',
+    '.env': 'secret', 'certs/server.pem': 'secret', 'assets/logo.png': 'notSource', 'src/empty.ts': 'empty', 'src/bundle.js': 'minified',
+  });
+  const secretNames = ['.env', '.env.local', 'server.pem', 'id_rsa', 'credentials.json'];
+  assert.deepEqual(opened.slice(before).filter((file) => secretNames.includes(path.basename(file))), []);
+  // A saved file's secrets are scrubbed, as the scan's reader scrubs them.
+  const saved = path.join(root, 'src', 'saved.ts');
+  await fs.writeFile(saved, `export const token = "ghp_${'a1B2c3D4'.repeat(5)}";\nexport const two = 2;\n`);
+  const scrubbed = await readWorkspaceFile(root, saved, OPTIONS);
+  assert.equal(scrubbed.text, 'export const token = "<redacted>";\nexport const two = 2;\n');
+  await fs.rm(saved);
+  // Outside the folder, or gone: nothing is read.
+  assert.deepEqual(await readWorkspaceFile(path.join(root, 'src'), path.join(root, 'ignored.ts')), { relPath: '../ignored.ts', text: null, reason: 'ignored' });
+  assert.deepEqual(await readWorkspaceFile(root, path.join(root, 'src', 'gone.ts')), { relPath: 'src/gone.ts', text: null, reason: 'unreadable' });
 });
 
 test('a missing or non-folder root is a clear error', async () => {

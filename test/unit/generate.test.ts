@@ -9,6 +9,7 @@ import {
   generate,
   logProbOf,
   pickToken,
+  softmax,
   seededRandom,
   type DecodingTokenizer,
   type NextTokenLogits,
@@ -224,18 +225,19 @@ test('token healing after indentation: the run reaches the model cut where train
 });
 
 test('sampling: greedy by default, seeded and reproducible with a temperature, top-p keeps the head', () => {
-  const logits = Float32Array.from([0, 2, 1.5, -Infinity]);
-  assert.equal(pickToken(logits, 0, 0.9, Math.random), 1);
+  const probs = softmax(Float32Array.from([0, 2, 1.5, -Infinity]), new Float64Array(4)); // the last one ruled out
+  assert.equal(probs[3], 0);
+  assert.equal(pickToken(probs, 0, 0.9, Math.random), 1);
   const counts = [0, 0, 0, 0];
   const random = seededRandom(42);
-  for (let i = 0; i < 2000; i++) counts[pickToken(logits, 1, 1, random)]++;
+  for (let i = 0; i < 2000; i++) counts[pickToken(probs, 1, 1, random)]++;
   assert.equal(counts[3], 0);
   // softmax of [0, 2, 1.5]: 0.078, 0.574, 0.348
   assert.ok(Math.abs(counts[1] / 2000 - 0.574) < 0.04 && Math.abs(counts[0] / 2000 - 0.078) < 0.03, `counts ${counts}`);
   const r1 = seededRandom(7), r2 = seededRandom(7);
-  assert.deepEqual(Array.from({ length: 20 }, () => pickToken(logits, 1, 1, r1)), Array.from({ length: 20 }, () => pickToken(logits, 1, 1, r2)));
+  assert.deepEqual(Array.from({ length: 20 }, () => pickToken(probs, 1, 1, r1)), Array.from({ length: 20 }, () => pickToken(probs, 1, 1, r2)));
   const narrow = seededRandom(1);
-  for (let i = 0; i < 200; i++) assert.equal(pickToken(logits, 1, 0.5, narrow), 1);
+  for (let i = 0; i < 200; i++) assert.equal(pickToken(probs, 1, 0.5, narrow), 1);
 });
 
 test('an aborted signal stops generation between tokens', async () => {
@@ -270,5 +272,20 @@ test('confidence: the mean and minimum log-probability of the picked tokens, aft
   const weak = 2 - Math.log(Math.exp(2) + allowed - 1);
   assert.ok(Math.abs(r.minLogProb - weak) < 1e-6, `min ${r.minLogProb} vs ${weak}`);
   assert.ok(Math.abs(r.meanLogProb - (2 * strong + weak) / 3) < 1e-6, `mean ${r.meanLogProb}`);
-  assert.ok(Math.abs(logProbOf(Float32Array.of(0, 0, -Infinity, Math.log(2)), 3) - Math.log(2 / 4)) < 1e-6);
+  assert.ok(Math.abs(logProbOf(Float64Array.of(1, 1, 0, 2), 3) - Math.log(2 / 4)) < 1e-6);
+});
+
+test('a model that answers with probabilities decodes as one that answers with their logits', async () => {
+  const picks = [tok.id('return'), tok.id(' world'), tok.id('\n')];
+  const logitsAt = (tokens: readonly number[]) => {
+    const logits = Float32Array.from({ length: tok.vocabSize }, (_, id) => Math.sin(id) - 3);
+    logits[picks[Math.min(tokens.length - 1, 2)]] = 1.5;
+    return logits;
+  };
+  const opts = { tokenizer: tok, prompt: plainPrompt, maxTokens: 8, blockSize: 256, mode: 'line' as const, linePrefix: '', suffix: '' };
+  const fromLogits = await generate({ ...opts, next: logitsAt });
+  const fromProbs = await generate({ ...opts, next: (tokens) => ({ probs: softmax(logitsAt(tokens), new Float64Array(tok.vocabSize)) }) });
+  assert.equal(fromProbs.text, 'return world');
+  assert.deepEqual([fromProbs.text, fromProbs.tokens, fromProbs.stopReason], [fromLogits.text, fromLogits.tokens, fromLogits.stopReason]);
+  assert.ok(Math.abs(fromProbs.meanLogProb - fromLogits.meanLogProb) < 1e-6 && Math.abs(fromProbs.minLogProb - fromLogits.minLogProb) < 1e-6);
 });

@@ -1,6 +1,7 @@
 // The editor's mixture: the open-documents cache (normalised, learns repeats, the document under the
 // cursor never predicts itself), EM weights, mixed log-probabilities, the files it writes in a model
-// folder, and a completion session that decodes with it (a repeat from an open file, the filter).
+// folder, and a completion session that decodes with it (a repeat from an open file, the filter, a
+// saved file taken into the workspace n-gram).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs, existsSync } from 'node:fs';
@@ -99,6 +100,9 @@ test('mixed log-probabilities: normalised, the weighted sum of the three compone
   const context = [9, 4, 5];
   const mixed = mixture.logProbs(logits, context);
   assert.ok(Math.abs(sum(Array.from(mixed, Math.exp)) - 1) < 1e-5);
+  // What decoding reads: the same mixture as probabilities.
+  const probs = mixture.probs(logits, context);
+  assert.ok(Math.abs(sum(probs) - 1) < 1e-12 && probs.every((p, id) => Math.abs(Math.log(p) - mixed[id]) < 1e-5));
   const c = mixture.components(logits, context);
   assert.equal(c.bucket, bucketOf(2, ngram.matchedContext(context), false));
   const w = weights[c.bucket];
@@ -203,7 +207,7 @@ test('session: a line repeated from an open file completes from the cache; witho
 });
 
 test('a corrupt mixture.json is reported, with a hint, and not loaded; a folder without token files cannot build one', async () => {
-  await assert.rejects(CompletionSession.buildMixture(modelDir), /has no data\/train\.bin: the mixture needs the model's training and held-out tokens; retrain/);
+  await assert.rejects(CompletionSession.buildMixture(modelDir), /no train\.bin token file for .*: the mixture needs the model's training and held-out tokens; hint: rebuild them from the sources/);
   const other = path.join(root, 'corrupt');
   await fs.mkdir(other);
   await fs.copyFile(path.join(modelDir, NGRAM_FILE), path.join(other, NGRAM_FILE));
@@ -239,4 +243,40 @@ test('line starts: a context ending in a line break and indentation picks the li
   assert.equal(atLineStart([], kinds), false);
   assert.equal(kinds[tokenizer.special.endOfText], 0);
   assert.ok(bucketOf(0, 0, true) >= BUCKETS / 2 && bucketOf(4, 3, false) < BUCKETS / 2 && bucketOf(9, 9, true) === BUCKETS - 1);
+});
+
+test('session: a saved file goes into the workspace n-gram at once, replacing its old text; a text the n-gram never counted is never taken out', async () => {
+  const ngram = session.mixture!.ngram;
+  const contexts = [[], ...trainCode.map((t) => tokenizer.encode(t).slice(0, 5))];
+  const original = { tokens: ngram.trainedTokens, dists: contexts.map((c) => ngram.distribution(c).slice()) };
+  const prefix = 'export function other() {\n  const scaled = quokkaSc';
+  const complete = async () => (await session.complete({ prefix, suffix: '\n}\n', mode: 'line', maxTokens: 24, uri: 'file:///other.ts' })).text;
+  const saved = 'const scaled = quokkaScale(values, 3);\nconsole.log(scaled);\n'.repeat(4);
+  assert.notEqual(await complete(), 'ale(values, 3);', 'nothing like it was counted');
+
+  // A new file, saved: not open, so the cache does not hold it; the n-gram does.
+  const first = await session.takeSavedFiles([{ key: 'file:///saved.ts', text: saved }]);
+  assert.deepEqual([first?.files, first?.tokensOut], [1, 0]);
+  assert.equal(first?.tokensIn, tokenizer.encode(saved).length + 1, 'the text after an <|endoftext|>, as dataset.ts lays out a document');
+  assert.equal(await complete(), 'ale(values, 3);');
+  // Saved again with another name: the old text leaves the counts.
+  const renamed = await session.takeSavedFiles([{ key: 'file:///saved.ts', text: saved.replace(/quokka/g, 'wombat'), before: saved }]);
+  assert.equal(renamed?.tokensOut, first?.tokensIn);
+  assert.notEqual(await complete(), 'ale(values, 3);');
+  // The same text again (the file watcher after the editor's save): nothing changes.
+  const again = await session.takeSavedFiles([{ key: 'file:///saved.ts', text: saved.replace(/quokka/g, 'wombat') }]);
+  assert.deepEqual([again?.files, again?.tokensIn, again?.tokensOut], [0, 0, 0]);
+
+  // A file the n-gram counted at training, first saved here: its text on disk before goes out; a
+  // held-out one (never counted) takes nothing out.
+  const trained = await session.takeSavedFiles([{ key: 'file:///add.ts', text: trainCode[0].replace('a + b', 'b + a'), before: trainCode[0] }, { key: 'file:///held-out.ts', text: heldOut + '\n', before: heldOut }]);
+  assert.equal(trained?.tokensOut, tokenizer.encode(trainCode[0]).length + 1);
+
+  // Deleted, and put back as counted: the counts are as they were.
+  await session.takeSavedFiles([{ key: 'file:///saved.ts', text: null }, { key: 'file:///held-out.ts', text: null }, { key: 'file:///add.ts', text: trainCode[0] }]);
+  assert.equal(ngram.trainedTokens, original.tokens);
+  contexts.forEach((c, i) => {
+    const now = ngram.distribution(c);
+    assert.ok(now.every((p, w) => Math.abs(p - original.dists[i][w]) < 1e-12), `after ${c}`);
+  });
 });

@@ -17,17 +17,19 @@ function random(seed: number): () => number {
 }
 
 
-/** Modified Kneser-Ney written directly from its definition with string-keyed maps. */
-function referenceProb(tokens: number[], order: number, vocabSize: number) {
+/** Modified Kneser-Ney written directly from its definition with string-keyed maps; no n-gram spans two documents. */
+function referenceProb(documents: number[][], order: number, vocabSize: number) {
   const raw = new Map<string, number>();
   const leftContexts = new Map<string, Set<number>>();
-  for (let i = 0; i < tokens.length; i++) {
-    for (let k = 1; k <= order && i - k + 1 >= 0; k++) {
-      const key = tokens.slice(i - k + 1, i + 1).join(',');
-      raw.set(key, (raw.get(key) ?? 0) + 1);
-      if (i - k >= 0) {
-        if (!leftContexts.has(key)) leftContexts.set(key, new Set());
-        leftContexts.get(key)!.add(tokens[i - k]);
+  for (const tokens of documents) {
+    for (let i = 0; i < tokens.length; i++) {
+      for (let k = 1; k <= order && i - k + 1 >= 0; k++) {
+        const key = tokens.slice(i - k + 1, i + 1).join(',');
+        raw.set(key, (raw.get(key) ?? 0) + 1);
+        if (i - k >= 0) {
+          if (!leftContexts.has(key)) leftContexts.set(key, new Set());
+          leftContexts.get(key)!.add(tokens[i - k]);
+        }
       }
     }
   }
@@ -66,7 +68,7 @@ test('probabilities equal a direct implementation of modified Kneser-Ney', () =>
   const tokens = Array.from({ length: 1500 }, () => Math.floor(rand() ** 2 * 12));
   for (const order of [1, 2, 3, 4]) {
     const model = NGramModel.train(Int32Array.from(tokens), { vocabSize: 14, order });
-    const reference = referenceProb(tokens, order, 14);
+    const reference = referenceProb([tokens], order, 14);
     for (let trial = 0; trial < 40; trial++) {
       const at = 3 + Math.floor(rand() * (tokens.length - 3));
       const context = trial % 5 === 0 ? [13, 12, tokens[at - 1]] : tokens.slice(at - 3, at); // some unseen contexts
@@ -240,4 +242,81 @@ test('save and load: the same probabilities from ngram.bin; a damaged file is na
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+});
+
+/** The same counts, seen through what they predict: discounts, tokens, every distribution of `contexts` (to rounding: sums may run in another order). */
+function assertSameCounts(actual: NGramModel, expected: NGramModel, contexts: number[][], what: string): void {
+  assert.equal(actual.trainedTokens, expected.trainedTokens, `${what}: tokens`);
+  assert.deepEqual(actual.discounts, expected.discounts, `${what}: discounts`);
+  for (const context of contexts) {
+    const [a, b] = [actual.distribution(context), expected.distribution(context)];
+    for (let w = 0; w < a.length; w++) assert.ok(Math.abs(a[w] - b[w]) < 1e-14, `${what}: P(${w} | ${context}) = ${a[w]}, expected ${b[w]}`);
+    assert.equal(actual.matchedContext(context), expected.matchedContext(context), `${what}: context matched after ${context}`);
+  }
+}
+
+/** applyChanges() on a copy: the model as counted stays for the next comparison. */
+function changed(bytes: Uint8Array, remove: number[][], add: number[][]): NGramModel {
+  const model = NGramModel.fromBytes(bytes);
+  model.applyChanges(remove, add);
+  return model;
+}
+
+test('applyChanges: a document put in is counted as a direct implementation counts it; taken out again, the counts are as if never put in', () => {
+  const rand = random(21);
+  const draw = (n: number) => Array.from({ length: n }, () => Math.floor(rand() ** 2 * 12)); // skewed, so documents share n-grams
+  const workspace = draw(1500);
+  const [saved, other] = [draw(300), draw(200)];
+  const contexts = [[], [3], [0, 1], [1, 0, 2], [13, 12, 11], ...Array.from({ length: 30 }, (_, i) => saved.slice(i * 7, i * 7 + 3)), ...Array.from({ length: 30 }, (_, i) => workspace.slice(i * 40, i * 40 + 3))];
+  const reference = referenceProb([workspace, saved], 4, 14);
+  // Counted here, a model knows how often each n-gram occurs at every order; read from ngram.bin it derives that.
+  const fresh = { 'counted here': () => NGramModel.train(Int32Array.from(workspace), { vocabSize: 14, order: 4 }), 'read from ngram.bin': () => NGramModel.fromBytes(NGramModel.train(Int32Array.from(workspace), { vocabSize: 14, order: 4 }).toBytes()) };
+  for (const [what, make] of Object.entries(fresh)) {
+    const model = make();
+    const bytes = model.toBytes();
+    model.applyChanges([], [saved]);
+    assert.equal(model.trainedTokens, 1800);
+    for (const context of contexts.slice(0, 12)) {
+      for (const w of [0, 5, 13]) {
+        const expected = reference(context, w);
+        assert.ok(Math.abs(model.prob(context, w) - expected) < 1e-12, `${what}: P(${w} | ${context}) = ${model.prob(context, w)}, reference ${expected}`);
+      }
+    }
+    model.applyChanges([saved], []);
+    assertSameCounts(model, NGramModel.fromBytes(bytes), contexts, `${what}: put in, taken out`);
+    // A saved file replaced by its next version: the old text out, the new one in, in one change.
+    assertSameCounts(changed(bytes, [], [saved, other]), changed(bytes, [], [other, saved]), contexts, `${what}: documents in either order`);
+    const replaced = changed(bytes, [], [saved]);
+    replaced.applyChanges([saved], [other]);
+    assertSameCounts(replaced, changed(bytes, [], [other]), contexts, `${what}: replaced`);
+    const twice = make();
+    twice.applyChanges([], [other, saved]);
+    twice.applyChanges([other], []);
+    assertSameCounts(twice, changed(bytes, [], [saved]), contexts, `${what}: two in, one out`);
+    // Saved back: the n-grams seen no more are written with count 0 and read back as absent.
+    assertSameCounts(NGramModel.fromBytes(replaced.toBytes()), replaced, contexts, `${what}: saved and loaded after changes`);
+  }
+});
+
+test('applyChanges: taking out a document never counted leaves every count at zero or more; seenShare tells the two apart', () => {
+  const rand = random(22);
+  const workspace = Int32Array.from({ length: 4000 }, () => Math.floor(rand() * rand() * 40));
+  const model = NGramModel.train(workspace, { vocabSize: 40, order: 4 });
+  const bytes = model.toBytes();
+  const stranger = Array.from({ length: 500 }, () => Math.floor(rand() * 40));
+  assert.equal(model.seenShare(workspace.subarray(1000, 1600)), 1, 'a counted stretch is seen whole');
+  assert.ok(model.seenShare(stranger) < 0.6, `a text never counted: ${model.seenShare(stranger)} of its 4-grams seen`);
+  const added = changed(bytes, [], [stranger]);
+  assert.equal(added.seenShare(stranger), 1);
+  assert.equal(added.trainedTokens, 4500);
+
+  const taken = changed(bytes, [stranger], []);
+  assert.equal(taken.trainedTokens, 3500);
+  for (const context of [[], [1], [1, 2], [3, 2, 1], stranger.slice(10, 13)]) {
+    const dist = taken.distribution(context);
+    assert.ok(Math.abs(dist.reduce((a, b) => a + b, 0) - 1) < 1e-12, `sums to 1 after ${context}`);
+    assert.ok(dist.every((p) => p > 0 && Number.isFinite(p)));
+  }
+  assert.throws(() => model.applyChanges([], [[1, 40]]), /token 40 at position 1 is outside the vocabulary \[0, 40\)/);
+  assert.deepEqual(model.toBytes(), bytes, 'a refused change changes nothing');
 });

@@ -187,6 +187,27 @@ async function readGitignore(absDir: string): Promise<Ignore | null> {
   return ignore().add(text);
 }
 
+/** Why the walk does not enter a folder, or null: always skipped or gitignored, excluded, generated. */
+function folderSkipReason(name: string, relPath: string, levels: IgnoreLevel[], excluded: Ignore): SkipReason | null {
+  if (ALWAYS_IGNORED_DIRS.has(name) || ignoredByGitignore(levels, relPath, true)) return 'ignored';
+  if (excluded.ignores(relPath + '/')) return 'excluded';
+  if (GENERATED_DIRS.has(name)) return 'generated';
+  return null;
+}
+
+/** Why a file is not read, judged by its path alone, or null: gitignored, excluded, then by name. */
+function fileSkipReason(name: string, relPath: string, levels: IgnoreLevel[], excluded: Ignore): SkipReason | null {
+  if (ignoredByGitignore(levels, relPath, false)) return 'ignored';
+  if (excluded.ignores(relPath)) return 'excluded';
+  return reasonByName(name);
+}
+
+function sizeSkipReason(bytes: number, maxFileBytes: number): SkipReason | null {
+  if (bytes > maxFileBytes) return 'tooLarge';
+  if (bytes === 0) return 'empty';
+  return null;
+}
+
 function emptyCounts(): Record<SkipReason, number> {
   return Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
 }
@@ -230,9 +251,8 @@ export async function scanFolder(root: string, opts: ScanOptions = {}): Promise<
         continue;
       }
       if (entry.isDirectory()) {
-        if (ALWAYS_IGNORED_DIRS.has(entry.name) || ignoredByGitignore(here, relPath, true)) skipped.ignored++;
-        else if (excluded.ignores(relPath + '/')) skipped.excluded++;
-        else if (GENERATED_DIRS.has(entry.name)) skipped.generated++;
+        const reason = folderSkipReason(entry.name, relPath, here, excluded);
+        if (reason) skipped[reason]++;
         else await walk(relPath, here);
         continue;
       }
@@ -240,17 +260,9 @@ export async function scanFolder(root: string, opts: ScanOptions = {}): Promise<
         skipped.notSource++; // fifos, sockets, devices: never opened (a fifo would block the read)
         continue;
       }
-      if (ignoredByGitignore(here, relPath, false)) {
-        skipped.ignored++;
-        continue;
-      }
-      if (excluded.ignores(relPath)) {
-        skipped.excluded++;
-        continue;
-      }
-      const byName = reasonByName(entry.name);
-      if (byName) {
-        skipped[byName]++;
+      const byPath = fileSkipReason(entry.name, relPath, here, excluded);
+      if (byPath) {
+        skipped[byPath]++;
         continue;
       }
       const absPath = path.join(absDir, entry.name);
@@ -261,12 +273,9 @@ export async function scanFolder(root: string, opts: ScanOptions = {}): Promise<
         skipped.unreadable++;
         continue;
       }
-      if (bytes > maxFileBytes) {
-        skipped.tooLarge++;
-        continue;
-      }
-      if (bytes === 0) {
-        skipped.empty++;
+      const bySize = sizeSkipReason(bytes, maxFileBytes);
+      if (bySize) {
+        skipped[bySize]++;
         continue;
       }
       const outcome = await readAndClassify(absPath);
@@ -296,4 +305,39 @@ export async function readSourceTextWithReason(file: SourceFile): Promise<ReadOu
 
 export async function readSourceText(file: SourceFile): Promise<string | null> {
   return (await readSourceTextWithReason(file)).text;
+}
+
+/**
+ * One file of the workspace judged as scanFolder() judges it (a file just saved, or changed on
+ * disk): its text, secrets scrubbed, or why it is not read. The same rules, in the same order: the
+ * folders above it, then the file by path, size and content. A file outside `root`, or reached
+ * through a link, is 'ignored'; one that is gone is 'unreadable'.
+ */
+export async function readWorkspaceFile(root: string, absPath: string, opts: ScanOptions = {}): Promise<{ relPath: string; text: string | null; reason?: SkipReason }> {
+  const absRoot = path.resolve(root);
+  const relPath = path.relative(absRoot, path.resolve(absPath)).split(path.sep).join('/');
+  const skip = (reason: SkipReason) => ({ relPath, text: null, reason });
+  if (relPath === '' || relPath === '..' || relPath.startsWith('../') || path.isAbsolute(relPath)) return skip('ignored');
+  const excluded = ignore().add(opts.exclude ?? []);
+  const parts = relPath.split('/');
+  let levels: IgnoreLevel[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const dir = parts.slice(0, i).join('/');
+    const own = await readGitignore(dir ? path.join(absRoot, dir) : absRoot);
+    if (own) levels = [...levels, { dir, rules: own }];
+    const rel = parts.slice(0, i + 1).join('/');
+    const stat = await fs.lstat(path.join(absRoot, rel)).catch(() => null);
+    if (!stat) return skip('unreadable');
+    if (stat.isSymbolicLink()) return skip('ignored');
+    if (i < parts.length - 1) {
+      const reason = folderSkipReason(parts[i], rel, levels, excluded);
+      if (reason) return skip(reason);
+    } else {
+      if (!stat.isFile()) return skip('notSource');
+      const reason = fileSkipReason(parts[i], relPath, levels, excluded) ?? sizeSkipReason(stat.size, opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+      if (reason) return skip(reason);
+    }
+  }
+  const outcome = await readAndClassify(path.join(absRoot, relPath));
+  return outcome.text === null ? skip(outcome.reason ?? 'unreadable') : { relPath, text: scrubSecrets(outcome.text, relPath) };
 }

@@ -17,6 +17,13 @@ export interface DecodingTokenizer {
 /** Logits (vocabSize) of the token after `tokens`. The caller may cache by prefix (session.ts does). */
 export type NextTokenLogits = (tokens: readonly number[]) => Promise<Float32Array> | Float32Array;
 
+/**
+ * What generate() asks of the model: logits, or the probabilities themselves where the model has
+ * them at hand (session.ts's mixture), which spares a log and an exp per token and vocabulary entry.
+ */
+export type NextTokenScores = Float32Array | { probs: Float64Array };
+export type NextToken = (tokens: readonly number[]) => Promise<NextTokenScores> | NextTokenScores;
+
 export interface PromptOptions {
   blockSize: number; // the model's context; prompt + generated tokens must fit
   maxTokens: number; // generation budget, reserved out of the context
@@ -201,27 +208,38 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Picks a token from logits where disallowed entries are -Infinity. */
-export function pickToken(logits: Float32Array, temperature: number, topP: number, random: () => number): number {
+/** softmax(logits) into `out`; -Infinity gives 0. */
+export function softmax(logits: ArrayLike<number>, out: Float64Array): Float64Array {
+  if (logits.length !== out.length) throw new Error(`softmax: ${logits.length} logits for ${out.length} outputs`);
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] - max);
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}
+
+/** Picks a token from probabilities where disallowed entries are 0 (they need not sum to 1). */
+export function pickToken(probs: Float64Array, temperature: number, topP: number, random: () => number): number {
   let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  for (let i = 1; i < probs.length; i++) if (probs[i] > probs[best]) best = i;
   if (!(temperature > 0)) return best;
   const order: number[] = [];
-  const probs = new Float64Array(logits.length);
+  const weights = new Float64Array(probs.length); // softmax(logits / temperature), unnormalised
   let sum = 0;
-  for (let i = 0; i < logits.length; i++) {
-    if (logits[i] === -Infinity) continue;
-    probs[i] = Math.exp((logits[i] - logits[best]) / temperature);
-    sum += probs[i];
+  for (let i = 0; i < probs.length; i++) {
+    if (probs[i] === 0) continue;
+    weights[i] = (probs[i] / probs[best]) ** (1 / temperature);
+    sum += weights[i];
     order.push(i);
   }
-  order.sort((a, b) => probs[b] - probs[a]);
+  order.sort((a, b) => weights[b] - weights[a]);
   let kept = 0;
   let mass = 0;
-  while (kept < order.length && mass < topP * sum) mass += probs[order[kept++]];
+  while (kept < order.length && mass < topP * sum) mass += weights[order[kept++]];
   let r = random() * mass;
   for (let k = 0; k < kept; k++) {
-    r -= probs[order[k]];
+    r -= weights[order[k]];
     if (r <= 0) return order[k];
   }
   return order[kept - 1];
@@ -231,7 +249,7 @@ export function pickToken(logits: Float32Array, temperature: number, topP: numbe
 // The loop.
 
 export interface GenerateOptions extends SamplingOptions, CursorContext {
-  next: NextTokenLogits;
+  next: NextToken;
   tokenizer: DecodingTokenizer;
   prompt: Prompt;
   maxTokens: number;
@@ -243,8 +261,8 @@ export interface GenerateResult {
   text: string; // what to insert at the cursor
   tokens: number; // tokens generated (healed ones included)
   stopReason: StopReason;
-  // Natural-log probability of each picked token among the allowed ones (softmax of the logits
-  // after masking): the confidence a filter reads. Mean and minimum; 0 when nothing was generated.
+  // Natural-log probability of each picked token among the allowed ones (the probabilities after
+  // masking, renormalised): the confidence a filter reads. Mean and minimum; 0 when nothing was generated.
   meanLogProb: number;
   minLogProb: number;
   phaseMs: GeneratePhaseMs;
@@ -271,13 +289,11 @@ export function topK(scores: ArrayLike<number>, k: number, start = 0, vocab = sc
   return best;
 }
 
-/** log softmax(logits)[id], over the entries that are not -Infinity. */
-export function logProbOf(logits: Float32Array, id: number): number {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+/** log of probs[id] renormalised over the entries left (the masked ones are 0). */
+export function logProbOf(probs: Float64Array, id: number): number {
   let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
-  return logits[id] - max - Math.log(sum);
+  for (let i = 0; i < probs.length; i++) sum += probs[i];
+  return Math.log(probs[id] / sum);
 }
 
 function startsWith(bytes: Uint8Array, head: Uint8Array): boolean {
@@ -326,6 +342,7 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
   let prefillMs = 0;
 
   const silent = silentTokens(tok);
+  const probs = new Float64Array(tok.vocabSize);
 
   let logProbSum = 0;
   let logProbMin = Infinity;
@@ -341,19 +358,22 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
     }
     throwIfAborted(opts.signal);
     const asked = performance.now();
-    const logits = Float32Array.from(await opts.next(tokens));
+    const scores = await opts.next(tokens);
     if (picked === 0) prefillMs = performance.now() - asked;
     throwIfAborted(opts.signal);
-    for (const id of silent) logits[id] = -Infinity;
+    // Probabilities from here on: a token ruled out is a 0, the confidence a division.
+    if (scores instanceof Float32Array) softmax(scores, probs);
+    else probs.set(scores.probs);
+    for (const id of silent) probs[id] = 0;
     if (pending.length > 0) {
-      logits[tok.special.endOfText] = -Infinity;
-      for (let id = 0; id < logits.length; id++) {
+      probs[tok.special.endOfText] = 0;
+      for (let id = 0; id < probs.length; id++) {
         const b = tok.tokenBytes(id);
-        if (b.length === 0 || !(startsWith(b, pending) || startsWith(pending, b))) logits[id] = -Infinity;
+        if (b.length === 0 || !(startsWith(b, pending) || startsWith(pending, b))) probs[id] = 0;
       }
     }
-    const id = pickToken(logits, temperature, topP, random);
-    const logProb = logProbOf(logits, id);
+    const id = pickToken(probs, temperature, topP, random);
+    const logProb = logProbOf(probs, id);
     logProbSum += logProb;
     logProbMin = Math.min(logProbMin, logProb);
     picked++;

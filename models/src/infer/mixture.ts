@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { writeFileAtomic } from '../util/atomicFiles';
 import { readModelConfig } from '../model/checkpoint';
 import { NGramModel, type TokenSource } from './ngram';
+import { softmax } from './generate';
+import { SparseDistribution } from './sparseDistribution';
 
 export const NGRAM_FILE = 'ngram.bin';
 export const MIXTURE_FILE = 'mixture.json';
@@ -63,6 +65,18 @@ export function atLineStart(context: ArrayLike<number>, kinds: Uint8Array): bool
   return false;
 }
 
+// A file's text on disk before its first save is taken out of the n-gram when this share of its
+// 6-grams are there: 1 for a file counted unchanged, and the held-out files of a workspace (never
+// counted) share far fewer, templated as they may be (vscode-languageserver-protocol's lib/common
+// split as the pipeline splits it, base tokenizer: 0.55-0.66 for the 4 held out, 1.0 for the 23 counted).
+export const SAVED_FILE_SEEN_SHARE = 0.9;
+
+function sameIds(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 // A document longer than this only contributes its last tokens (they are closest to the cursor).
 const MAX_DOCUMENT_TOKENS = 16384;
 const MAX_DOCUMENTS = 16;
@@ -74,18 +88,28 @@ const MAX_DOCUMENTS = 16;
 /** A run of tokens with, per token id, where it occurs followed by another: contexts are looked up by their last token. */
 class Segment {
   readonly tokens: number[] = [];
-  readonly positions = new Map<number, number[]>();
-  constructor(ids: ArrayLike<number> = []) {
+  // The positions of a token id that have a follower, as a chain in typed arrays (a document is
+  // indexed again whenever the cursor changes lines: a map of arrays took milliseconds):
+  // latest[id] is the last such position, -1 for none, and earlier[p] the one before p.
+  readonly latest: Int32Array;
+  earlier: Int32Array;
+  constructor(vocabSize: number, ids: ArrayLike<number> = []) {
+    this.latest = new Int32Array(vocabSize).fill(-1);
     const from = Math.max(0, ids.length - MAX_DOCUMENT_TOKENS);
+    this.earlier = new Int32Array(Math.max(16, ids.length - from));
     for (let i = from; i < ids.length; i++) this.push(ids[i]);
   }
   push(token: number): void {
     const n = this.tokens.length;
     if (n > 0) {
       const prev = this.tokens[n - 1];
-      const list = this.positions.get(prev);
-      if (list) list.push(n - 1);
-      else this.positions.set(prev, [n - 1]);
+      if (n > this.earlier.length) {
+        const grown = new Int32Array(2 * this.earlier.length);
+        grown.set(this.earlier);
+        this.earlier = grown;
+      }
+      this.earlier[n - 1] = this.latest[prev];
+      this.latest[prev] = n - 1;
     }
     this.tokens.push(token);
   }
@@ -105,16 +129,23 @@ export class TokenCache {
   private readonly unigrams: Float64Array;
   private unigramTotal = 0;
   private distinct = 0;
+  private readonly order1: Float64Array; // order1Distribution(), while the counts hold still
+  private order1Stale = true;
+  private readonly followers: { counts: Int32Array; ids: Int32Array; distinct: Int32Array; total: Int32Array }; // sparseDistribution()'s scratch, by match length
+  private readonly scratch: SparseDistribution; // distribution()'s
 
   constructor(readonly vocabSize: number) {
     this.unigrams = new Float64Array(vocabSize);
+    this.order1 = new Float64Array(vocabSize);
+    this.followers = { counts: new Int32Array(CACHE_ORDER * vocabSize), ids: new Int32Array(CACHE_ORDER * vocabSize), distinct: new Int32Array(CACHE_ORDER), total: new Int32Array(CACHE_ORDER) };
+    this.scratch = new SparseDistribution(vocabSize);
   }
 
   /** Adds or replaces a document (an open file, a recent edit). The oldest goes beyond MAX_DOCUMENTS. */
   observe(key: string, ids: ArrayLike<number>): void {
     this.checkTokens(ids);
     this.forget(key);
-    const seg = new Segment(ids);
+    const seg = new Segment(this.vocabSize, ids);
     this.documents.set(key, seg);
     if (key !== this.currentKey) this.count(seg.tokens, +1);
     while (this.documents.size > MAX_DOCUMENTS) this.forget(this.documents.keys().next().value!);
@@ -132,28 +163,31 @@ export class TokenCache {
    * observed copy (same key) is left out meanwhile: it holds the text at the cursor.
    */
   setCurrent(key: string | null, ...parts: ArrayLike<number>[]): void {
+    // The same id arrays as last time (typing within a line) keep their indexed segments.
+    const previous = new Map(this.currentSources.map((source, i) => [source, this.current[i]]));
+    const segments = parts.map((p) => {
+      const kept = previous.get(p);
+      if (kept && kept.tokens.length === Math.min(p.length, MAX_DOCUMENT_TOKENS)) return kept;
+      this.checkTokens(p);
+      return new Segment(this.vocabSize, p);
+    });
+    this.currentSources = parts;
+    // ... and then the counts stand as they are: nothing to take out and put back in.
+    if (key === this.currentKey && segments.length === this.current.length && segments.every((seg, i) => seg === this.current[i])) return;
     for (const seg of this.current) this.count(seg.tokens, -1);
     const hiddenBefore = this.currentKey === null ? undefined : this.documents.get(this.currentKey);
     if (hiddenBefore) this.count(hiddenBefore.tokens, +1);
     this.currentKey = key;
     const hidden = key === null ? undefined : this.documents.get(key);
     if (hidden) this.count(hidden.tokens, -1);
-    // The same id arrays as last time (typing within a line) keep their indexed segments.
-    const previous = new Map(this.currentSources.map((source, i) => [source, this.current[i]]));
-    this.current = parts.map((p) => {
-      const kept = previous.get(p);
-      if (kept && kept.tokens.length === Math.min(p.length, MAX_DOCUMENT_TOKENS)) return kept;
-      this.checkTokens(p);
-      return new Segment(p);
-    });
-    this.currentSources = parts;
+    this.current = segments;
     for (const seg of this.current) this.count(seg.tokens, +1);
   }
 
   /** Appends a token to the last part of the current document (a text typed or read in order). */
   appendCurrent(token: number): void {
     this.checkTokens([token]);
-    if (this.current.length === 0) this.current.push(new Segment());
+    if (this.current.length === 0) this.current.push(new Segment(this.vocabSize));
     this.current[this.current.length - 1].push(token);
     this.currentSources = []; // the last segment no longer mirrors its source
     this.count([token], +1);
@@ -174,49 +208,60 @@ export class TokenCache {
    */
   distribution(context: ArrayLike<number>, out: Float64Array): number {
     if (out.length !== this.vocabSize) throw new Error(`token cache: output has ${out.length} entries, vocabulary has ${this.vocabSize}`);
-    const uniform = 1 / this.vocabSize;
-    if (this.unigramTotal === 0) {
-      out.fill(uniform);
-      return 0;
-    }
-    // Order 1: every token held, Witten-Bell over the uniform distribution.
-    const lambda0 = this.distinct / (this.unigramTotal + this.distinct);
-    const scale = 1 / (this.unigramTotal + this.distinct);
-    for (let w = 0; w < out.length; w++) out[w] = this.unigrams[w] * scale + lambda0 * uniform;
+    const matched = this.sparseDistribution(context, this.scratch);
+    this.scratch.toDense(out);
+    return matched;
+  }
 
+  /** distribution() as the order-1 level scaled plus the followers of the matches: what the mixture reads per token. */
+  sparseDistribution(context: ArrayLike<number>, into: SparseDistribution): number {
+    into.reset(this.order1Distribution());
     // Longer orders: followers of every position whose preceding tokens match the context's tail.
     const n = context.length;
     const maxMatch = Math.min(CACHE_ORDER - 1, n);
-    if (maxMatch === 0) return 0;
-    // followers[k]: next-token counts after a match of k or more context tokens.
-    const followers: Map<number, number>[] = Array.from({ length: maxMatch + 1 }, () => new Map());
+    if (this.unigramTotal === 0 || maxMatch === 0) return 0;
+    // followers.counts[k·V + w]: how often w followed a match of k or more context tokens; a
+    // common last token has thousands of positions, so typed arrays rather than maps.
+    const { counts, ids, distinct, total } = this.followers;
+    const V = this.vocabSize;
+    distinct.fill(0);
+    total.fill(0);
     const last = context[n - 1];
     const hidden = this.currentKey === null ? undefined : this.documents.get(this.currentKey);
     for (const seg of [...this.documents.values(), ...this.current]) {
       if (seg === hidden) continue;
-      const list = seg.positions.get(last);
-      if (!list) continue;
       const toks = seg.tokens;
-      for (const p of list) {
+      for (let p = seg.latest[last]; p >= 0; p = seg.earlier[p]) {
         let k = 1;
         while (k < maxMatch && p - k >= 0 && toks[p - k] === context[n - 1 - k]) k++;
         const next = toks[p + 1];
-        for (let j = 1; j <= k; j++) followers[j].set(next, (followers[j].get(next) ?? 0) + 1);
+        for (let j = 1; j <= k; j++) {
+          if (counts[j * V + next]++ === 0) ids[j * V + distinct[j]++] = next;
+          total[j]++;
+        }
       }
     }
     let matched = 0;
-    for (let k = 1; k <= maxMatch; k++) {
-      const counts = followers[k];
-      if (counts.size === 0) break;
+    for (let k = 1; k <= maxMatch && distinct[k] > 0; k++) {
       matched = k;
-      let sum = 0;
-      for (const c of counts.values()) sum += c;
-      const backoff = counts.size / (sum + counts.size);
-      const norm = 1 / (sum + counts.size);
-      for (let w = 0; w < out.length; w++) out[w] *= backoff;
-      for (const [w, c] of counts) out[w] += c * norm;
+      into.scaleBy(distinct[k] / (total[k] + distinct[k]));
+      const norm = 1 / (total[k] + distinct[k]);
+      for (let i = 0; i < distinct[k]; i++) into.add(ids[k * V + i], counts[k * V + ids[k * V + i]] * norm);
     }
+    for (let k = 1; k <= maxMatch; k++) for (let i = 0; i < distinct[k]; i++) counts[k * V + ids[k * V + i]] = 0;
     return matched;
+  }
+
+  /** Order 1: every token held, Witten-Bell over the uniform distribution; kept until the counts change. */
+  private order1Distribution(): Float64Array {
+    if (this.order1Stale) {
+      const uniform = 1 / this.vocabSize;
+      const lambda0 = this.unigramTotal === 0 ? 1 : this.distinct / (this.unigramTotal + this.distinct);
+      const scale = this.unigramTotal === 0 ? 0 : 1 / (this.unigramTotal + this.distinct);
+      for (let w = 0; w < this.vocabSize; w++) this.order1[w] = this.unigrams[w] * scale + lambda0 * uniform;
+      this.order1Stale = false;
+    }
+    return this.order1;
   }
 
   private checkTokens(ids: ArrayLike<number>): void {
@@ -235,6 +280,7 @@ export class TokenCache {
       else if (sign < 0 && this.unigrams[t] === 0) this.distinct--;
     }
     this.unigramTotal += sign * tokens.length;
+    this.order1Stale = true;
   }
 }
 
@@ -327,6 +373,12 @@ export class Mixture {
   private readonly ngramDist: Float64Array;
   private readonly cacheDist: Float64Array;
   private readonly modelProbs: Float64Array;
+  // The n-gram's and the cache's answer for the last context, as sparseDistribution.ts keeps it.
+  private readonly ngramNext: SparseDistribution;
+  private readonly cacheNext: SparseDistribution;
+  private readonly mixed: Float64Array; // logProbs()'s
+  // What the n-gram holds of each file takeSavedFiles() was given: the ids it put in last.
+  private readonly savedFiles = new Map<string, ArrayLike<number>>();
 
   /** `kinds`: tokenKinds() of the model's tokenizer, for the line-start buckets. */
   constructor(readonly ngram: NGramModel, readonly weights: number[][], private readonly kinds: Uint8Array, readonly weightsWithoutCache?: number[][]) {
@@ -336,10 +388,39 @@ export class Mixture {
     this.ngramDist = new Float64Array(ngram.vocabSize);
     this.cacheDist = new Float64Array(ngram.vocabSize);
     this.modelProbs = new Float64Array(ngram.vocabSize);
+    this.ngramNext = new SparseDistribution(ngram.vocabSize);
+    this.cacheNext = new SparseDistribution(ngram.vocabSize);
+    this.mixed = new Float64Array(ngram.vocabSize);
   }
 
   get vocabSize(): number {
     return this.ngram.vocabSize;
+  }
+
+  /**
+   * Saved files into the workspace n-gram, as they change: each file's ids now (a document as
+   * dataset.ts lays it out; null: deleted, or no longer read) replace the ids it had. The first
+   * time a file comes, `before` is the text it had before the change: taken out only when the
+   * n-gram holds it (SAVED_FILE_SEEN_SHARE of its n-grams), as it does a file counted at training
+   * and unchanged since; one held out for the mixture's fit, or changed since, was never counted.
+   */
+  takeSavedFiles(files: readonly { key: string; ids: ArrayLike<number> | null; before?: ArrayLike<number> | null }[]): { files: number; tokensIn: number; tokensOut: number } {
+    const remove: ArrayLike<number>[] = [];
+    const add: ArrayLike<number>[] = [];
+    let changed = 0;
+    for (const { key, ids, before } of files) {
+      const counted = this.savedFiles.get(key) ?? (before && this.ngram.seenShare(before) >= SAVED_FILE_SEEN_SHARE ? before : null);
+      if (counted && ids && sameIds(counted, ids)) continue; // saved again unchanged, or seen twice (the editor's save and the file watcher)
+      if (!counted && !ids) continue;
+      changed++;
+      if (counted) remove.push(counted);
+      if (ids) add.push(ids);
+      if (ids) this.savedFiles.set(key, ids);
+      else this.savedFiles.delete(key);
+    }
+    if (changed > 0) this.ngram.applyChanges(remove, add);
+    const tokens = (list: ArrayLike<number>[]) => list.reduce((n, ids) => n + ids.length, 0);
+    return { files: changed, tokensIn: tokens(add), tokensOut: tokens(remove) };
   }
 
   /** Loads ngram.bin and mixture.json from a model folder; null when either is missing. */
@@ -363,33 +444,49 @@ export class Mixture {
    * no specials), and the bucket. `modelLogits` are the GPT's; the cache holds what it was given.
    */
   components(modelLogits: ArrayLike<number>, context: ArrayLike<number>): { model: Float64Array; ngram: Float64Array; cache: Float64Array; bucket: number } {
-    const V = this.vocabSize;
-    if (modelLogits.length !== V) throw new Error(`mixture: ${modelLogits.length} logits for a ${V}-token vocabulary`);
-    let max = -Infinity;
-    for (let i = 0; i < V; i++) if (modelLogits[i] > max) max = modelLogits[i];
-    let sum = 0;
-    for (let i = 0; i < V; i++) sum += this.modelProbs[i] = Math.exp(modelLogits[i] - max);
-    for (let i = 0; i < V; i++) this.modelProbs[i] /= sum;
-    const ngramContext = Array.prototype.slice.call(context, Math.max(0, context.length - (this.ngram.order - 1)));
-    this.ngram.distribution(ngramContext, this.ngramDist);
-    const matched = this.cache.distribution(context, this.cacheDist);
-    return { model: this.modelProbs, ngram: this.ngramDist, cache: this.cacheDist, bucket: bucketOf(matched, this.ngram.matchedContext(ngramContext), atLineStart(context, this.kinds)) };
+    const bucket = this.predict(modelLogits, context);
+    return { model: this.modelProbs, ngram: this.ngramNext.toDense(this.ngramDist), cache: this.cacheNext.toDense(this.cacheDist), bucket };
   }
 
   /**
-   * Mixed natural-log probabilities of every next token, usable as logits by generate.ts. With
-   * `cache: false` (line completions from a line start) the model and the n-gram are mixed by the
-   * weights fitted without the cache, or, for an older mixture.json, the cache's weight is shared out.
+   * Mixed probabilities of every next token: what generate.ts decodes with. With `cache: false`
+   * (line completions from a line start) the model and the n-gram are mixed by the weights fitted
+   * without the cache, or, for an older mixture.json, the cache's weight is shared out.
    */
-  logProbs(modelLogits: ArrayLike<number>, context: ArrayLike<number>, out = new Float32Array(this.vocabSize), opts: { cache?: boolean } = {}): Float32Array {
-    const c = this.components(modelLogits, context);
-    let [wm, wn, wc] = this.weights[c.bucket];
+  probs(modelLogits: ArrayLike<number>, context: ArrayLike<number>, out: Float64Array = new Float64Array(this.vocabSize), opts: { cache?: boolean } = {}): Float64Array {
+    if (out.length !== this.vocabSize) throw new Error(`mixture: output has ${out.length} entries, vocabulary has ${this.vocabSize}`);
+    const bucket = this.predict(modelLogits, context);
+    let [wm, wn, wc] = this.weights[bucket];
     if (opts.cache === false) {
-      const [a, b] = this.weightsWithoutCache?.[c.bucket] ?? [wm, wn];
+      const [a, b] = this.weightsWithoutCache?.[bucket] ?? [wm, wn];
       [wm, wn, wc] = [a / (a + b), b / (a + b), 0];
     }
-    for (let i = 0; i < out.length; i++) out[i] = Math.log(wm * c.model[i] + wn * c.ngram[i] + wc * c.cache[i]);
+    // One pass over the vocabulary, decoding's only one here: each n-gram as scale · base + extra.
+    const model = this.modelProbs;
+    const { base: ngramBase, extra: ngramExtra, scale: ngramScale } = this.ngramNext;
+    const { base: cacheBase, extra: cacheExtra, scale: cacheScale } = this.cacheNext;
+    for (let i = 0; i < out.length; i++) {
+      out[i] = wm * model[i] + wn * (ngramScale * ngramBase[i] + ngramExtra[i]) + wc * (cacheScale * cacheBase[i] + cacheExtra[i]);
+    }
     return out;
+  }
+
+  /** probs() as natural-log probabilities, usable as logits: for scoring held-out tokens. */
+  logProbs(modelLogits: ArrayLike<number>, context: ArrayLike<number>, out = new Float32Array(this.vocabSize), opts: { cache?: boolean } = {}): Float32Array {
+    const probs = this.probs(modelLogits, context, this.mixed, opts);
+    for (let i = 0; i < probs.length; i++) out[i] = Math.log(probs[i]);
+    return out;
+  }
+
+  /** The model's softmax into modelProbs, the n-gram's and the cache's answers into theirs; returns the bucket. */
+  private predict(modelLogits: ArrayLike<number>, context: ArrayLike<number>): number {
+    const V = this.vocabSize;
+    if (modelLogits.length !== V) throw new Error(`mixture: ${modelLogits.length} logits for a ${V}-token vocabulary`);
+    softmax(modelLogits, this.modelProbs);
+    const ngramContext = Array.prototype.slice.call(context, Math.max(0, context.length - (this.ngram.order - 1)));
+    this.ngram.sparseDistribution(ngramContext, this.ngramNext);
+    const matched = this.cache.sparseDistribution(context, this.cacheNext);
+    return bucketOf(matched, this.ngram.matchedContext(ngramContext), atLineStart(context, this.kinds));
   }
 }
 
@@ -399,8 +496,9 @@ export class Mixture {
 
 export interface BuildMixtureOptions {
   modelDir: string;
-  trainTokens: TokenSource; // data/train.bin: what the n-gram counts
-  valTokens: TokenSource; // data/val.bin: held-out tokens the weights are fitted on
+  trainTokens: TokenSource; // the workspace's training tokens (train.bin): what the n-gram counts
+  trainFile?: string; // the file trainTokens reads: a saved ngram.bin older than it is counted again
+  valTokens: TokenSource; // held-out tokens (val.bin) the weights are fitted on
   endOfText: number; // document separator in the token files
   tokenBytes: (id: number) => Uint8Array; // the tokenizer's, for the line-start buckets
   blockSize: number;
@@ -428,10 +526,10 @@ export async function buildMixture(opts: BuildMixtureOptions): Promise<MixtureFi
   const config = await readModelConfig(opts.modelDir);
   const vocab = config.model.vocabSize;
   const ngramFile = path.join(opts.modelDir, NGRAM_FILE);
-  const trainFile = path.join(opts.modelDir, 'data', 'train.bin');
+  const trainFile = opts.trainFile;
   // ngram.bin is reused while it is newer than the training tokens it was counted on.
   const order = opts.ngramOrder ?? DEFAULT_MIXTURE_NGRAM_ORDER;
-  const saved = existsSync(ngramFile) && (!existsSync(trainFile) || statSync(ngramFile).mtimeMs >= statSync(trainFile).mtimeMs) ? await NGramModel.load(ngramFile) : null;
+  const saved = existsSync(ngramFile) && (!trainFile || !existsSync(trainFile) || statSync(ngramFile).mtimeMs >= statSync(trainFile).mtimeMs) ? await NGramModel.load(ngramFile) : null;
   const fresh = saved !== null && saved.order === order && saved.vocabSize === vocab;
   const ngram = fresh ? saved : NGramModel.train(opts.trainTokens, { vocabSize: vocab, order });
   if (!fresh) await ngram.save(ngramFile);

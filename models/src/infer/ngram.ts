@@ -8,10 +8,14 @@
 // (parent node, token), with typed arrays per node: about 45 bytes per distinct n-gram. Measured on
 // 1M BPE tokens of TypeScript (vocabulary 8192): 0.8M distinct 1..4-grams, 37 MB, 0.2–0.6 s to
 // train, 0.3–0.5 ms per full next-token distribution (2-core machine, shared).
+//
+// Counts change in place after training: applyChanges() takes token sequences out and puts others
+// in (a saved file's old text, its new one) at a cost proportional to the change, not a recount.
 import { promises as fs } from 'node:fs';
 import { writeFileAtomic } from '../util/atomicFiles';
 import { buildPrompt, generate, topK as topKOfScores, type DecodingTokenizer, type GenerateResult, type NextTokenLogits } from './generate';
 import { cursorContext } from './postprocess';
+import { SparseDistribution } from './sparseDistribution';
 
 /** Token ids on disk or in memory; dataset.ts's TokenStream fits. */
 export interface TokenSource {
@@ -55,29 +59,44 @@ export function kneserNeyDiscounts(n1: number, n2: number, n3: number, n4: numbe
 export class NGramModel {
   readonly order: number;
   readonly vocabSize: number;
-  /** Tokens the model was trained on. */
-  readonly trainedTokens: number;
+  /** Tokens counted: those trained on, plus what applyChanges() put in less what it took out. */
+  get trainedTokens(): number {
+    return this.counted;
+  }
   /** discounts[k] = [D1, D2, D3+] for n-grams of length k (index 0 unused). */
   readonly discounts: [number, number, number][];
 
   // Per trie node (node 0 is the empty sequence). value: raw count at the top order, continuation
   // count N1+(• s) below it — the number of distinct tokens seen before s, which is what Kneser-Ney
   // uses for lower orders so that a token seen often but in one context only gets little mass.
-  private readonly parent: Int32Array;
-  private readonly token: Int32Array;
-  private readonly value: Int32Array;
-  private readonly depth: Uint8Array; // n-gram length, for the count-of-counts behind the discounts
-  private readonly table: Int32Array; // hash slots holding node ids, NO_NODE when empty
-  private readonly mask: number;
+  // The per-node arrays may be longer than `size` once applyChanges() added nodes (room to add more).
+  private parent: Int32Array;
+  private token: Int32Array;
+  private value: Int32Array;
+  private depth: Uint8Array; // n-gram length, for the count-of-counts behind the discounts
+  private table: Int32Array; // hash slots holding node ids, NO_NODE when empty
+  private mask: number;
+  private size: number; // nodes in use
+  private counted: number;
   // Per node as a context: the sum of its children's values, and how many children have value
   // 1, 2, and 3 or more (the discounted mass that goes to the lower order).
-  private readonly total: Int32Array;
-  private readonly n1: Int32Array;
-  private readonly n2: Int32Array;
-  private readonly n3: Int32Array;
-  // Children of each node, grouped by parent: children[childStart[p] .. childStart[p+1]).
-  private readonly childStart: Int32Array;
+  private total: Int32Array;
+  private n1: Int32Array;
+  private n2: Int32Array;
+  private n3: Int32Array;
+  // Children of each node, grouped by parent: children[childStart[p] .. childStart[p+1]), for the
+  // nodes counted at construction; those applyChanges() added are listed in addedChildren.
+  private childStart: Int32Array;
   private readonly children: Int32Array;
+  private readonly addedChildren = new Map<number, number[]>();
+  // countOfCounts[k][v]: n-grams of length k with value v (1..4), behind the discounts.
+  private readonly countOfCounts: number[][];
+  private order1: Float64Array | null = null; // order1Distribution(), once asked for
+  private scratch: SparseDistribution | null = null; // distribution()'s
+  // Occurrences of each n-gram at every order, which applyChanges() needs to know when an n-gram
+  // is seen no more. Kept from counting; ngram.bin stores only `value`, so a loaded model derives
+  // them on its first change (derivedRawCounts).
+  private raw: Int32Array | null;
 
   /** Counts every n-gram of length 1..order in one pass over the tokens. */
   static train(tokens: Int32Array | TokenSource, opts: NGramOptions): NGramModel {
@@ -94,7 +113,7 @@ export class NGramModel {
     const chunk = opts.chunkTokens ?? 1 << 20;
     if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`n-gram: chunkTokens must be a positive integer, got ${opts.chunkTokens}`);
     for (let start = 0; start < source.length; start += chunk) {
-      counter.add(source.read(start, Math.min(chunk, source.length - start)), start);
+      counter.count(source.read(start, Math.min(chunk, source.length - start)), 1, start);
     }
     return new NGramModel(counter, source.length);
   }
@@ -106,24 +125,24 @@ export class NGramModel {
    * table (int32 × tableSlots), depth (uint8 × nodes).
    */
   toBytes(): Uint8Array {
-    const size = this.parent.length;
+    const size = this.size;
     const headerBytes = NGRAM_MAGIC.length + 4 * 6;
     const out = new Uint8Array(headerBytes + 4 * (3 * size + this.table.length) + size);
     out.set(NGRAM_MAGIC);
     const view = new DataView(out.buffer);
     [NGRAM_FORMAT_VERSION, this.order, this.vocabSize, size, this.table.length, this.trainedTokens].forEach((v, i) => view.setInt32(NGRAM_MAGIC.length + 4 * i, v, true));
     let offset = headerBytes;
-    for (const array of [this.parent, this.token, this.value, this.table]) {
+    for (const array of [this.parent.subarray(0, size), this.token.subarray(0, size), this.value.subarray(0, size), this.table]) {
       out.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), offset); // little-endian hosts only (x64, arm64)
       offset += array.byteLength;
     }
-    out.set(this.depth, offset);
+    out.set(this.depth.subarray(0, size), offset);
     return out;
   }
 
   /** Reads toBytes()'s layout back; `source` names the file in errors. */
   static fromBytes(bytes: Uint8Array, source = 'n-gram bytes'): NGramModel {
-    const bad = (why: string) => new Error(`corrupt n-gram ${source}: ${why}; hint: delete it and it is counted again from data/train.bin`);
+    const bad = (why: string) => new Error(`corrupt n-gram ${source}: ${why}; hint: delete it and mixture.json (the model then serves without them), or count them again from the sources with wlm eval --editor`);
     const headerBytes = NGRAM_MAGIC.length + 4 * 6;
     if (bytes.length < headerBytes || !NGRAM_MAGIC.every((b, i) => bytes[i] === b)) throw bad('not an n-gram file (bad magic)');
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -167,13 +186,15 @@ export class NGramModel {
   private constructor(counts: FrozenCounts, trainedTokens: number) {
     this.order = counts.order;
     this.vocabSize = counts.vocabSize;
-    this.trainedTokens = trainedTokens;
+    this.counted = trainedTokens;
     const size = counts.size;
+    this.size = size;
     // Copies at the exact size, so the counter's spare capacity is freed with it.
     this.parent = counts.parent.slice(0, size);
     this.token = counts.token.slice(0, size);
     this.value = counts.value.slice(0, size);
     this.depth = counts.depth.slice(0, size);
+    this.raw = counts.raw ? counts.raw.slice(0, size) : null;
     this.table = counts.table;
     this.mask = counts.table.length - 1;
 
@@ -182,7 +203,7 @@ export class NGramModel {
     this.n2 = new Int32Array(size);
     this.n3 = new Int32Array(size);
     this.childStart = new Int32Array(size + 1);
-    const countOfCounts = Array.from({ length: this.order + 1 }, () => [0, 0, 0, 0, 0]);
+    const countOfCounts = (this.countOfCounts = Array.from({ length: this.order + 1 }, () => [0, 0, 0, 0, 0]));
     for (let node = 1; node < size; node++) {
       const p = this.parent[node];
       const v = this.value[node];
@@ -202,9 +223,123 @@ export class NGramModel {
     this.discounts = countOfCounts.map(([, c1, c2, c3, c4]) => kneserNeyDiscounts(c1, c2, c3, c4));
   }
 
+  /**
+   * Takes token sequences out of the counts and puts others in, in place, each sequence counted as
+   * a document of its own (no n-gram spans two): a saved file's old text out, its new text in.
+   * Taking out is the exact inverse of putting in, so a sequence put in and taken out again leaves
+   * every probability as it was; an n-gram that is not there is left alone, never counted below
+   * zero. Out of counts read from ngram.bin, a sequence counted inside a token stream leaves the few
+   * n-grams that spanned its neighbours behind. An n-gram seen no more stays in the trie with
+   * count 0, which reads as absent. A completion in flight reads the new counts from its next token.
+   * Costs order lookups per token and the statistics of what changed, not a recount: on a 6-gram
+   * of 1M TypeScript tokens (1.55M n-grams, 2 shared cores) 10-60 ms to replace a 10 KB file,
+   * 90-150 ms for 100 KB; the first change also derives the raw counts and grows the arrays by a
+   * quarter (~150 ms, and 4 bytes more per n-gram).
+   */
+  applyChanges(remove: readonly ArrayLike<number>[], add: readonly ArrayLike<number>[]): void {
+    // Checked before anything changes: a bad id must not leave the counts half changed.
+    for (const ids of [...remove, ...add]) {
+      for (let i = 0; i < ids.length; i++) {
+        if (!(ids[i] >= 0 && ids[i] < this.vocabSize)) throw new Error(`n-gram: token ${ids[i]} at position ${i} is outside the vocabulary [0, ${this.vocabSize}); was the text tokenized with another tokenizer?`);
+      }
+    }
+    this.raw ??= this.derivedRawCounts();
+    const journal: number[] = [];
+    const counter = NGramCounter.resume({ order: this.order, vocabSize: this.vocabSize, size: this.size, parent: this.parent, token: this.token, value: this.value, depth: this.depth, table: this.table, raw: this.raw }, journal);
+    for (const [sign, sequences] of [[-1, remove], [1, add]] as const) {
+      for (const ids of sequences) {
+        counter.startSequence();
+        counter.count(ids, sign);
+        this.counted = Math.max(0, this.counted + sign * ids.length);
+      }
+    }
+    const before = this.size;
+    this.adoptCounts(counter);
+    for (let node = before; node < this.size; node++) {
+      const siblings = this.addedChildren.get(this.parent[node]);
+      if (siblings) siblings.push(node);
+      else this.addedChildren.set(this.parent[node], [node]);
+    }
+    for (let i = 0; i < journal.length; i += 3) this.recount(journal[i], journal[i + 1], journal[i + 2]);
+    this.countOfCounts.forEach(([, c1, c2, c3, c4], k) => (this.discounts[k] = kneserNeyDiscounts(c1, c2, c3, c4)));
+    this.order1 = null;
+  }
+
+  /** The counter's arrays (grown if it added nodes), with the per-node statistics grown to match. */
+  private adoptCounts(counter: NGramCounter): void {
+    this.parent = counter.parent;
+    this.token = counter.token;
+    this.value = counter.value;
+    this.depth = counter.depth;
+    this.raw = counter.raw;
+    this.table = counter.table;
+    this.mask = counter.table.length - 1;
+    this.size = counter.size;
+    const capacity = this.parent.length;
+    if (this.total.length >= capacity) return;
+    const grow = (old: Int32Array) => {
+      const fresh = new Int32Array(capacity);
+      fresh.set(old);
+      return fresh;
+    };
+    [this.total, this.n1, this.n2, this.n3] = [grow(this.total), grow(this.n1), grow(this.n2), grow(this.n3)];
+    // Nodes past those counted at construction have empty ranges in the CSR lists.
+    const childStart = new Int32Array(capacity + 1).fill(this.children.length);
+    childStart.set(this.childStart);
+    this.childStart = childStart;
+  }
+
+  // A node's value went from v to w: its parent's statistics and the count-of-counts follow.
+  private recount(node: number, v: number, w: number): void {
+    const p = this.parent[node];
+    this.total[p] += w - v;
+    this.countChild(p, this.depth[node], v, -1);
+    this.countChild(p, this.depth[node], w, 1);
+  }
+
+  // One child of length `depth` and value v more (delta 1) or less (-1) under context p.
+  private countChild(p: number, depth: number, v: number, delta: number): void {
+    if (v === 1) this.n1[p] += delta;
+    else if (v === 2) this.n2[p] += delta;
+    else if (v >= 3) this.n3[p] += delta;
+    if (v >= 1 && v <= 4) this.countOfCounts[depth][v] += delta;
+  }
+
+  /**
+   * The share of the order-long n-grams of `tokens` (read as one document) that the counts hold: 1
+   * for a text counted as it is, less for one never counted or changed since. Shorter than the
+   * order, the whole sequence is the one n-gram looked up.
+   */
+  seenShare(tokens: ArrayLike<number>): number {
+    const n = Math.min(this.order, tokens.length);
+    if (n === 0) return 0;
+    let seen = 0;
+    for (let end = n; end <= tokens.length; end++) {
+      let node = ROOT;
+      for (let j = end - n; j < end && node !== NO_NODE; j++) node = this.find(node, tokens[j]);
+      if (node !== NO_NODE && (this.depth[node] < this.order || this.value[node] > 0)) seen++;
+    }
+    return seen / (tokens.length - n + 1);
+  }
+
+  /**
+   * Occurrences of every n-gram from the top-order counts: an n-gram occurs as often as its
+   * extensions by one token do, plus once if it ends the data (then nothing extends it: counted
+   * once at least, as it exists). Children have higher ids than their parent, so one backward pass.
+   */
+  private derivedRawCounts(): Int32Array {
+    const raw = new Int32Array(this.parent.length);
+    for (let node = this.size - 1; node >= 1; node--) {
+      if (this.depth[node] === this.order) raw[node] = this.value[node];
+      raw[node] = Math.max(raw[node], 1);
+      raw[this.parent[node]] += raw[node];
+    }
+    return raw;
+  }
+
   /** Distinct n-grams of all lengths (trie nodes, the empty context included). */
   get nodeCount(): number {
-    return this.parent.length;
+    return this.size;
   }
 
   /** P(next | context). Only the last order-1 tokens of the context matter. */
@@ -229,19 +364,46 @@ export class NGramModel {
   /** The full next-token distribution over the vocabulary; sums to 1. */
   distribution(context: ArrayLike<number>, out: Float64Array = new Float64Array(this.vocabSize)): Float64Array {
     if (out.length !== this.vocabSize) throw new Error(`n-gram: output has ${out.length} entries, vocabulary has ${this.vocabSize}`);
-    out.fill(1 / this.vocabSize);
+    this.scratch ??= new SparseDistribution(this.vocabSize);
+    return this.sparseDistribution(context, this.scratch).toDense(out);
+  }
+
+  /**
+   * The next-token distribution as the order-1 level scaled, plus the tokens seen after the
+   * longer contexts: what the completion mixture reads per token, in microseconds.
+   */
+  sparseDistribution(context: ArrayLike<number>, into: SparseDistribution): SparseDistribution {
+    into.reset(this.order1Distribution());
     const chain = this.contextChain(context);
-    for (let k = 1; k <= chain.length; k++) {
-      const c = chain[k - 1];
-      const gamma = this.backoffWeight(k, c);
-      for (let w = 0; w < out.length; w++) out[w] *= gamma;
-      const total = this.total[c];
-      for (let e = this.childStart[c]; e < this.childStart[c + 1]; e++) {
-        const child = this.children[e];
-        out[this.token[child]] += this.discounted(k, this.value[child]) / total;
-      }
+    for (let k = 2; k <= chain.length; k++) this.addLevel(k, chain[k - 1], into);
+    return into;
+  }
+
+  /** Uniform, then the 1-grams over it: the same for every context, so computed once. */
+  private order1Distribution(): Float64Array {
+    if (!this.order1) {
+      const order1 = new SparseDistribution(this.vocabSize);
+      order1.reset(new Float64Array(this.vocabSize).fill(1 / this.vocabSize));
+      if (this.total[ROOT] > 0) this.addLevel(1, ROOT, order1);
+      this.order1 = order1.toDense(new Float64Array(this.vocabSize));
     }
-    return out;
+    return this.order1;
+  }
+
+  // Interpolation with the context `c` of length k-1: what came before, scaled by c's back-off
+  // weight, plus each continuation's discounted count.
+  private addLevel(k: number, c: number, into: SparseDistribution): void {
+    into.scaleBy(this.backoffWeight(k, c));
+    const total = this.total[c];
+    for (let e = this.childStart[c]; e < this.childStart[c + 1]; e++) {
+      const child = this.children[e];
+      const kept = this.discounted(k, this.value[child]);
+      if (kept > 0) into.add(this.token[child], kept / total);
+    }
+    for (const child of this.addedChildren.get(c) ?? []) {
+      const kept = this.discounted(k, this.value[child]);
+      if (kept > 0) into.add(this.token[child], kept / total);
+    }
   }
 
   /** Natural-log probabilities of every next token, for scorers that expect log-probs. */
@@ -349,6 +511,7 @@ interface FrozenCounts {
   value: Int32Array;
   depth: Uint8Array;
   table: Int32Array;
+  raw?: Int32Array; // occurrences at every order (NGramModel's `raw`); absent when read from ngram.bin
 }
 
 /** The growing trie while counting; NGramModel freezes it and adds the context statistics. */
@@ -358,24 +521,59 @@ class NGramCounter implements FrozenCounts {
   token: Int32Array;
   value: Int32Array;
   depth: Uint8Array;
+  raw: Int32Array;
   table: Int32Array;
   // The node of the n-gram of each length ending at the previous token; carries across chunks.
   private previous: Int32Array;
   private current: Int32Array;
+  private journal: number[] | null = null; // resume()'s: every value changed, for the model's statistics
+  private growth = 2; // the node arrays grow by this factor when full
 
   constructor(readonly order: number, readonly vocabSize: number, initialNodes: number) {
     this.parent = new Int32Array(initialNodes);
     this.token = new Int32Array(initialNodes);
     this.value = new Int32Array(initialNodes);
     this.depth = new Uint8Array(initialNodes);
+    this.raw = new Int32Array(initialNodes);
     this.table = new Int32Array(nextPowerOfTwo(initialNodes * 2)).fill(NO_NODE);
     this.previous = new Int32Array(order + 1).fill(NO_NODE);
     this.current = new Int32Array(order + 1).fill(NO_NODE);
+    this.startSequence();
+  }
+
+  /**
+   * A counter over `counts` as they are (the same arrays, grown by a quarter when full), that
+   * notes every value it changes in `journal` as (node, before, after).
+   */
+  static resume(counts: FrozenCounts & { raw: Int32Array }, journal: number[]): NGramCounter {
+    const counter = new NGramCounter(counts.order, counts.vocabSize, 1);
+    counter.size = counts.size;
+    counter.parent = counts.parent;
+    counter.token = counts.token;
+    counter.value = counts.value;
+    counter.depth = counts.depth;
+    counter.raw = counts.raw;
+    counter.table = counts.table;
+    counter.journal = journal;
+    counter.growth = 1.25;
+    return counter;
+  }
+
+  /** The next count() starts a new document: no n-gram spans it and what came before. */
+  startSequence(): void {
+    this.previous.fill(NO_NODE);
+    this.current.fill(NO_NODE);
     this.previous[0] = ROOT;
     this.current[0] = ROOT;
   }
 
-  add(tokens: Int32Array, offset: number): void {
+  /**
+   * Counts every n-gram of `tokens` (sign 1), or takes them back (sign -1), continuing the
+   * sequence the previous call ended (chunks of one token stream). Taking back is the exact
+   * inverse of counting; an n-gram that is not there is left alone, never counted below zero.
+   * `offset` places the tokens in the stream, for errors.
+   */
+  count(tokens: ArrayLike<number>, sign: 1 | -1, offset = 0): void {
     const { order, vocabSize } = this;
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
@@ -388,15 +586,32 @@ class NGramCounter implements FrozenCounts {
           this.current[k] = NO_NODE; // not enough tokens yet for an n-gram this long
           continue;
         }
-        const before = this.size;
-        const node = this.findOrAdd(shorter, t, k); // t[i-k+1 .. i]
+        const node = sign > 0 ? this.findOrAdd(shorter, t, k) : this.find(shorter, t); // t[i-k+1 .. i]
         this.current[k] = node;
-        if (k === order) this.value[node]++;
-        // A new n-gram is a new left context for its suffix t[i-k+2 .. i]: one more continuation.
-        if (this.size > before && k >= 2) this.value[this.current[k - 1]]++;
+        if (node === NO_NODE || this.raw[node] + sign < 0) continue;
+        this.raw[node] += sign;
+        if (k === order) this.changeValue(node, sign);
+        // An n-gram seen for the first time is a new left context for its suffix t[i-k+2 .. i]:
+        // one more continuation; an n-gram seen no more takes it back.
+        const suffix = this.current[k - 1];
+        if (k >= 2 && this.raw[node] === (sign > 0 ? 1 : 0) && suffix !== NO_NODE && this.value[suffix] + sign >= 0) this.changeValue(suffix, sign);
       }
       [this.previous, this.current] = [this.current, this.previous];
       this.current[0] = ROOT;
+    }
+  }
+
+  private changeValue(node: number, delta: number): void {
+    const before = this.value[node];
+    this.value[node] = before + delta;
+    this.journal?.push(node, before, before + delta);
+  }
+
+  private find(parent: number, token: number): number {
+    const mask = this.table.length - 1;
+    for (let slot = hashSlot(parent, token, mask); ; slot = (slot + 1) & mask) {
+      const node = this.table[slot];
+      if (node === NO_NODE || (this.parent[node] === parent && this.token[node] === token)) return node;
     }
   }
 
@@ -419,7 +634,7 @@ class NGramCounter implements FrozenCounts {
   }
 
   private growNodes(): void {
-    const capacity = this.parent.length * 2;
+    const capacity = Math.ceil(this.parent.length * this.growth) + 16;
     const grow = <T extends Int32Array | Uint8Array>(old: T, fresh: T): T => {
       fresh.set(old);
       return fresh;
@@ -428,6 +643,7 @@ class NGramCounter implements FrozenCounts {
     this.token = grow(this.token, new Int32Array(capacity));
     this.value = grow(this.value, new Int32Array(capacity));
     this.depth = grow(this.depth, new Uint8Array(capacity));
+    this.raw = grow(this.raw, new Int32Array(capacity));
   }
 
   private growTable(): void {

@@ -13,10 +13,11 @@ import type { GPTConfig } from '../model/config';
 import { readModelConfig, type ModelFolderConfig } from '../model/checkpoint';
 import { CodeTokenizer } from '../data/tokenizer';
 import { exportOnnx, onnxNames, ONNX_FILE } from '../model/onnx';
-import { buildPrompt, generate, throwIfAborted, type DecodingTokenizer } from './generate';
+import { buildPrompt, generate, throwIfAborted, type DecodingTokenizer, type NextTokenScores } from './generate';
 import { cursorContext, type CompletionMode, type StopReason } from './postprocess';
 import { buildMixture, CACHE_ORDER, Mixture, type MixtureFile } from './mixture';
 import { openTokenStream } from '../data/dataset';
+import { existingTokenFile } from '../model/runCache';
 import { hasVulkanLoader } from '../util/platform';
 
 export type ProviderName = 'cuda' | 'webgpu' | 'cpu';
@@ -24,7 +25,7 @@ export const PROVIDERS_BEST_FIRST: readonly ProviderName[] = ['cuda', 'webgpu', 
 
 export interface SessionOptions {
   providers?: readonly ProviderName[]; // tried in this order (default: cuda, webgpu, cpu)
-  threads?: number; // intra-op threads for the CPU provider (default: min(2, cores))
+  threads?: number; // intra-op threads for the CPU provider (default: 1 for a small model, else min(2, cores); defaultThreads)
   onLog?: (message: string) => void; // provider fallbacks, exports
   mixture?: boolean; // decode with the model folder's mixture (ngram.bin + mixture.json) when it has one (default true)
 }
@@ -99,6 +100,19 @@ function providerUnavailable(name: ProviderName): string | null {
   return null;
 }
 
+// Up to this many weights read per generated token (the blocks' matrices and the output head), one
+// intra-op thread decodes faster than two: a position of the `small` preset (1.3M) took 0.3 ms on
+// one thread and 0.55-0.65 ms on two (2-core machine), as the pool's hand-offs cost more than the
+// work they split, and worse on loaded cores; config A (4.2M, ENGINE-NOTES.md) gains from two.
+const ONE_THREAD_MAX_WEIGHTS_PER_TOKEN = 2_000_000;
+
+/** Intra-op threads for the CPU provider when the caller does not say: 1 for small models, else up to 2. */
+function defaultThreads(model: GPTConfig): number {
+  const weightsPerToken = 12 * model.nLayer * model.nEmbd * model.nEmbd + model.vocabSize * model.nEmbd;
+  if (weightsPerToken <= ONE_THREAD_MAX_WEIGHTS_PER_TOKEN) return 1;
+  return Math.max(1, Math.min(2, os.availableParallelism()));
+}
+
 function oneLine(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   return message.replace(/\s+/g, ' ').trim().slice(0, 300);
@@ -133,10 +147,12 @@ export class CompletionSession {
   private readonly headSize: number;
 
   // KV cache: the tokens it holds, their keys/values per layer (1, nHead, tokens, headSize), and
-  // the logits after the last of them.
+  // the logits after each of them that came out of a run (a run of several positions keeps its
+  // last one's). Asked for again, they cost nothing: a keystroke's prompt is often the previous
+  // one's (the word at the cursor is healed away), and its first picks too.
   private cachedTokens: number[] = [];
   private past = new Map<string, ort.Tensor>();
-  private lastLogits: Float32Array = EMPTY;
+  private cachedLogits: (Float32Array | undefined)[] = [];
   private computedTokens = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly totals: CompletionStats = {
@@ -205,7 +221,7 @@ export class CompletionSession {
 
     // onnxruntime logs a failed provider at error level on stderr; we report it ourselves.
     ort.env.logLevel = 'fatal';
-    const threads = opts.threads ?? Math.max(1, Math.min(2, os.availableParallelism()));
+    const threads = opts.threads ?? defaultThreads(folderConfig.model);
     const fallbacks: string[] = [];
     let loadError: unknown;
     for (const provider of opts.providers ?? PROVIDERS_BEST_FIRST) {
@@ -254,22 +270,25 @@ export class CompletionSession {
   }
 
   /**
-   * Builds the model folder's mixture (mixture.ts buildMixture): the n-gram counted on
-   * data/train.bin, the weights fitted on data/val.bin with this folder's GPT. Run after training
-   * and export; a session opened afterwards decodes with it. Seconds (8K held-out predictions).
+   * Builds the model folder's mixture (mixture.ts buildMixture): the n-gram counted on the training
+   * tokens, the weights fitted on the held-out tokens with this folder's GPT. The token files are
+   * the run's (its cache, model/runCache.ts, or an older folder's data/) unless `tokens` names
+   * others (eval/evaluateFolder.ts modelTokenFiles rebuilds them from the sources). Run after
+   * training and export; a session opened afterwards decodes with it. Seconds (8K held-out predictions).
    */
-  static async buildMixture(modelDir: string, opts: { signal?: AbortSignal; threads?: number } = {}): Promise<MixtureFile> {
+  static async buildMixture(modelDir: string, opts: { signal?: AbortSignal; threads?: number; tokens?: { train: string; val: string } } = {}): Promise<MixtureFile> {
     const dir = path.resolve(modelDir);
-    const data = path.join(dir, 'data');
-    for (const file of ['train.bin', 'val.bin']) {
-      if (!existsSync(path.join(data, file))) throw new Error(`${dir} has no data/${file}: the mixture needs the model's training and held-out tokens; retrain the model`);
+    const files = opts.tokens ?? { train: existingTokenFile(dir, 'train.bin'), val: existingTokenFile(dir, 'val.bin') };
+    for (const [name, file] of Object.entries(files)) {
+      if (!file || !existsSync(file)) throw new Error(`no ${name}.bin token file for ${dir}${file ? ` (${file} is gone)` : ''}: the mixture needs the model's training and held-out tokens; hint: rebuild them from the sources (wlm eval --editor does)`);
     }
     const session = await CompletionSession.open(dir, { mixture: false, threads: opts.threads });
     try {
       return await buildMixture({
         modelDir: dir,
-        trainTokens: openTokenStream(path.join(data, 'train.bin')),
-        valTokens: openTokenStream(path.join(data, 'val.bin')),
+        trainTokens: openTokenStream(files.train!),
+        trainFile: files.train!,
+        valTokens: openTokenStream(files.val!),
         endOfText: session.tokenizer.special.endOfText,
         tokenBytes: (id) => session.tokenizer.tokenBytes(id),
         blockSize: session.config.blockSize,
@@ -335,6 +354,35 @@ export class CompletionSession {
     this.mixture?.cache.forget(uri);
   }
 
+  /**
+   * Saved files for the mixture's workspace n-gram (Mixture.takeSavedFiles): each file's text now
+   * (secrets scrubbed; null: deleted, or no longer read) and, the first time, the text it had
+   * before (what training may have counted). Each text is a document as dataset.ts lays one out,
+   * after an <|endoftext|>, tokenized on the native encoder, off this thread. Null without a mixture.
+   */
+  async takeSavedFiles(files: readonly { key: string; text: string | null; before?: string | null }[]): Promise<{ files: number; tokensIn: number; tokensOut: number; encodeMs: number; updateMs: number } | null> {
+    const mixture = this.mixture;
+    if (!mixture || files.length === 0) return null;
+    const texts = files.flatMap((f) => [f.text ?? '', f.before ?? '']);
+    const encodeStarted = performance.now();
+    let encoded: number[][];
+    try {
+      encoded = await this.tokenizer.encodeBatch(texts);
+    } catch {
+      encoded = texts.map((text) => this.tokenizer.encode(text)); // no native binding here: slower, on this thread
+    }
+    const started = performance.now();
+    const document = (text: string | null | undefined, i: number): Int32Array | null => {
+      if (typeof text !== 'string') return null;
+      const ids = new Int32Array(encoded[i].length + 1); // the mixture keeps them: 4 bytes a token
+      ids[0] = this.tokenizer.special.endOfText;
+      ids.set(encoded[i], 1);
+      return ids;
+    };
+    const taken = mixture.takeSavedFiles(files.map((f, i) => ({ key: f.key, ids: document(f.text, 2 * i), before: document(f.before, 2 * i + 1) })));
+    return { ...taken, encodeMs: started - encodeStarted, updateMs: performance.now() - started };
+  }
+
   /** The counters since the session opened (a copy). */
   stats(): CompletionStats {
     return { ...this.totals, ms: { ...this.totals.ms } };
@@ -344,7 +392,7 @@ export class CompletionSession {
   resetCache(): void {
     this.cachedTokens = [];
     this.past = new Map();
-    this.lastLogits = EMPTY;
+    this.cachedLogits = [];
   }
 
   /** Waits for the call in flight, then frees the onnxruntime session. */
@@ -385,7 +433,7 @@ export class CompletionSession {
       this.tokenizeMs += performance.now() - encodeStarted;
     }
     const tokenizeMs = this.tokenizeMs - tokenizeBefore;
-    const mixed = new Float32Array(this.config.vocabSize);
+    const mixed = new Float64Array(this.config.vocabSize);
     // A whole line from its start is not taken from the cache: it steers the line towards others
     // of the document (rxjs, held-out lines apart from the bench's: line-start edit similarity 36.7
     // with the cache, 41.2 without; mid-line 50.8 with, 46.9 without).
@@ -395,7 +443,7 @@ export class CompletionSession {
     this.totals.promptPositions += prompt.ids.length;
     let prefillPositions = -1;
     let decodedTokens = 0;
-    const next = async (tokens: readonly number[]): Promise<Float32Array> => {
+    const next = async (tokens: readonly number[]): Promise<NextTokenScores> => {
       const before = this.computedTokens;
       const logits = await this.nextLogitsUnlocked(tokens);
       const computed = this.computedTokens - before;
@@ -407,7 +455,7 @@ export class CompletionSession {
         decodedTokens += computed;
         this.totals.decodedTokens += computed;
       }
-      return mixture ? mixture.logProbs(logits, mixtureContext(tokens, this.tokenizer.special), mixed, { cache: useCache }) : logits;
+      return mixture ? { probs: mixture.probs(logits, mixtureContext(tokens, this.tokenizer.special), mixed, { cache: useCache }) } : logits;
     };
     const result = await generate({
       next,
@@ -483,7 +531,8 @@ export class CompletionSession {
     let common = 0;
     const limit = Math.min(tokens.length, this.cachedTokens.length);
     while (common < limit && tokens[common] === this.cachedTokens[common]) common++;
-    if (common === tokens.length && common === this.cachedTokens.length) return this.lastLogits;
+    const held = common === tokens.length ? this.cachedLogits[common - 1] : undefined;
+    if (held) return held;
     // At least the last token is fed, so that its logits come out.
     const keep = Math.min(common, tokens.length - 1);
     const past = keep === this.cachedTokens.length ? this.past : this.truncatedPast(keep);
@@ -491,8 +540,10 @@ export class CompletionSession {
     const V = this.config.vocabSize;
     this.cachedTokens = tokens.slice();
     this.past = present;
-    this.lastLogits = logits.slice(logits.length - V);
-    return this.lastLogits;
+    this.cachedLogits.length = keep;
+    while (this.cachedLogits.length < tokens.length - 1) this.cachedLogits.push(undefined);
+    this.cachedLogits.push(logits.slice(logits.length - V));
+    return this.cachedLogits[tokens.length - 1]!;
   }
 
   /** The cache's first `keep` positions: (1, nHead, keep, headSize) per layer. */
