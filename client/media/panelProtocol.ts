@@ -260,6 +260,7 @@ interface Figure<T> {
 
 const NEXT_TOKEN_FIGURES: Figure<SystemReport['nextToken']>[] = [
   { key: 'loss', label: 'loss (nats/token)', format: 'number', better: 'lower', read: (s) => s.loss },
+  { key: 'bitsPerByte', label: 'bits per byte', format: 'number', better: 'lower', read: (s) => s.bitsPerByte ?? null }, // absent in older reports
   { key: 'perplexity', label: 'perplexity', format: 'number', better: 'lower', read: (s) => s.perplexity },
   { key: 'top1', label: 'top-1 accuracy', format: 'percent', better: 'higher', read: (s) => s.top1 },
   { key: 'top5', label: 'top-5 accuracy', format: 'percent', better: 'higher', read: (s) => s.top5 },

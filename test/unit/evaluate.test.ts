@@ -118,10 +118,14 @@ test('the n-gram plugged in as the model gives the baseline figures exactly; eva
     const written = JSON.parse(readFileSync(path.join(dir, 'eval.json'), 'utf8')) as EvalReport;
     assert.deepEqual(written, JSON.parse(JSON.stringify(composed)));
     assert.deepEqual(await readEvalReport(dir), written);
+    // Bits per byte is in eval.json for both systems, beside the loss.
+    assert.ok(written.model.nextToken.bitsPerByte! > 0 && written.model.nextToken.bytes > written.model.nextToken.tokens);
+    assert.equal(written.baseline.nextToken.bitsPerByte, written.model.nextToken.bitsPerByte);
 
     const table = formatEvalTable(composed);
     assert.match(table, /^metric +\| +model \| baseline: 4-gram/m);
     assert.match(table, new RegExp(`perplexity +\\| +${next.perplexity!.toFixed(2)} \\| +${next.perplexity!.toFixed(2)}`));
+    assert.match(table, new RegExp(`bits per byte +\\| +${next.bitsPerByte!.toFixed(4)} \\| +${next.bitsPerByte!.toFixed(4)}`));
     assert.match(table, /20 lines \(of \d+\) from 3 held-out files/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -144,6 +148,16 @@ test('a uniform scorer scores ln V, and an oracle completer scores 100%', async 
   assert.equal(next.tokens, 64);
   assert.ok(Math.abs(next.loss! - Math.log(vocab)) < 1e-6);
   assert.ok(Math.abs(next.perplexity! - vocab) < 1e-3);
+  // Bits per byte: ln V nats for each of the 64 targets, over the bytes those targets spell out
+  // (the windows evaluate.ts scores: windowStarts over the stream, blockSize targets each).
+  let bytes = 0;
+  for (const start of windowStarts(val.stream.length, 17, 64)) {
+    for (const id of val.stream.read(start + 1, 16)) bytes += codec.tokenBytes(id).length;
+  }
+  assert.equal(next.bytes, bytes);
+  assert.ok(bytes > 64, 'the codec has multi-byte tokens');
+  assert.ok(Math.abs(next.bitsPerByte! - (64 * Math.log(vocab)) / (Math.LN2 * bytes)) < 1e-9);
+  assert.ok(Math.abs(next.bitsPerByte! - (next.loss! * next.tokens) / (Math.LN2 * next.bytes)) < 1e-9);
   assert.deepEqual(report.model.lineStart, { count: 10, exactMatch: 1, editSimilarity: 100 });
   assert.deepEqual(report.model.midLine, { count: 10, exactMatch: 1, editSimilarity: 100 });
   // The baseline, scored on the same data, is far better than uniform.
@@ -153,7 +167,7 @@ test('a uniform scorer scores ln V, and an oracle completer scores 100%', async 
 test('no held-out data gives empty figures and an n/a table, not a crash', async () => {
   const empty = { length: 0, read: () => new Int32Array(0) };
   const report = await evaluateModel({ model: ngramSystem(ngram, codec, { blockSize: 16 }), ngram, tokenizer: codec, valTokens: empty, valFiles: [], blockSize: 16 });
-  assert.deepEqual(report.model.nextToken, { tokens: 0, loss: null, perplexity: null, top1: null, top5: null });
+  assert.deepEqual(report.model.nextToken, { tokens: 0, loss: null, perplexity: null, top1: null, top5: null, bytes: 0, bitsPerByte: null });
   assert.deepEqual(report.baseline.lineStart, { count: 0, exactMatch: null, editSimilarity: null });
   assert.equal(report.model.latency.p95Ms, null);
   assert.match(formatEvalTable(composeEvalReport(report)), /perplexity +\| +n\/a \| +n\/a/);

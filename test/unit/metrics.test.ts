@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import {
+  bitsPerByte,
   crossEntropy,
   editSimilarity,
   exactMatch,
@@ -90,7 +91,26 @@ test('NextTokenTally averages loss and counts top-1 and top-5 hits', () => {
   close(s.perplexity!, Math.exp(expected));
   close(s.top1!, 1 / 3);
   close(s.top5!, 2 / 3);
-  assert.deepEqual(new NextTokenTally().summary(), { tokens: 0, loss: null, perplexity: null, top1: null, top5: null });
+  assert.deepEqual(new NextTokenTally().summary(), { tokens: 0, loss: null, perplexity: null, top1: null, top5: null, bytes: 0, bitsPerByte: null });
+  assert.equal(s.bitsPerByte, null, 'no byte lengths given: no bits per byte');
+});
+
+test('bits per byte is total nats / ln 2 / bytes of the text the tokens encode', () => {
+  // 8 tokens at ln 2 nats each is 8 bits; over 4 bytes of text that is 2 bits per byte.
+  close(bitsPerByte(8 * Math.LN2, 4), 2);
+  // The same loss per token over a tokenizer with longer tokens is fewer bits per byte: loss·tokens/(ln 2·bytes).
+  close(bitsPerByte(3.2 * 100, 350), (3.2 * 100) / (Math.LN2 * 350));
+  assert.throws(() => bitsPerByte(1, 0), /bytes must be a whole number >= 1, got 0/);
+  assert.throws(() => bitsPerByte(NaN, 3), /finite number >= 0/);
+
+  // The tally: token t stands for t bytes (0 for a special token, which still costs its nats).
+  const tally = new NextTokenTally((id) => id);
+  const scores = [0, 0, 0, 0]; // uniform over 4: ln 4 nats = 2 bits per prediction
+  for (const target of [1, 2, 3, 0]) tally.add(scores, target);
+  const s = tally.summary();
+  assert.equal(s.bytes, 6);
+  close(s.bitsPerByte!, (4 * 2) / 6);
+  close(s.bitsPerByte!, (s.loss! * s.tokens) / (Math.LN2 * s.bytes));
 });
 
 test('percentile interpolates linearly between closest ranks', () => {

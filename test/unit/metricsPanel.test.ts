@@ -73,6 +73,15 @@ test('eval.json gives a row per figure with the baseline beside it, in a fixed o
   assert.equal(rowsOfUnmeasured.some((r) => r.key === 'nextToken.loss'), false);
   assert.equal(rowsOfUnmeasured.find((r) => r.key === 'nextToken.top5')?.baseline, undefined);
   assert.equal(describeEval(fixture.evalReport), '2 held-out files · 136 lines · 2496 tokens');
+  // Bits per byte, where the report has it (the fixture predates it), sits beside the loss.
+  const withBits: EvalReport = {
+    ...fixture.evalReport,
+    model: { ...fixture.evalReport.model, nextToken: { ...fixture.evalReport.model.nextToken, bytes: 9000, bitsPerByte: 1.62 } },
+    baseline: { ...fixture.evalReport.baseline, nextToken: { ...fixture.evalReport.baseline.nextToken, bytes: 9000, bitsPerByte: 1.31 } },
+  };
+  const rowsWithBits = evalRows(withBits);
+  assert.equal(rowsWithBits.length, 13);
+  assert.deepEqual(rowsWithBits[1], { key: 'nextToken.bitsPerByte', label: 'bits per byte', model: 1.62, baseline: 1.31, format: 'number', better: 'lower' });
 });
 
 test('latency histograms of the model and the baseline', () => {

@@ -1,7 +1,7 @@
 // The evaluation suite: one run scores the model AND the n-gram baseline on the same held-out data —
-// next-token loss, perplexity and top-1/top-5 accuracy on token windows; line completion (exact match
-// and edit similarity, from the line start and from a cursor mid-line) on sampled held-out lines;
-// completion latency — and returns them as the completion section of the report. It never loads a
+// next-token loss, bits per byte, perplexity and top-1/top-5 accuracy on token windows; line
+// completion (exact match and edit similarity, from the line start and from a cursor mid-line) on
+// sampled held-out lines; completion latency — and returns them as the completion section of the report. It never loads a
 // model: the caller adapts the GPT (gpt.ts, session.ts) to the two functions of EvalSystem, so this
 // file needs no tfjs nor onnxruntime. It writes no file: eval.json is report.ts's.
 import { editSimilarity, exactMatch, NextTokenTally, summarizeLatency } from './metrics';
@@ -162,12 +162,13 @@ async function scoreNextTokens(
   valTokens: TokenSource,
   starts: number[],
   blockSize: number,
-  vocab: number,
+  tokenizer: DecodingTokenizer,
   batchSize: number,
   progress: (done: number) => void,
   signal?: AbortSignal,
 ): Promise<NextTokenScores> {
-  const tally = new NextTokenTally();
+  const vocab = tokenizer.vocabSize;
+  const tally = new NextTokenTally((id) => tokenizer.tokenBytes(id).length);
   for (let first = 0; first < starts.length; first += batchSize) {
     throwIfAborted(signal);
     const batch = starts.slice(first, first + batchSize);
@@ -246,7 +247,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<CompletionEv
   const nextToken: NextTokenScores[] = [];
   for (const [i, system] of [opts.model, baseline].entries()) {
     nextToken.push(
-      await scoreNextTokens(system, opts.valTokens, starts, opts.blockSize, vocab, batchSize, (done) => report('nextToken', i * starts.length + done, 2 * starts.length), opts.signal),
+      await scoreNextTokens(system, opts.valTokens, starts, opts.blockSize, opts.tokenizer, batchSize, (done) => report('nextToken', i * starts.length + done, 2 * starts.length), opts.signal),
     );
   }
 

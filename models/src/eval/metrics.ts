@@ -1,5 +1,6 @@
 // Scoring functions for completions and next-token predictions: CodeXGLUE edit similarity and exact
-// match, cross-entropy and perplexity, top-k accuracy, percentiles and latency histograms.
+// match, cross-entropy, perplexity, bits per byte, top-k accuracy, percentiles and latency
+// histograms.
 // Pure functions over strings and numbers; it knows nothing about models, files or tokenizers.
 
 // ---------------------------------------------------------------------------------------------
@@ -118,12 +119,30 @@ export function inTopK(scores: ArrayLike<number>, target: number, k: number, sta
   return rankOf(scores, target, start, vocab) < k;
 }
 
+/**
+ * Bits per byte: the total cross-entropy of some tokens (nats) over ln 2 and over the UTF-8 bytes
+ * of the text those tokens encode. Unlike loss per token it does not depend on the tokenizer, so
+ * models with different vocabularies (the base's, a workspace's) compare in it.
+ */
+export function bitsPerByte(totalNats: number, bytes: number): number {
+  if (!(totalNats >= 0) || !Number.isFinite(totalNats)) throw new Error(`bitsPerByte: total cross-entropy must be a finite number >= 0 (nats), got ${totalNats}`);
+  if (!Number.isInteger(bytes) || bytes < 1) throw new Error(`bitsPerByte: bytes must be a whole number >= 1, got ${bytes}`);
+  return totalNats / Math.LN2 / bytes;
+}
+
 /** Accumulates next-token figures over many predictions. */
 export class NextTokenTally {
   count = 0;
   private sumCrossEntropy = 0;
   private hits1 = 0;
   private hits5 = 0;
+  private bytes = 0;
+
+  /**
+   * byteLength: how many UTF-8 bytes of text a token id stands for (the tokenizer's tokenBytes),
+   * so that the summary has bits per byte; without it, bitsPerByte is null.
+   */
+  constructor(private readonly byteLength?: (id: number) => number) {}
 
   /** Scores one prediction: row = scores[start .. start+vocab), the true next token = target. */
   add(scores: ArrayLike<number>, target: number, start = 0, vocab = scores.length - start): void {
@@ -131,13 +150,22 @@ export class NextTokenTally {
     const rank = rankOf(scores, target, start, vocab);
     if (rank < 1) this.hits1++;
     if (rank < 5) this.hits5++;
+    if (this.byteLength) this.bytes += this.byteLength(target);
     this.count++;
   }
 
-  summary(): { tokens: number; loss: number | null; perplexity: number | null; top1: number | null; top5: number | null } {
-    if (this.count === 0) return { tokens: 0, loss: null, perplexity: null, top1: null, top5: null };
+  summary(): { tokens: number; loss: number | null; perplexity: number | null; top1: number | null; top5: number | null; bytes: number; bitsPerByte: number | null } {
+    if (this.count === 0) return { tokens: 0, loss: null, perplexity: null, top1: null, top5: null, bytes: 0, bitsPerByte: null };
     const loss = this.sumCrossEntropy / this.count;
-    return { tokens: this.count, loss, perplexity: perplexity(loss), top1: this.hits1 / this.count, top5: this.hits5 / this.count };
+    return {
+      tokens: this.count,
+      loss,
+      perplexity: perplexity(loss),
+      top1: this.hits1 / this.count,
+      top5: this.hits5 / this.count,
+      bytes: this.bytes,
+      bitsPerByte: this.bytes > 0 ? bitsPerByte(this.sumCrossEntropy, this.bytes) : null,
+    };
   }
 }
 

@@ -22,6 +22,11 @@ export interface NextTokenScores {
   perplexity: number | null; // exp(loss)
   top1: number | null; // fraction of predictions whose best guess was right
   top5: number | null; // fraction with the right token among the 5 best
+  // UTF-8 bytes of the text the scored tokens encode (special tokens: none), and the total nats
+  // over ln 2 over them: the figure that compares models with different tokenizers. Reports
+  // written before it was measured lack both; readers take that as not measured.
+  bytes: number;
+  bitsPerByte: number | null;
 }
 
 export interface LineScores {
@@ -147,6 +152,7 @@ const percent = (v: number | null) => (v === null ? 'n/a' : `${(100 * v).toFixed
 export function formatEvalTable(report: EvalReport): string {
   const rows: [string, (s: SystemReport) => string][] = [
     ['validation loss (nats/token)', (s) => fixed(4)(s.nextToken.loss)],
+    ['bits per byte', (s) => fixed(4)(s.nextToken.bitsPerByte ?? null)],
     ['perplexity', (s) => fixed(2)(s.nextToken.perplexity)],
     ['next-token top-1', (s) => percent(s.nextToken.top1)],
     ['next-token top-5', (s) => percent(s.nextToken.top5)],
