@@ -3,6 +3,10 @@
 // measured in a child process of its own so that its peak RSS is its own.
 //
 //   node dist/bench.js [--only speed,latency,quality] [--speed-steps N] [--quality-minutes M]
+//   node dist/bench.js --only base [--base-scale 0.2] [--base-lines N]   (long: not run by default)
+//   node dist/bench.js --only latency,whiletraining,scale [--latency-lines N] [--latency-chars N] [--scale-sizes 1,5,20]
+//   node dist/bench.js --only finetune [--finetune-steps 150]   (4 runs of 150 steps, ~10 minutes on 2 idle cores: not run by default)
+//   latency: through the built server (serverLatency.ts); latency-session: the older in-process figures (latency.ts)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -12,6 +16,11 @@ import { trainOnFolder } from '../models/src/pipeline';
 import { ensureCorpus, CACHE_DIR } from './corpus';
 import { latencyBench } from './latency';
 import { qualityBench } from './quality';
+import { baseQualityBench } from './baseQuality';
+import { serverLatencyBench, whileTrainingBench } from './serverLatency';
+import { scaleBench, scaleChild } from './scale';
+import { torchSpeed, type TfjsSpeed } from './torchSpeed';
+import { fineTuneModesBench } from './fineTuneModes';
 import { evaluateFolder } from '../models/src/eval/evaluateFolder';
 
 const CORPUS = 'rxjs@7.8.2';
@@ -96,13 +105,24 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       'speed-steps': { type: 'string' },
       'quality-minutes': { type: 'string' },
+      'base-scale': { type: 'string' }, // --only base: every training budget times this (0.2: a quick run)
+      'base-lines': { type: 'string' }, // --only base: held-out lines per workspace (default 200)
+      folder: { type: 'string' }, // --child scale: the workspace
+      'scale-sizes': { type: 'string' }, // --only scale: workspace sizes in MB (default 1,5,20)
+      'latency-lines': { type: 'string' }, // --only latency: lines typed per file and region (default 4)
+      'latency-chars': { type: 'string' }, // --only latency: characters typed per line at most (default 32)
+      'finetune-steps': { type: 'string' }, // --only finetune: optimizer steps of each fine-tune mode (default 150)
     },
   });
+  if (values.child === 'scale') {
+    await scaleChild(values.folder!);
+    return;
+  }
   if (values.child === 'speed') {
     await speedChild(values.preset as PresetName, Number(values['speed-steps'] ?? 12), values.label ?? values.preset!, values.backend);
     return;
   }
-  const only = new Set((values.only ?? 'speed,latency,quality').split(','));
+  const only = new Set((values.only ?? 'speed,latency,whiletraining,scale,quality').split(','));
   const speedSteps = values['speed-steps'] ?? '12';
   const report: Record<string, unknown> = { corpus: CORPUS, date: new Date().toISOString(), node: process.version };
   mkdirSync(CACHE_DIR, { recursive: true });
@@ -115,8 +135,30 @@ async function main(): Promise<void> {
       runChild(['--child', 'speed', '--preset', DEFAULT_PRESET, '--label', DEFAULT_PRESET, '--speed-steps', speedSteps]),
       runChild(['--child', 'speed', '--preset', 'base', '--label', 'base', '--speed-steps', speedSteps]),
     ];
+    // The PyTorch reference on the same cores, bracketed by the default preset's tfjs run above
+    // and one more right after it: the ratio is against their mean, so load that drifts on a
+    // shared machine weighs on both sides.
+    report.torchReference = torchSpeed(DEFAULT_PRESET, Number(speedSteps), [
+      (report.trainingSpeed as TfjsSpeed[])[1],
+      () => runChild(['--child', 'speed', '--preset', DEFAULT_PRESET, '--label', `${DEFAULT_PRESET}, after torch`, '--speed-steps', speedSteps]) as TfjsSpeed,
+    ]);
   }
   if (only.has('latency')) {
+    // Through the built language server, as the editor drives it (serverLatency.ts).
+    report.serverLatency = await serverLatencyBench({
+      linesPerRegion: values['latency-lines'] !== undefined ? Number(values['latency-lines']) : undefined,
+      maxChars: values['latency-chars'] !== undefined ? Number(values['latency-chars']) : undefined,
+    });
+  }
+  if (only.has('whiletraining')) {
+    report.latencyWhileTraining = await whileTrainingBench();
+  }
+  if (only.has('scale')) {
+    report.scale = await scaleBench(runChild, values['scale-sizes']?.split(',').map(Number));
+    // The language server's memory while serving (measured by the latency section, when it ran).
+    (report.scale as Record<string, unknown>).serverMemory = (report.serverLatency as { serverMemory?: unknown } | undefined)?.serverMemory ?? 'run with --only latency,scale';
+  }
+  if (only.has('latency-session')) {
     // A default-preset model trained briefly on rxjs: latency depends on the size, not on the quality.
     const modelDir = path.join(CACHE_DIR, 'runs', `latency-${DEFAULT_PRESET}`);
     rmSync(modelDir, { recursive: true, force: true });
@@ -129,6 +171,17 @@ async function main(): Promise<void> {
     // Summaries of held-out rxjs functions from the same model (its JSDoc is rich), against the
     // retrieval baseline: evaluateFolder adds them to eval.json.
     report.summaries = (await evaluateFolder({ modelDir: path.join(CACHE_DIR, 'runs', `quality-${DEFAULT_PRESET}`), lines: 20 })).summaries;
+  }
+  if (only.has('base')) {
+    // The pre-trained base against scratch and the 4-gram, budgets in calibrated steps (baseQuality.ts).
+    report.base = await baseQualityBench({
+      scale: values['base-scale'] !== undefined ? Number(values['base-scale']) : undefined,
+      lines: values['base-lines'] !== undefined ? Number(values['base-lines']) : undefined,
+    });
+  }
+  if (only.has('finetune')) {
+    // The base fine-tuned on rxjs the three ways (whole model, last 2 blocks, LoRA), on one step budget (fineTuneModes.ts).
+    report.fineTuneModes = await fineTuneModesBench({ steps: Number(values['finetune-steps'] ?? 150) });
   }
   const json = JSON.stringify(report, null, 2);
   writeFileSync(path.join(CACHE_DIR, 'last-bench.json'), json);

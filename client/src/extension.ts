@@ -28,10 +28,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const usage = new UsageCounter(context.workspaceState);
   // Snoozed, or off for the document's language: the request never reaches the server.
   const gate = new CompletionGate();
+  const fileWatcher = vscode.workspace.createFileSystemWatcher('**/*');
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
     middleware: gate.middleware(countInlineCompletions(context, usage).provideInlineCompletionItems),
-    synchronize: { configurationSection: 'workspaceLm' },
+    // Files changed on disk outside the editor: the server decides which ones count (its n-gram takes them in).
+    synchronize: { configurationSection: 'workspaceLm', fileEvents: fileWatcher },
     outputChannel: output,
     // A function: re-read on restart, e.g. after the user trusts the workspace.
     initializationOptions: (): InitializationOptions => ({
@@ -58,6 +60,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(
     output,
     gate,
+    fileWatcher,
     statusBar,
     statusEvents,
     metricsEvents,

@@ -51,9 +51,12 @@ export class StatusBar implements vscode.Disposable {
     }
     if (job) {
       const eta = job.etaMs !== null ? `, ${formatDuration(job.etaMs)} left` : '';
-      item.text = `$(sync~spin) WLM ${job.kind === 'evaluate' ? 'evaluating' : 'training'} ${job.percentage}%`;
+      // Started by the server while the editor was idle (workspaceLm.autoFineTune), not by the user.
+      item.text = `$(sync~spin) WLM ${job.automatic ? 'keeping up' : job.kind === 'evaluate' ? 'evaluating' : 'training'} ${job.percentage}%`;
       item.tooltip = [
-        `Workspace LM: ${job.kind} of ${job.model} (job ${job.id})`,
+        job.automatic
+          ? `Workspace LM: fine-tuning ${job.model} on the files saved since the model serving was trained (workspaceLm.autoFineTune; typing cancels it)`
+          : `Workspace LM: ${job.kind} of ${job.model} (job ${job.id})`,
         `${job.message}${eta}`,
         job.backend ? `Backend: ${job.backend}` : undefined,
         `Serving: ${status?.activeModel ?? 'no model'}`,

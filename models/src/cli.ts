@@ -13,6 +13,8 @@ import { BACKEND_NAMES, type BackendName } from './train/backend';
 import { hasModelConfig, readModelConfig } from './model/checkpoint';
 import { BASE_MODEL_ENV, baseModelDir } from './model/base';
 import { ModelStore } from './model/store';
+import { acquireTrainingLock } from './model/storeLock';
+import { exportShareable } from './shareable';
 import { changedFilesSince } from './data/changedFiles';
 import { exportOnnx } from './model/onnx';
 import { CompletionSession } from './infer/session';
@@ -50,6 +52,7 @@ const COMMANDS: Record<string, Command> = {
       steps: { value: 'N', help: "optimizer steps, instead of the preset's time budget" },
       minutes: { value: 'M', help: "wall-clock budget in minutes; 0: no gradient step, the base as it is with this folder's n-gram and completion mixture" },
       'from-scratch': { help: "a tokenizer of this folder's own and random weights, instead of the pre-trained base" },
+      lora: { value: 'R', help: 'fine-tune the base through low-rank adapters of rank R (8 is usual) instead of all its weights; merged into them when saved' },
       backend: { value: BACKEND_NAMES.join('|'), help: 'force a training engine (default: the best that loads here)' },
       resume: { help: 'continue the run saved in --out' },
       exclude: { value: 'GLOB', multiple: true, help: 'leave files out, on top of .gitignore' },
@@ -66,6 +69,7 @@ const COMMANDS: Record<string, Command> = {
       scope: { value: 'changed|folder|files', help: 'which files (default changed: git diff against the commit the model saw, or newer files)' },
       files: { value: 'FILE', multiple: true, help: 'with --scope files: a file to train on, relative to the folder' },
       'freeze-layers': { value: 'K', help: 'keep the embeddings and the lowest K blocks fixed (default 0)' },
+      lora: { value: 'R', help: "train low-rank adapters of rank R (8 is usual) instead of the model's weights; merged into them when saved" },
       out: { value: 'DIR', help: 'the new model folder (default <model>-ft)' },
       steps: { value: 'N', help: 'optimizer steps' },
       minutes: { value: 'M', help: 'wall-clock budget in minutes' },
@@ -104,10 +108,12 @@ const COMMANDS: Record<string, Command> = {
   },
   export: {
     args: '<model>',
-    summary: 'write model.onnx, the file completions are served from',
+    summary: 'write model.onnx, the file completions are served from; or, with --shareable, a copy of the model fit to give away',
     flags: {
       quantize: { help: 'int8 weights: a quarter of the size' },
       dynamic: { help: 'with --quantize: int8 matrix products too (faster on CPU)' },
+      shareable: { help: "copy the model to --out without what holds its code verbatim (the n-gram, the mixture, eval.json's examples); says what it left out" },
+      out: { value: 'DIR', help: 'with --shareable: the new folder to write' },
       json: JSON_FLAG,
     },
     run: exportCommand,
@@ -124,6 +130,13 @@ const COMMANDS: Record<string, Command> = {
     flags: {
       only: { value: 'SECTIONS', help: 'comma-separated sections, e.g. speed,latency,quality' },
       'quality-minutes': { value: 'M', help: 'training budget of the quality section' },
+      'speed-steps': { value: 'N', help: 'optimizer steps of each training-speed run (default 12)' },
+      'latency-lines': { value: 'N', help: 'the latency sections: lines typed per file, early and deep (default 4)' },
+      'latency-chars': { value: 'N', help: 'the latency sections: characters typed per line at most (default 32)' },
+      'scale-sizes': { value: 'MB,…', help: 'the scale section: workspace sizes in MB (default 1,5,20)' },
+      'finetune-steps': { value: 'N', help: 'optimizer steps of each fine-tune mode in the finetune section (default 150)' },
+      'base-scale': { value: 'X', help: 'the base section (--only base): every training budget times X, e.g. 0.2 for a quick run (default 1)' },
+      'base-lines': { value: 'N', help: 'the base section: held-out lines per workspace (default 200)' },
     },
     run: benchCommand,
   },
@@ -271,11 +284,14 @@ async function trainCommand(values: Values, positionals: string[]): Promise<numb
     base: fromScratch ? null : baseModelDir(),
     fromScratch,
     noTraining,
+    loraRank: positiveInt('lora', values.lora as string | undefined),
   }, Boolean(values.json));
 }
 
 /** Trains with Ctrl+C (or a TERM) stopping after the current step; exit 130 when it did. */
 async function runTraining(opts: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'>, json: boolean): Promise<number> {
+  // One training per models folder at a time (a server's too): the folder --out goes into is locked.
+  const lock = acquireTrainingLock(path.dirname(path.resolve(opts.outDir)), { holder: `wlm ${opts.init ? 'fine-tune' : 'train'}`, model: path.basename(path.resolve(opts.outDir)) });
   const controller = new AbortController();
   const onSignal = () => {
     process.stderr.write('\ninterrupted: stopping after this step, keeping the last good checkpoint\n');
@@ -291,6 +307,7 @@ async function runTraining(opts: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'
     else console.error(`model saved to ${modelDir} (step ${result.step}, best val loss ${result.bestValLoss?.toFixed(4) ?? 'n/a'}, ${result.stopReason})`);
     return result.stopReason === 'cancelled' ? 130 : 0;
   } finally {
+    lock.release();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
@@ -311,6 +328,9 @@ async function fineTuneCommand(values: Values, positionals: string[]): Promise<n
   if (!Number.isInteger(freezeLayers) || freezeLayers < 0 || freezeLayers > base.model.nLayer) {
     throw new UserError(`--freeze-layers must be an integer from 0 to ${base.model.nLayer} (the model's layers), got "${freezeText}"`);
   }
+  const loraRank = positiveInt('lora', values.lora as string | undefined);
+  if (loraRank !== undefined && loraRank > base.model.nEmbd) throw new UserError(`--lora must be a rank from 1 to ${base.model.nEmbd} (the model's width), got ${loraRank}`);
+  if (loraRank !== undefined && freezeLayers > 0) throw new UserError('give --lora or --freeze-layers, not both');
   const backend = values.backend as string | undefined;
   if (backend !== undefined && !(BACKEND_NAMES as readonly string[]).includes(backend)) {
     throw new UserError(`unknown backend "${backend}"; choose one of: ${BACKEND_NAMES.join(', ')}`);
@@ -333,7 +353,7 @@ async function fineTuneCommand(values: Values, positionals: string[]): Promise<n
   if (hasModelConfig(outDir)) throw new UserError(`${outDir} already holds a model; pass --out for a new folder`);
   return runTraining({
     folder, outDir, init: modelDir, preset: base.preset, backend: backend as BackendName | undefined,
-    steps, minutes: values.steps !== undefined ? 0 : minutes, learningRate, freezeLayers, files, exclude,
+    steps, minutes: values.steps !== undefined ? 0 : minutes, learningRate, freezeLayers, loraRank, files, exclude,
   }, Boolean(values.json));
 }
 
@@ -435,10 +455,28 @@ async function exportCommand(values: Values, positionals: string[]): Promise<num
   const modelDir = requireFolder(positionals[0], 'model folder');
   await readModelConfig(modelDir);
   if (values.dynamic && !values.quantize) throw new UserError('--dynamic refines --quantize; pass both');
+  if (Boolean(values.shareable) !== (values.out !== undefined)) throw new UserError('--shareable writes its copy to --out DIR: pass both');
+  if (values.shareable) {
+    if (values.quantize) throw new UserError('--shareable copies the model as it is; quantize the copy with a second wlm export');
+    return shareableCommand(modelDir, path.resolve(values.out as string), Boolean(values.json));
+  }
   // --quantize: int8 weights (a quarter of the size); --dynamic: int8 matrix products too (faster on CPU).
   const result = await exportOnnx(modelDir, { quantize: values.dynamic ? 'dynamic' : Boolean(values.quantize) });
   if (values.json) console.log(JSON.stringify(result));
   else console.log(`wrote ${result.file} (${(result.bytes / 1e6).toFixed(2)} MB) in ${result.ms.toFixed(0)} ms`);
+  return 0;
+}
+
+/** `wlm export <model> --shareable --out DIR`: the copy, what it holds, what it left out and why. */
+async function shareableCommand(modelDir: string, outDir: string, json: boolean): Promise<number> {
+  const copy = await exportShareable(modelDir, outDir);
+  if (json) {
+    console.log(JSON.stringify(copy));
+    return 0;
+  }
+  console.log(`wrote a shareable copy of ${modelDir} to ${copy.outDir}: ${copy.copied.join(', ')}`);
+  for (const { file, why } of copy.leftOut) console.log(`  left out ${file}: ${why}`);
+  console.error('note: the weights were trained on the code and can still reproduce fragments of it; share the copy only where the code may go');
   return 0;
 }
 

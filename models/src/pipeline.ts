@@ -7,14 +7,15 @@
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { DEFAULT_PRESET, DEFAULT_TRAIN, loadPreset, validateGPTConfig, validateTrainConfig, type GPTConfig, type Preset, type PresetName, type TrainConfig } from './model/config';
+import { DEFAULT_PRESET, DEFAULT_TRAIN, loadPreset, loraConfig, validateGPTConfig, validateLoraConfig, validateTrainConfig, type GPTConfig, type Preset, type PresetName, type TrainConfig } from './model/config';
 import { scanFolder, readSourceText, type ScanResult, type SourceFile } from './data/files';
 import { CodeTokenizer } from './data/tokenizer';
 import { splitFiles, tokenizeFiles, openTokenStream, BatchSampler, type TokenizeResult, type TokenStream } from './data/dataset';
 import { selectBackend, type BackendChoice, type BackendName } from './train/backend';
 import { GPT } from './model/gpt';
 import { train, type StepMetrics, type StopReason, type TrainResult } from './train/train';
-import { MODEL_FORMAT_VERSION, hasModelConfig, hasTrainingState, readModelConfig, readWeights, updateModelConfig, writeModelConfig, type ModelFolderConfig, type RunStart } from './model/checkpoint';
+import { MODEL_FORMAT_VERSION, hasModelConfig, readModelConfig, readWeights, updateModelConfig, writeModelConfig, type FineTuneMode, type ModelFolderConfig, type RunStart } from './model/checkpoint';
+import { clearRunCache, clearTokenFiles, hasResumeState, tokenFile, trainingStateDir } from './model/runCache';
 import { BASE_LANGUAGE_NAME, MIN_BASE_LANGUAGE_SHARE, baseLanguageShare, findBaseModel, sameArchitecture, type BaseModel } from './model/base';
 import { exportOnnx } from './model/onnx';
 import { CompletionSession } from './infer/session';
@@ -35,6 +36,7 @@ export interface TrainOnFolderOptions {
   fromScratch?: boolean; // a workspace tokenizer and random weights, even where the base would do
   noTraining?: boolean; // no gradient step: the base's (or init's) tokenizer and weights as they are, with the workspace's n-gram and mixture (wlm train --minutes 0)
   freezeLayers?: number; // fine-tune: keep the lowest K blocks (and embeddings) fixed
+  loraRank?: number; // fine-tune: train low-rank adapters of this rank instead, the weights fixed, merged into them when saved (train/lora.ts); not with freezeLayers
   learningRate?: number; // override the peak learning rate
   summaryRate?: number; // override the share of documented definitions mixed in as summary examples
   fimRate?: number; // override the share of documents rewritten as fill-in-the-middle examples
@@ -69,15 +71,28 @@ export async function trainOnFolder(opts: TrainOnFolderOptions): Promise<TrainOn
   const backend = opts.noTraining ? null : await startEngine(job);
   const sources = await scanAndSplit(job, plan);
   chooseStart(job, plan, sources);
-  const tokenizer = await prepareTokenizer(job, plan, sources);
-  const tokens = await tokenizeSplits(job, plan, sources, tokenizer);
-  if (!backend) return keepParentWeights(job, plan, sources, tokens);
-  await writeInitialConfig(job, plan, sources, tokens, backend);
-  const gpt = await startModel(plan);
-  const { result, trainMs } = await runTraining(job, plan, gpt, tokens);
-  const config = await recordResult(job, result, trainMs);
-  if (result.stopReason !== 'cancelled' && !opts.skipExport) await exportForServing(job, plan, tokens);
-  return { modelDir: job.outDir, config, result };
+  try {
+    const tokenizer = await prepareTokenizer(job, plan, sources);
+    const tokens = await tokenizeSplits(job, plan, sources, tokenizer);
+    if (!backend) {
+      const made = await keepParentWeights(job, plan, sources, tokens);
+      await clearRunCache(job.outDir);
+      return made;
+    }
+    await writeInitialConfig(job, plan, sources, tokens, backend);
+    const gpt = await startModel(plan);
+    const { result, trainMs } = await runTraining(job, plan, gpt, tokens);
+    const config = await recordResult(job, result, trainMs);
+    if (result.stopReason !== 'cancelled') {
+      if (!opts.skipExport) await exportForServing(job, plan, tokens);
+      await clearRunCache(job.outDir); // complete: nothing left to resume
+    }
+    return { modelDir: job.outDir, config, result };
+  } finally {
+    // The model folder holds no training data: token files go however the run ends (a later run
+    // tokenizes again); a stopped run's resume state stays in the run cache (model/runCache.ts).
+    await clearTokenFiles(job.outDir);
+  }
 }
 
 /** What every step is handed: the options, the resolved folders, and where events go. */
@@ -99,6 +114,7 @@ interface RunPlan {
   parent?: ModelFolderConfig; // its config.json
   base: BaseModel | null; // the base model, where one was given and may be started from
   start: RunStart;
+  fineTune?: FineTuneMode; // what a run from a parent trains (kept in config.json); absent: from scratch, everything
 }
 
 /** 1. Configuration: preset, parent model (fine-tune), the base, or the run being resumed. */
@@ -111,7 +127,14 @@ async function resolveRunConfig({ opts, outDir }: Job): Promise<RunPlan> {
   if (opts.noTraining && (opts.resume || opts.files || opts.fromScratch)) {
     throw new UserError('a folder made without training serves the base (or the model given) as it is, over the whole workspace: it does not resume, take a scope or start from scratch');
   }
+  if (opts.loraRank !== undefined && opts.freezeLayers) throw new UserError('fine-tune the last layers or low-rank adapters, not both');
+  if (opts.loraRank !== undefined && (opts.fromScratch || opts.noTraining)) {
+    throw new UserError(`low-rank adapters need pre-trained weights to adapt, and ${opts.fromScratch ? 'a run from scratch has none' : 'a folder made without training trains nothing'}`);
+  }
   const base = previous || parent || opts.fromScratch || !opts.base ? null : await findBaseModel(path.resolve(opts.base));
+  if (opts.loraRank !== undefined && !previous && !parent && !base) {
+    throw new UserError(`low-rank adapters need pre-trained weights to adapt, and this run has none (${opts.base ? `no base model at ${path.resolve(opts.base)}` : 'no base model given'}); hint: leave out the adapters to train from scratch`);
+  }
   if (opts.noTraining && !parent && !base) {
     throw new UserError(`no base model to serve without training${opts.base ? ` (none at ${path.resolve(opts.base)})` : ''}; hint: train for some minutes instead, or point WLM_BASE_MODEL at a base model folder`);
   }
@@ -137,8 +160,25 @@ async function resolveRunConfig({ opts, outDir }: Job): Promise<RunPlan> {
   validateTrainConfig(train);
   const scratch = opts.fromScratch ? 'asked for' : opts.base ? `no base model at ${path.resolve(opts.base)}` : 'no base model given';
   const start: RunStart = previous?.start ?? (parent ? { from: 'model', reason: `fine-tuning ${parentDir}` } : { from: 'scratch', reason: scratch });
-  const restart = previous !== undefined && !hasTrainingState(outDir);
-  return { preset, model, train, previous, restart, parentDir, parent, base, start };
+  const resumable = previous !== undefined && hasResumeState(outDir);
+  // A completed run left no resume state: run again, it would start over and overwrite the model.
+  if (previous && !resumable && previous.stopReason !== undefined && previous.stopReason !== 'cancelled') {
+    throw new UserError(`${outDir} holds a finished run (${previous.stopReason} at step ${previous.step}): there is nothing to resume; hint: fine-tune it, or train into a new folder`);
+  }
+  const restart = previous !== undefined && !resumable;
+  // A resumed run trains what it trained; a fine-tune of the base is decided once chooseStart takes it.
+  const fineTune = previous ? previous.fineTune : parent && !opts.noTraining ? fineTuneMode(opts, model) : undefined;
+  return { preset, model, train, previous, restart, parentDir, parent, base, start, fineTune };
+}
+
+/** What a run from a parent trains, as asked: low-rank adapters, the blocks above the frozen ones, or everything. */
+function fineTuneMode(opts: TrainOnFolderOptions, model: GPTConfig): FineTuneMode {
+  if (opts.loraRank !== undefined) {
+    const lora = loraConfig(opts.loraRank);
+    validateLoraConfig(lora, model);
+    return { mode: 'lora', ...lora };
+  }
+  return opts.freezeLayers ? { mode: 'lastLayers', freezeLayers: opts.freezeLayers } : { mode: 'full' };
 }
 
 function describeArchitecture(config: ModelFolderConfig): string {
@@ -192,6 +232,7 @@ function chooseStart({ opts, emit }: Job, plan: RunPlan, sources: Sources): void
     scratch = `${percent} of this workspace's source bytes are ${BASE_LANGUAGE_NAME}, the languages the base model was pre-trained on (it needs ${Math.round(100 * MIN_BASE_LANGUAGE_SHARE)}%)`;
   }
   if (scratch) {
+    if (opts.loraRank !== undefined) throw new UserError(`low-rank adapters need pre-trained weights to adapt, and this run cannot start from the base: ${scratch}; hint: leave out the adapters to train from scratch`);
     plan.start = { from: 'scratch', reason: scratch, baseLanguageShare: share };
     emit({ type: 'status', message: `training from scratch with a tokenizer of its own: ${scratch}` });
     return;
@@ -199,6 +240,7 @@ function chooseStart({ opts, emit }: Job, plan: RunPlan, sources: Sources): void
   plan.parentDir = base.dir;
   plan.parent = base.config;
   plan.model = base.config.model;
+  if (!opts.noTraining) plan.fineTune = fineTuneMode(opts, plan.model);
   const verb = opts.noTraining ? 'serving the pre-trained base as it is' : 'fine-tuning the pre-trained base';
   const note = share < MIN_BASE_LANGUAGE_SHARE ? `; only ${percent} of this workspace is ${BASE_LANGUAGE_NAME}, so the completion mixture's fit decides how far its GPT is trusted` : '';
   plan.start = { from: 'base', reason: `${verb} (${base.dir})${note}`, baseLanguageShare: share };
@@ -236,22 +278,22 @@ interface Tokens {
 }
 
 /**
- * Token files on disk, opened as streams. data/train.bin and data/val.bin are the workspace's
- * split: the completion mixture's n-gram counts the one and its weights are fitted on the other.
- * A scoped run's GPT learns from data/scope-train.bin and data/scope-val.bin instead.
+ * Token files in the run cache beside the model folder (model/runCache.ts), opened as streams.
+ * train.bin and val.bin are the workspace's split: the completion mixture's n-gram counts the one
+ * and its weights are fitted on the other. A scoped run's GPT learns from scope-train.bin and
+ * scope-val.bin instead. They go when the run ends.
  */
 async function tokenizeSplits({ opts, folder, outDir, emit }: Job, plan: RunPlan, sources: Sources, tokenizer: CodeTokenizer): Promise<Tokens> {
   const { model, train: trainConfig } = plan;
-  const dataDir = path.join(outDir, 'data');
   // Summary and FIM examples are for a GPT to learn from; without training the n-gram counts plain code.
   const fimRate = opts.noTraining ? 0 : trainConfig.fimRate;
   const summaryRate = opts.noTraining ? 0 : trainConfig.summaryRate;
   const tokenize = async (split: { train: SourceFile[]; val: SourceFile[] }, prefix: string) => ({
     // Summary examples come from the training files only: held-out doc comments stay unseen for evaluation.
-    train: await tokenizeFiles(split.train, tokenizer, path.join(dataDir, `${prefix}train.bin`), {
+    train: await tokenizeFiles(split.train, tokenizer, tokenFile(outDir, `${prefix}train.bin`), {
       fimRate, summaryRate, blockSize: model.blockSize, seed: trainConfig.seed, signal: opts.signal,
     }),
-    val: await tokenizeFiles(split.val, tokenizer, path.join(dataDir, `${prefix}val.bin`), { seed: trainConfig.seed, signal: opts.signal }),
+    val: await tokenizeFiles(split.val, tokenizer, tokenFile(outDir, `${prefix}val.bin`), { seed: trainConfig.seed, signal: opts.signal }),
   });
   emit({ type: 'status', message: 'tokenizing' });
   const prefix = sources.workspace ? 'scope-' : '';
@@ -265,8 +307,8 @@ async function tokenizeSplits({ opts, folder, outDir, emit }: Job, plan: RunPlan
     emit({ type: 'status', message: `tokenizing the whole workspace (${sources.workspace.train.length + sources.workspace.val.length} files) for the completion mixture's n-gram` });
     workspace = await tokenize(sources.workspace, '');
   }
-  const trainStream = openTokenStream(path.join(dataDir, `${prefix}train.bin`));
-  let valStream = openTokenStream(path.join(dataDir, `${prefix}val.bin`));
+  const trainStream = openTokenStream(tokenFile(outDir, `${prefix}train.bin`));
+  let valStream = openTokenStream(tokenFile(outDir, `${prefix}val.bin`));
   if (opts.noTraining) {
     if (trainStream.length === 0) throw new UserError(`no tokens to count in ${folder}: the workspace's training files are empty`);
     return { train, val, summaryPairs, trainStream, valStream };
@@ -340,6 +382,7 @@ async function writeInitialConfig({ opts, folder, outDir }: Job, plan: RunPlan, 
     timings: {},
     parent: plan.parentDir,
     start: plan.start,
+    fineTune: plan.fineTune,
   };
   // Without training, the folder's GPT knows what its parent's learnt: FIM and summaries included.
   if (opts.noTraining && plan.parent) config.train = { ...config.train, fimRate: plan.parent.train.fimRate, summaryRate: plan.parent.train.summaryRate };
@@ -359,15 +402,20 @@ async function startModel(plan: RunPlan): Promise<GPT> {
 /** 4. Train. */
 async function runTraining({ opts, outDir, emit }: Job, plan: RunPlan, gpt: GPT, tokens: Tokens): Promise<{ result: TrainResult; trainMs: number }> {
   const { model, train: trainConfig } = plan;
+  if (plan.fineTune?.mode === 'lora') {
+    emit({ type: 'status', message: `training low-rank adapters of rank ${plan.fineTune.rank} on every block's attention and MLP matrices; the weights stay fixed and take the adapters in when saved` });
+  }
   const started = Date.now();
   const result = await train({
     model: gpt,
     config: trainConfig,
     data: { train: new BatchSampler(tokens.trainStream, model.blockSize, trainConfig.seed), val: new BatchSampler(tokens.valStream, model.blockSize, trainConfig.seed + 1) },
     outDir,
+    stateDir: trainingStateDir(outDir),
     signal: opts.signal,
     resume: Boolean(plan.previous) && !plan.restart,
-    freezeLayers: opts.freezeLayers,
+    freezeLayers: plan.fineTune?.mode === 'lastLayers' ? plan.fineTune.freezeLayers : undefined,
+    lora: plan.fineTune?.mode === 'lora' ? { rank: plan.fineTune.rank, alpha: plan.fineTune.alpha } : undefined,
     onLog: (metrics) => emit({ type: 'log', metrics, maxSteps: trainConfig.maxSteps }),
   });
   gpt.dispose();
@@ -398,7 +446,7 @@ async function exportForServing({ opts, outDir, emit }: Job, plan: RunPlan, toke
   }
   emit({ type: 'status', message: 'fitting the completion mixture (GPT + workspace n-gram + cache)' });
   const mixtureStarted = Date.now();
-  await CompletionSession.buildMixture(outDir, { signal: opts.signal });
+  await CompletionSession.buildMixture(outDir, { signal: opts.signal, tokens: { train: tokenFile(outDir, 'train.bin'), val: tokenFile(outDir, 'val.bin') } });
   emit({ type: 'mixture', ms: Date.now() - mixtureStarted });
 }
 

@@ -66,6 +66,7 @@ export namespace FineTuneRequest {
     steps?: number;
     learningRate?: number;
     freezeLayers?: number; // keep the lowest K blocks fixed
+    loraRank?: number; // train low-rank adapters of this rank instead of the weights, merged into them when saved; not with freezeLayers
     name?: string;
   }
   export const type = new RequestType<Params, JobResult, void>(method);
@@ -225,6 +226,7 @@ export interface JobStatus {
   etaMs: number | null; // time left by the same rule; null until the pace is known, and for an evaluation
   message: string; // the latest status line from the pipeline
   backend: string | null; // training backend and device once chosen
+  automatic?: true; // started by the server itself (workspaceLm.autoFineTune), not asked for: typing cancels it
 }
 
 /** Sent whenever the active model, the serving provider or a job changes. */

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { ResponseError } from 'vscode-languageserver';
 import type { TrainOnFolderOptions, PipelineEvent } from '../../models/src/pipeline';
 import { readModelConfig } from '../../models/src/model/checkpoint';
+import { LockHeldError, acquireTrainingLock, type HeldLock } from '../../models/src/model/storeLock';
 import { PRESET_NAMES, isPresetName, loadPreset } from '../../models/src/model/config';
 import { ErrorCodes, type EvalReport, type EvaluateRequest, type FineTuneRequest, type JobKind, type JobResult, type JobStatus, type MetricsNotification, type TrainRequest, type CancelRequest } from '../../protocol/src/customMessages';
 import { newModelName, type ModelStore } from './store';
@@ -63,6 +64,16 @@ export interface JobContext {
   folder: string | null; // the first workspace folder
   trusted: boolean;
   baseDir: string | null; // the base model folder Train starts from (model/base.ts baseModelDir()); null: none
+}
+
+/**
+ * A fine-tune the server starts by itself (autoFineTune.ts), not the user: flagged in the status,
+ * within a time budget, on few gradient threads (WLM_TRAIN_WORKERS in its worker), and leaving no
+ * model folder behind when it does not finish.
+ */
+export interface AutomaticRun {
+  minutes: number;
+  gradientThreads: number;
 }
 
 /** Where the worker bundle lies: next to the server bundle, or in dist/ when run from sources. */
@@ -175,7 +186,7 @@ export class Jobs {
     }
   }
 
-  async fineTune(params: FineTuneRequest.Params, ctx: JobContext, progress: JobProgress): Promise<JobResult> {
+  async fineTune(params: FineTuneRequest.Params, ctx: JobContext, progress: JobProgress, automatic?: AutomaticRun): Promise<JobResult> {
     this.checkCanTrain(ctx, 'fine-tune a model');
     if (!params || !['changed', 'folder', 'files'].includes(params.scope)) {
       throw invalid(`scope must be "changed", "folder" or "files", got ${JSON.stringify(params?.scope)}`);
@@ -191,6 +202,9 @@ export class Jobs {
     if (!Number.isInteger(freezeLayers) || freezeLayers < 0 || freezeLayers > base.model.nLayer) {
       throw invalid(`freezeLayers must be an integer from 0 to ${base.model.nLayer} (the base model's layers), got ${JSON.stringify(params.freezeLayers)}`);
     }
+    const loraRank = optionalPositive('loraRank', params.loraRank, true);
+    if (loraRank !== undefined && loraRank > base.model.nEmbd) throw invalid(`loraRank must be an integer from 1 to ${base.model.nEmbd} (the base model's width), got ${loraRank}`);
+    if (loraRank !== undefined && freezeLayers > 0) throw invalid('give loraRank or freezeLayers, not both');
 
     let files: string[] | undefined;
     if (params.scope === 'files') {
@@ -207,19 +221,32 @@ export class Jobs {
       files = changed.files;
     }
     const name = await this.freshName(params.name, `${baseName.replace(/-\d{8}-\d{6}(-\d+)?$/, '')}-ft`, ctx);
-    return this.runTraining('fineTune', name, ctx, progress, {
+    const run = this.runTraining('fineTune', name, ctx, progress, {
       folder,
       outDir: ctx.store.dirOf(name),
       init: baseDir,
       preset: base.preset,
       backend: ctx.settings.backend === 'auto' ? undefined : ctx.settings.backend,
       steps,
+      minutes: automatic?.minutes,
       learningRate,
       freezeLayers,
+      loraRank,
       files,
       exclude: ctx.settings.exclude,
       name,
-    });
+    }, automatic);
+    if (!automatic) return run;
+    // Nobody asked for it: a run that does not finish leaves no folder to the user's model list.
+    const discard = () => ctx.store.remove(name, null).catch(() => undefined);
+    try {
+      const result = await run;
+      if (result.stopReason === 'cancelled') await discard();
+      return result;
+    } catch (err) {
+      await discard();
+      throw err;
+    }
   }
 
   async evaluate(params: EvaluateRequest.Params, ctx: JobContext, progress: JobProgress): Promise<EvaluateRequest.Result> {
@@ -236,13 +263,13 @@ export class Jobs {
 
   // -------------------------------------------------------------------------------------------
 
-  private async runTraining(kind: 'train' | 'fineTune' | 'prepare', name: string, ctx: JobContext, progress: JobProgress, train: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'>): Promise<JobResult> {
+  private async runTraining(kind: 'train' | 'fineTune' | 'prepare', name: string, ctx: JobContext, progress: JobProgress, train: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'>, automatic?: AutomaticRun): Promise<JobResult> {
     const started = Date.now();
     const title = { train: `Training ${name}`, fineTune: `Fine-tuning ${name}`, prepare: 'Preparing completions from the base model' }[kind];
     // The budgets as pipeline.ts resolves them for a new run: the request's, else the preset's.
     const preset = kind === 'prepare' ? { maxSteps: 0, maxMinutes: 0 } : loadPreset(String(train.preset)).train;
     const budget: Budget = { maxSteps: train.steps ?? preset.maxSteps, maxMinutes: train.minutes ?? preset.maxMinutes };
-    const { reply, jobId, cancelRequested } = await this.runWorker(kind, name, budget, progress, title, { kind, train });
+    const { reply, jobId, cancelRequested } = await this.runWorker(kind, name, budget, progress, title, { kind, train }, automatic);
     if (reply.type !== 'trained') throw new ResponseError(ErrorCodes.jobFailed, `${kind} of "${name}" ended without a model`);
     if (cancelRequested && kind === 'prepare') throw new ResponseError(ErrorCodes.jobFailed, 'preparing completions from the base model was cancelled');
     // A cancel that arrived after the last step (during the export) still means "keep what serves
@@ -263,7 +290,7 @@ export class Jobs {
         this.events.log(`model ${name} was trained but cannot serve: ${(err as Error).message}`);
       }
     } else {
-      this.events.log(`training of ${name} cancelled at step ${reply.step}; its last checkpoint is kept in ${reply.modelDir}`);
+      this.events.log(automatic ? `automatic fine-tune ${name} cancelled at step ${reply.step}; it is not kept` : `training of ${name} cancelled at step ${reply.step}; its last checkpoint is kept in ${reply.modelDir}`);
     }
     this.events.onStatusChanged();
     return { jobId, kind, model: name, modelDir: reply.modelDir, step: reply.step, bestValLoss: reply.bestValLoss, stopReason, activated, start: reply.start, ms: Date.now() - started };
@@ -273,7 +300,7 @@ export class Jobs {
    * Starts the worker and settles with its final reply; every event in between is forwarded. A
    * request that finds the base being prepared waits for it (seconds): completions serve meanwhile.
    */
-  private async runWorker(kind: JobKind, model: string, budget: Budget, { reporter: progress, cancelTokens }: JobProgress, title: string, job: WorkerJob): Promise<{ reply: FinalReply; jobId: number; cancelRequested: boolean }> {
+  private async runWorker(kind: JobKind, model: string, budget: Budget, { reporter: progress, cancelTokens }: JobProgress, title: string, job: WorkerJob, automatic?: AutomaticRun): Promise<{ reply: FinalReply; jobId: number; cancelRequested: boolean }> {
     while (this.current?.status.kind === 'prepare' && kind !== 'prepare') {
       this.events.log(`${kind}: waiting for the base model's preparation (job ${this.current.status.id}) to finish`);
       await this.current.exited;
@@ -282,13 +309,22 @@ export class Jobs {
       const s = this.current.status;
       throw new ResponseError(ErrorCodes.busy, `a ${s.kind} job is already running (job ${s.id}, ${s.model}, step ${s.step}/${s.maxSteps}); cancel it first`);
     }
+    // One training per models folder, across windows: the lock lives as long as the worker.
+    const lock = job.kind === 'evaluate' ? null : this.trainingLock(kind, model, path.dirname(job.train.outDir));
     // The worker's stdout is piped here, not inherited: under --stdio it would corrupt the LSP stream.
-    const worker = new Worker(this.workerFile(), { workerData: job, stdout: true, stderr: true });
+    let worker: Worker;
+    try {
+      const env = automatic ? { ...process.env, WLM_TRAIN_WORKERS: String(automatic.gradientThreads) } : process.env;
+      worker = new Worker(this.workerFile(), { workerData: job, stdout: true, stderr: true, env });
+    } catch (err) {
+      lock?.release();
+      throw err;
+    }
     for (const stream of [worker.stdout, worker.stderr]) {
       stream.setEncoding('utf8');
       stream.on('data', (chunk: string) => this.events.log(chunk.trimEnd()));
     }
-    const status: JobStatus = { id: this.nextId++, kind, model, step: 0, ...budget, percentage: 0, etaMs: null, message: 'starting', backend: null };
+    const status: JobStatus = { id: this.nextId++, kind, model, step: 0, ...budget, percentage: 0, etaMs: null, message: 'starting', backend: null, ...(automatic ? { automatic: true as const } : {}) };
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     const running: RunningJob = { status, worker, cancelRequested: false, pace: new RunPace(budget), progress, exited };
     this.current = running;
@@ -328,6 +364,7 @@ export class Jobs {
         this.events.log(`job ${status.id} crashed: ${err.stack ?? err.message}`);
       });
       worker.on('exit', (code) => {
+        lock?.release();
         for (const subscription of subscriptions) subscription.dispose();
         this.current = null;
         progress.done();
@@ -387,6 +424,17 @@ export class Jobs {
     timer.unref();
     job.worker.once('exit', () => clearTimeout(timer));
     this.events.onStatusChanged();
+  }
+
+  /** The models folder's training lock (storeLock.ts), or a busy error naming the window or command that holds it. */
+  private trainingLock(kind: JobKind, model: string, modelsDir: string): HeldLock {
+    try {
+      return acquireTrainingLock(modelsDir, { holder: 'the Workspace LM language server of a VS Code window', model });
+    } catch (err) {
+      if (!(err instanceof LockHeldError)) throw err;
+      this.events.log(`${kind} of ${model} refused: ${err.message}`);
+      throw new ResponseError(ErrorCodes.busy, err.message);
+    }
   }
 
   private checkCanTrain(ctx: JobContext, what: string): void {

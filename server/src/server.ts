@@ -30,7 +30,9 @@ import { summarizeAt, hoverSummaryAt } from './summaries';
 import { estimatePresets, guessBackend, gpuEngineInstalled, readTrainedRuns } from './estimates';
 import { PRESET_NAMES, loadPreset } from '../../models/src/model/config';
 import { baseModelDir, findBaseModel } from '../../models/src/model/base';
-import { hasModelConfig } from '../../models/src/model/checkpoint';
+import { hasModelConfig, readModelConfig } from '../../models/src/model/checkpoint';
+import { SavedFiles } from './savedFiles';
+import { AutoFineTune, AUTOMATIC_RUN } from './autoFineTune';
 import {
   ErrorCodes,
   TrainRequest,
@@ -138,7 +140,8 @@ async function jobContext(): Promise<JobContext> {
 async function loadStore(): Promise<void> {
   const dir = modelsDirFor(await getSettings());
   if (dir === server.store.modelsDir) return;
-  server.store = new ModelStore(dir);
+  // Another window on the same models folder: a wait for it is said in the log (store.ts, storeLock.ts).
+  server.store = new ModelStore(dir, { holder: 'the Workspace LM language server of a VS Code window', onWait: (message) => connection.console.info(message) });
   connection.console.info(`models dir: ${dir}`);
   const name = await server.store.readActive();
   if (name === null) {
@@ -207,7 +210,8 @@ connection.onInitialize((params): InitializeResult => {
   server.canCreateProgress = Boolean(params.capabilities.window?.workDoneProgress);
   return {
     capabilities: {
-      textDocumentSync: TextDocumentSyncKind.Incremental,
+      // Saves too (no text: the file on disk is read as training reads it, savedFiles.ts).
+      textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
       inlineCompletionProvider: true,
       hoverProvider: true, // answers only with workspaceLm.summaryOnHover on
     },
@@ -223,13 +227,18 @@ function reloadStore(): void {
 
 connection.onInitialized(() => reloadStore());
 
-connection.onDidChangeConfiguration(() => {
+connection.onDidChangeConfiguration((params) => {
+  // A client that cannot be asked (no workspace/configuration) may push its settings here instead.
+  const pushed = (params?.settings as { workspaceLm?: unknown } | null | undefined)?.workspaceLm;
+  if (!server.canPullConfiguration && pushed !== undefined) server.initSettings = pushed;
   settingsCache.clear();
   completer.reset();
   reloadStore();
+  void autoFineTune.settingsChanged();
 });
 
 connection.onShutdown(async () => {
+  autoFineTune.dispose();
   jobs.cancel({});
   await active.deactivate();
 });
@@ -433,9 +442,54 @@ onRequest(MetricsHistoryRequest.type, async (params) => {
 // A bug in a handler must cost one answer, not the server: log it and keep serving.
 process.on('unhandledRejection', (reason) => connection.console.error(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
 
+// ---------------------------------------------------------------------------------------------
+// Keeping up with the code: saved files go into the workspace n-gram at once; with
+// workspaceLm.autoFineTune, an idle editor fine-tunes the model on them.
+
+const savedFiles = new SavedFiles({
+  folder: () => server.folder,
+  trusted: () => server.trusted,
+  exclude: async () => (await getSettings()).exclude,
+  take: async (files) => (await active.use(async (session) => session.takeSavedFiles(files))) ?? null,
+  taken: (result, sources) => {
+    if (sources > 0) autoFineTune.saved();
+    if (!result || result.files === 0) return;
+    completer.reset(); // cached completions were made with the old counts
+    connection.console.info(`n-gram: took in ${result.files} saved file(s), +${result.tokensIn} -${result.tokensOut} tokens (${result.encodeMs.toFixed(0)} ms tokenizing, ${result.updateMs.toFixed(1)} ms counting)`);
+  },
+  log: (message) => connection.console.info(message),
+});
+
+const autoFineTune = new AutoFineTune({
+  enabled: async () => server.trusted && (await getSettings()).autoFineTune,
+  busy: () => jobs.status !== null,
+  trainedAt: async () => (active.dir === null ? null : Date.parse((await readModelConfig(active.dir)).createdAt)),
+  fineTune: async (cancel) => {
+    const ctx = await jobContext();
+    return jobs.fineTune({ scope: 'changed' }, ctx, { reporter: { begin: () => {}, report: () => {}, done: () => {} }, cancelTokens: [cancel] }, AUTOMATIC_RUN);
+  },
+  log: (message) => connection.console.info(message),
+});
+
+connection.onDidChangeWatchedFiles(({ changes }) => savedFiles.changed(changes));
+documents.onDidSave(({ document }) => savedFiles.saved(document.uri));
+
 // The completion mixture's cache learns from the open files as they change; nothing is retrained.
-documents.onDidOpen(({ document }) => completer.observeDocument(document.uri, document.getText()));
-documents.onDidChangeContent(({ document }) => completer.observeDocument(document.uri, document.getText()));
-documents.onDidClose(({ document }) => completer.forgetDocument(document.uri));
+// TextDocuments reports an opened document as changed too: that is not typing.
+let opening: string | null = null;
+documents.onDidOpen(({ document }) => {
+  opening = document.uri;
+  completer.observeDocument(document.uri, document.getText());
+  savedFiles.opened(document.uri, document.getText());
+});
+documents.onDidChangeContent(({ document }) => {
+  if (opening === document.uri) opening = null;
+  else autoFineTune.typed();
+  completer.observeDocument(document.uri, document.getText());
+});
+documents.onDidClose(({ document }) => {
+  completer.forgetDocument(document.uri);
+  savedFiles.closed(document.uri);
+});
 documents.listen(connection);
 connection.listen();

@@ -19,6 +19,7 @@ export interface Settings {
   modelsDir: string; // where model folders live; empty means the extension's workspace storage
   exclude: string[]; // globs left out of training on top of .gitignore
   summaryOnHover: boolean; // show the model's one-line summary when hovering a function's header
+  autoFineTune: boolean; // fine-tune the active model on saved files when the editor is idle (autoFineTune.ts)
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -33,6 +34,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   modelsDir: '',
   exclude: [],
   summaryOnHover: false,
+  autoFineTune: false,
 });
 
 const MAX_TOKENS_LIMIT = 256; // beyond this a tiny model only repeats itself, slowly
@@ -54,7 +56,7 @@ export function parseSettings(raw: unknown): { settings: Settings; problems: str
   const bad = (key: keyof Settings, allowed: string) =>
     problems.push(`workspaceLm.${key}: ${JSON.stringify(source[key])} is not ${allowed}; using ${JSON.stringify(DEFAULT_SETTINGS[key])}`);
 
-  for (const key of ['enableCompletions', 'multiline', 'summaryOnHover'] as const) {
+  for (const key of ['enableCompletions', 'multiline', 'summaryOnHover', 'autoFineTune'] as const) {
     if (source[key] === undefined) continue;
     if (typeof source[key] === 'boolean') settings[key] = source[key];
     else bad(key, 'true or false');

@@ -1,13 +1,29 @@
 // The training worker's entry (bundled as dist/worker.js): runs one job from workerData through
 // the models pipeline and reports every pipeline event to the server thread. It holds no state
 // of its own and decides nothing: cancellation arrives as a message and becomes an AbortSignal.
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { trainOnFolder } from '../../models/src/pipeline';
 import { evaluateFolder, formatEvalTable } from '../../models/src/eval/evaluateFolder';
 import type { WorkerJob, WorkerReply, ServerToWorker } from './jobs';
 
+/** Linux nice value of a training thread: 10 gives the server's thread about nine times its CPU share. */
+const WORKER_NICE = 10;
+
 const port = parentPort;
 if (!port) throw new Error('worker.ts runs as a worker thread of the Workspace LM server, not on its own');
+
+// Training shares the machine with the editor, and completions must not wait for it: on Linux a
+// thread has its own nice value, so this thread (and the gradient threads it starts, which inherit
+// it) yield the cores to the server's thread and the user's typing. Elsewhere setpriority would
+// lower the whole server process, so the job keeps its priority there.
+if (process.platform === 'linux') {
+  try {
+    setPriority(WORKER_NICE);
+  } catch {
+    // a sandbox that forbids it: train at normal priority
+  }
+}
 
 const controller = new AbortController();
 port.on('message', (message: ServerToWorker) => {

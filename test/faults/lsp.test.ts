@@ -147,7 +147,7 @@ test('inlineCompletion and hover with wrong types, missing fields, bad positions
 function customParams(): { method: string; label: string; params: unknown }[] {
   const fields: Record<string, string[]> = {
     [TrainRequest.method]: ['folder', 'preset', 'steps', 'minutes', 'name', 'workDoneToken'],
-    [FineTuneRequest.method]: ['base', 'scope', 'files', 'folder', 'steps', 'learningRate', 'freezeLayers', 'name'],
+    [FineTuneRequest.method]: ['base', 'scope', 'files', 'folder', 'steps', 'learningRate', 'freezeLayers', 'loraRank', 'name'],
     [EvaluateRequest.method]: ['model', 'folder', 'lines'],
     [ModelsRequest.method]: ['action', 'name'],
     [CancelRequest.method]: ['jobId'],

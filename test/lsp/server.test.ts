@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork, execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, readFileSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, readFileSync, readdirSync, utimesSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -253,6 +253,15 @@ test('cancel a training midway: last checkpoint kept, the previous model still s
   figures.trainingP95Ms = +percentile(latencies, 0.95).toFixed(1);
   const during = client.statuses.at(-1)!;
   assert.equal(during.activeModel, firstModel);
+  // The training threads yield the cores to the thread that answers completions (Linux nice values
+  // are per thread: /proc/<pid>/task/<tid>/stat, field 19).
+  if (process.platform === 'linux') {
+    const pid = client.process.pid!;
+    const nice = (tid: string) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
+    const niceValues = readdirSync(`/proc/${pid}/task`).map(nice);
+    assert.equal(nice(String(pid)), 0, 'the server thread that answers completions runs at normal priority');
+    assert.ok(niceValues.filter((n) => n === 10).length >= 1, `no training thread at nice 10 while training: ${JSON.stringify(niceValues)}`);
+  }
   assert.equal(during.job?.model, 'to-cancel');
 
   // The model in training can be neither selected nor deleted; a second job is refused.

@@ -72,7 +72,11 @@ test('the main job: train a tiny model, refuse to overwrite it, evaluate, comple
   assert.equal(evaluated.code, 0, evaluated.stderr);
   const report = JSON.parse(evaluated.stdout);
   assert.ok(report.model.nextToken.loss > 0 && report.baseline.nextToken.loss > 0);
+  // Bits per byte beside the loss: the loss over the bytes of the text the scored tokens spell out.
+  const next = report.model.nextToken;
+  assert.ok(next.bytes > 0 && Math.abs(next.bitsPerByte - (next.loss * next.tokens) / (Math.LN2 * next.bytes)) < 1e-6, JSON.stringify(next));
   assert.ok(existsSync(path.join(out, 'eval.json')));
+  assert.equal(JSON.parse(readFileSync(path.join(out, 'eval.json'), 'utf8')).model.nextToken.bitsPerByte, next.bitsPerByte);
 
   const target = path.join(sample, 'src', 'queue.ts');
   const completed = wlm('complete', out, `${target}:12:5`, '--json');
