@@ -69,6 +69,7 @@ export interface TallyFile {
   crashes: { entry: string; input: string; detail: string }[];
   kills: { tried: number; survived: number; detail: string[] };
   sockets: { traced: number; inet: number; lines: string[] };
+  secrets: { tried: number; reproduced: number; detail: string[] }; // completions asked at planted secrets, and those that gave one back
   notes: string[];
   byEntry: Record<string, number>;
   outcomes: { entry: string; input: string; kind: Outcome['kind']; text: string }[]; // every answer, for reading afterwards
@@ -90,7 +91,7 @@ export function unclear(message: string): string | null {
 export class Tally {
   readonly data: TallyFile;
   constructor(file: string) {
-    this.data = { file, inputs: 0, errors: 0, defined: 0, skips: {}, crashes: [], kills: { tried: 0, survived: 0, detail: [] }, sockets: { traced: 0, inet: 0, lines: [] }, notes: [], byEntry: {}, outcomes: [] };
+    this.data = { file, inputs: 0, errors: 0, defined: 0, skips: {}, crashes: [], kills: { tried: 0, survived: 0, detail: [] }, sockets: { traced: 0, inet: 0, lines: [] }, secrets: { tried: 0, reproduced: 0, detail: [] }, notes: [], byEntry: {}, outcomes: [] };
   }
 
   record(entry: string, input: string, outcome: Outcome): Outcome {

@@ -1,7 +1,7 @@
 // The fault suite's runner (`npm run test:faults`): builds the bundles, trains the one tiny model
 // the fault files share, runs test/faults/*.test.ts one file at a time under node:test, then sums
 // the tallies the files leave (faultKit.ts) and prints the closing figures. Exits non-zero when a
-// test failed, an input crashed or a non-local socket was opened. Seeded: WLM_FAULTS_SEED (15);
+// test failed, an input crashed, a planted secret came back or a non-local socket was opened. Seeded: WLM_FAULTS_SEED (15);
 // `npm run test:faults -- lsp cli` runs only the files whose names contain those words.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -54,11 +54,14 @@ function printFigures(tallies: TallyFile[], expectedFiles: number): number {
   for (const c of crashes) console.log(`      ${c}`);
   line('kills survived', `${kills.survived}/${kills.tried}`, 'kill -9 of wlm at seeded moments, and of a language server mid-training with a second server on its models folder (a run that ended first is not counted as survived): each folder served or resumed to the end; the active model kept loading; the lock was taken over');
   for (const t of tallies) for (const k of t.kills.detail) console.log(`      ${k}`);
+  const secrets = { tried: sum((t) => t.secrets.tried), reproduced: sum((t) => t.secrets.reproduced) };
+  line('secrets reproduced', secrets.reproduced, `of ${secrets.tried} completions asked at planted secrets in the files a model trained on (the GPT alone and the editor's mixture); must be 0`);
+  for (const t of tallies) for (const d of t.secrets.detail) console.log(`      ${d}`);
   line('sockets opened', sockets.inet, `non-AF_UNIX sockets in ${sockets.traced} runs under strace (train, eval, completions, the server); must be 0`);
   for (const l of sockets.lines) console.log(`      ${l}`);
   for (const t of tallies) for (const note of t.notes) console.log(`  note (${t.file}): ${note}`);
   // A kill that failed is a crash already; a run that ended before its moment is neither.
-  return crashes.length + sockets.inet + (expectedFiles - tallies.length);
+  return crashes.length + sockets.inet + secrets.reproduced + (expectedFiles - tallies.length);
 }
 
 process.exitCode = main();
