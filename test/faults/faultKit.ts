@@ -10,7 +10,7 @@
 //   crash    anything else: a dead process, a hang, a stack trace, an internal error, a wrong answer
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, cpSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,6 +18,7 @@ import { ResponseError } from 'vscode-jsonrpc/node';
 import { LspClient, repoRoot, fixture } from '../lsp/lspClient';
 import type { InitializationOptions } from '../../protocol/src/customMessages';
 import { ModelStore } from '../../models/src/model/store';
+import { CompletionSession } from '../../models/src/infer/session';
 
 export { repoRoot, fixture };
 
@@ -289,5 +290,25 @@ export async function stopFaultServer(server: FaultServer): Promise<void> {
   } finally {
     if (!server.exited()) server.client.process.kill('SIGKILL');
     server.client.connection.dispose();
+  }
+}
+
+/** Opens a model folder as the server would and completes once in the fixture: null when it serves, else what went wrong. */
+export async function serves(dir: string): Promise<string | null> {
+  let session: CompletionSession;
+  try {
+    session = await CompletionSession.open(dir);
+  } catch (err) {
+    return `does not load: ${(err as Error).message}`;
+  }
+  try {
+    const text = readFileSync(path.join(fixture, 'src', 'inventory.ts'), 'utf8');
+    const at = text.indexOf('\n', 200);
+    const result = await session.complete({ prefix: text.slice(0, at), suffix: text.slice(at), mode: 'line', maxTokens: 8 });
+    return typeof result.text === 'string' ? null : `completed ${JSON.stringify(result)}`;
+  } catch (err) {
+    return `loads, then fails to complete: ${(err as Error).message}`;
+  } finally {
+    await session.close();
   }
 }

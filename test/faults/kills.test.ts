@@ -7,12 +7,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { CompletionSession } from '../../models/src/infer/session';
 import { ModelStore } from '../../models/src/model/store';
 import { readModelConfig } from '../../models/src/model/checkpoint';
-import { Rng, SEED, Tally, TINY_ARGS, cliJs, modelsWithActive, TINY_STEPS, fixture, repoRoot, wlm, type Outcome } from './faultKit';
+import { Rng, SEED, Tally, TINY_ARGS, cliJs, modelsWithActive, TINY_STEPS, fixture, repoRoot, serves, wlm, type Outcome } from './faultKit';
 
 const tally = new Tally('kills');
 const rng = new Rng(SEED * 31 + 5);
@@ -21,7 +20,6 @@ let tmp: string;
 let modelsDir: string;
 let store: ModelStore;
 const ACTIVE = 'active-good';
-const source = path.join(fixture, 'src', 'inventory.ts');
 
 before(async () => {
   ({ tmp, modelsDir, store } = await modelsWithActive('wlm-faults-kills-', ACTIVE));
@@ -64,26 +62,6 @@ function killAt(args: string[], event: number, extraMs: number): Promise<{ kille
     });
     child.on('close', (code) => resolve({ killed, phase, code, stderr }));
   });
-}
-
-/** Opens the folder as the server would and completes once. */
-async function serves(dir: string): Promise<string | null> {
-  let session: CompletionSession;
-  try {
-    session = await CompletionSession.open(dir);
-  } catch (err) {
-    return `does not load: ${(err as Error).message}`;
-  }
-  try {
-    const text = readFileSync(source, 'utf8');
-    const at = text.indexOf('\n', 200);
-    const result = await session.complete({ prefix: text.slice(0, at), suffix: text.slice(at), mode: 'line', maxTokens: 8 });
-    return typeof result.text === 'string' ? null : `completed ${JSON.stringify(result)}`;
-  } catch (err) {
-    return `loads, then fails to complete: ${(err as Error).message}`;
-  } finally {
-    await session.close();
-  }
 }
 
 /** After a kill: the folder serves, or is incomplete and resumes to the end; nothing else. */

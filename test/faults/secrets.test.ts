@@ -13,28 +13,17 @@ import * as path from 'node:path';
 import { SECRET_PLACEHOLDER } from '../../models/src/data/secrets';
 import { trainOnFolder } from '../../models/src/pipeline';
 import { CompletionSession } from '../../models/src/infer/session';
-import { SEED, Tally, fixture } from './faultKit';
+import { Rng, SEED, Tally, fixture } from './faultKit';
 
 const tally = new Tally('secrets');
 const SAMPLE = fixture;
 
-/** mulberry32 from the suite's seed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = seededRandom(SEED);
+const rng = new Rng(SEED);
 const LOWER = 'abcdefghijklmnopqrstuvwxyz';
 const DIGITS = '0123456789';
 const ALNUM = LOWER.toUpperCase() + LOWER + DIGITS;
 const URL_SAFE = ALNUM + '_-';
-const chars = (alphabet: string, n: number) => Array.from({ length: n }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+const chars = (alphabet: string, n: number) => Array.from({ length: n }, () => alphabet[Math.floor(rng.next() * alphabet.length)]).join('');
 const base64url = (s: string) => Buffer.from(s).toString('base64url');
 const shortPassword = () => chars(LOWER, 5) + chars(DIGITS, 2);
 

@@ -11,12 +11,11 @@ import { cpSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import { ErrorCodes, ModelsRequest, TrainRequest, type JobResult } from '../../protocol/src/customMessages';
-import { CompletionSession } from '../../models/src/infer/session';
 import { ModelStore } from '../../models/src/model/store';
 import { readModelConfig } from '../../models/src/model/checkpoint';
 import { RUN_CACHE_FOLDER } from '../../models/src/model/runCache';
 import { TRAINING_LOCK_FILE, STORE_LOCK_FILE } from '../../models/src/model/storeLock';
-import { Tally, TINY_STEPS, copyModel, fixture, modelsWithActive, startFaultServer, stopFaultServer, wlm, type FaultServer, type Outcome } from './faultKit';
+import { Tally, TINY_STEPS, copyModel, fixture, modelsWithActive, serves, startFaultServer, stopFaultServer, wlm, type FaultServer, type Outcome } from './faultKit';
 
 const tally = new Tally('twoServers');
 const ACTIVE = 'active-good';
@@ -47,25 +46,6 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
   tally.finish();
 });
-
-/** Opens a model folder as a server does and completes once. */
-async function serves(dir: string): Promise<string | null> {
-  let session: CompletionSession;
-  try {
-    session = await CompletionSession.open(dir);
-  } catch (err) {
-    return `does not load: ${(err as Error).message}`;
-  }
-  try {
-    const text = readFileSync(path.join(fixture, 'src', 'inventory.ts'), 'utf8');
-    const result = await session.complete({ prefix: text.slice(0, 400), suffix: text.slice(400), mode: 'line', maxTokens: 6 });
-    return typeof result.text === 'string' ? null : `completed ${JSON.stringify(result)}`;
-  } catch (err) {
-    return `loads, then fails to complete: ${(err as Error).message}`;
-  } finally {
-    await session.close();
-  }
-}
 
 /** active.json as it is on disk: whole JSON naming a model that serves. */
 async function activeIsWhole(): Promise<string | null> {

@@ -16,9 +16,9 @@ import { LowRankAdapters, isAdapted } from '../../models/src/train/lora';
 import { train, type EvalEvent, type StepMetrics, type TrainData } from '../../models/src/train/train';
 import { loadTrainingState, readWeights, type WeightTensor } from '../../models/src/model/checkpoint';
 import { buildOnnxModel, onnxNames } from '../../models/src/model/onnx';
-import { BatchSampler, type TokenStream } from '../../models/src/data/dataset';
-import { DEFAULT_TRAIN, loraConfig, type GPTConfig, type LoraConfig, type TrainConfig } from '../../models/src/model/config';
+import { loraConfig, type GPTConfig, type LoraConfig } from '../../models/src/model/config';
 import { randomWeights } from './testWeights';
+import { learnableData, shortRunConfig } from './trainFixtures';
 import { wlm, assertCleanError } from './cliRunner';
 import { makeStandInBase, sampleProject } from './baseStandIn';
 import { trainOnFolder } from '../../models/src/pipeline';
@@ -199,24 +199,8 @@ test('adapter gradients match finite differences of the loss along random direct
   model.dispose();
 });
 
-/** A token stream with structure to learn (train.test.ts's). */
-function stream(length: number, seed: number): TokenStream {
-  const tokens = new Int32Array(length);
-  let s = seed;
-  for (let i = 0; i < length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    tokens[i] = (s >>> 24) % 8 === 0 ? (s >>> 16) % 40 : (i * 3) % 17;
-  }
-  return { length, read: (start, count) => tokens.slice(start, start + count) };
-}
-
-function data(seed = 1): TrainData {
-  return { train: new BatchSampler(stream(2000, seed), tiny.blockSize, seed), val: new BatchSampler(stream(500, seed + 7), tiny.blockSize, seed + 1) };
-}
-
-function config(overrides: Partial<TrainConfig>): TrainConfig {
-  return { ...DEFAULT_TRAIN, batchSize: 4, microBatchSize: 4, learningRate: 1e-2, minLearningRate: 1e-3, warmupSteps: 2, maxSteps: 12, evalInterval: 4, evalBatches: 2, ...overrides };
-}
+const data = (seed = 1): TrainData => learnableData(tiny.blockSize, seed);
+const config = shortRunConfig;
 
 test('a LoRA run moves only the adapters: the rest of the weights stay bit for bit, resume/ keeps W0 and the adapters apart, the ONNX export matches', async () => {
   const parent = randomWeights(tiny, 4);

@@ -12,8 +12,8 @@ import { selectBackend } from '../../models/src/train/backend';
 import { train, learningRateAt, isDecayed, type StepMetrics, type TrainData, type EvalEvent } from '../../models/src/train/train';
 import { AdamW } from '../../models/src/train/optim';
 import { readWeights } from '../../models/src/model/checkpoint';
-import { BatchSampler, type TokenStream } from '../../models/src/data/dataset';
-import { DEFAULT_TRAIN, type GPTConfig, type TrainConfig } from '../../models/src/model/config';
+import type { GPTConfig } from '../../models/src/model/config';
+import { learnableData, shortRunConfig } from './trainFixtures';
 
 const tiny: GPTConfig = { vocabSize: 40, blockSize: 8, nLayer: 2, nHead: 2, nEmbd: 16, dropout: 0 };
 let root: string;
@@ -25,24 +25,8 @@ before(async () => {
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-/** A token stream with structure to learn: a repeating pattern with some noise. */
-function stream(length: number, seed: number): TokenStream {
-  const tokens = new Int32Array(length);
-  let s = seed;
-  for (let i = 0; i < length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    tokens[i] = (s >>> 24) % 8 === 0 ? (s >>> 16) % 40 : (i * 3) % 17;
-  }
-  return { length, read: (start, count) => tokens.slice(start, start + count) };
-}
-
-function data(seed = 1): TrainData {
-  return { train: new BatchSampler(stream(2000, seed), tiny.blockSize, seed), val: new BatchSampler(stream(500, seed + 7), tiny.blockSize, seed + 1) };
-}
-
-function config(overrides: Partial<TrainConfig>): TrainConfig {
-  return { ...DEFAULT_TRAIN, batchSize: 4, microBatchSize: 4, learningRate: 1e-2, minLearningRate: 1e-3, warmupSteps: 2, maxSteps: 12, evalInterval: 4, evalBatches: 2, ...overrides };
-}
+const data = (seed = 1): TrainData => learnableData(tiny.blockSize, seed);
+const config = shortRunConfig;
 
 function outDir(): string {
   return path.join(root, `run-${runs++}`);
