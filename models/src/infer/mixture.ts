@@ -404,6 +404,11 @@ export class Mixture {
    * n-gram holds it (SAVED_FILE_SEEN_SHARE of its n-grams), as it does a file counted at training
    * and unchanged since; one held out for the mixture's fit, or changed since, was never counted.
    */
+  /** Whether takeSavedFiles() already holds this file's tokens: its text before the save is then not needed. */
+  holdsSavedFile(key: string): boolean {
+    return this.savedFiles.has(key);
+  }
+
   takeSavedFiles(files: readonly { key: string; ids: ArrayLike<number> | null; before?: ArrayLike<number> | null }[]): { files: number; tokensIn: number; tokensOut: number } {
     const remove: ArrayLike<number>[] = [];
     const add: ArrayLike<number>[] = [];
@@ -484,9 +489,9 @@ export class Mixture {
     if (modelLogits.length !== V) throw new Error(`mixture: ${modelLogits.length} logits for a ${V}-token vocabulary`);
     softmax(modelLogits, this.modelProbs);
     const ngramContext = Array.prototype.slice.call(context, Math.max(0, context.length - (this.ngram.order - 1)));
-    this.ngram.sparseDistribution(ngramContext, this.ngramNext);
+    const ngramMatched = this.ngram.sparseDistribution(ngramContext, this.ngramNext);
     const matched = this.cache.sparseDistribution(context, this.cacheNext);
-    return bucketOf(matched, this.ngram.matchedContext(ngramContext), atLineStart(context, this.kinds));
+    return bucketOf(matched, ngramMatched, atLineStart(context, this.kinds));
   }
 }
 

@@ -42,6 +42,7 @@ const ROOT = 0;
 const NGRAM_MAGIC = Array.from('WLMNGRAM', (c) => c.charCodeAt(0));
 const NGRAM_FORMAT_VERSION = 1;
 const NO_NODE = -1;
+const NO_CHILDREN: readonly number[] = []; // addLevel's default: a context with no children added since it loaded
 
 /**
  * Modified Kneser-Ney discounts D1, D2, D3+ for one order, from how many n-grams were seen exactly
@@ -365,18 +366,20 @@ export class NGramModel {
   distribution(context: ArrayLike<number>, out: Float64Array = new Float64Array(this.vocabSize)): Float64Array {
     if (out.length !== this.vocabSize) throw new Error(`n-gram: output has ${out.length} entries, vocabulary has ${this.vocabSize}`);
     this.scratch ??= new SparseDistribution(this.vocabSize);
-    return this.sparseDistribution(context, this.scratch).toDense(out);
+    this.sparseDistribution(context, this.scratch);
+    return this.scratch.toDense(out);
   }
 
   /**
    * The next-token distribution as the order-1 level scaled, plus the tokens seen after the
-   * longer contexts: what the completion mixture reads per token, in microseconds.
+   * longer contexts: what the completion mixture reads per token, in microseconds. Returns how
+   * many of the context's last tokens matched (matchedContext), found on the way.
    */
-  sparseDistribution(context: ArrayLike<number>, into: SparseDistribution): SparseDistribution {
+  sparseDistribution(context: ArrayLike<number>, into: SparseDistribution): number {
     into.reset(this.order1Distribution());
     const chain = this.contextChain(context);
     for (let k = 2; k <= chain.length; k++) this.addLevel(k, chain[k - 1], into);
-    return into;
+    return Math.max(0, chain.length - 1);
   }
 
   /** Uniform, then the 1-grams over it: the same for every context, so computed once. */
@@ -400,7 +403,7 @@ export class NGramModel {
       const kept = this.discounted(k, this.value[child]);
       if (kept > 0) into.add(this.token[child], kept / total);
     }
-    for (const child of this.addedChildren.get(c) ?? []) {
+    for (const child of this.addedChildren.get(c) ?? NO_CHILDREN) {
       const kept = this.discounted(k, this.value[child]);
       if (kept > 0) into.add(this.token[child], kept / total);
     }
