@@ -367,6 +367,7 @@ async function writeInitialConfig({ opts, folder, outDir }: Job, plan: RunPlan, 
     backend: { name: backend.name, device: backend.device },
     data: {
       root: folder,
+      exclude: opts.exclude?.length ? opts.exclude : undefined,
       files: { train: sources.split.train.length, val: sources.split.val.length },
       tokens: { train: tokens.train.tokens, val: tokens.val.tokens },
       bytes: totalBytes(sources.chosen),

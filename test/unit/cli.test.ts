@@ -91,6 +91,19 @@ test('the main job: train a tiny model, refuse to overwrite it, evaluate, comple
   assert.ok(JSON.parse(exported.stdout).bytes > 0);
 });
 
+test('files a run left out (--exclude) stay out of its evaluation: the held-out split is the run\'s own', () => {
+  const out = path.join(scratch, 'excluding');
+  const trained = wlm('train', sample, '--preset', 'tiny', '--steps', '5', '--out', out, '--exclude', 'test/**', '--exclude', 'scripts/**', '--exclude', 'src/legacy/**');
+  assert.equal(trained.code, 0, trained.stderr);
+  const config = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'));
+  assert.deepEqual(config.data.exclude, ['test/**', 'scripts/**', 'src/legacy/**']);
+  const evaluated = wlm('eval', out, '--json', '--lines', '200');
+  assert.equal(evaluated.code, 0, evaluated.stderr);
+  const report = JSON.parse(evaluated.stdout);
+  assert.equal(report.data.valFiles, config.data.files.val, 'the held-out files are the run\'s');
+  for (const example of report.examples) assert.ok(!/^(test|scripts|src\/legacy)\//.test(example.relPath), `an excluded file was evaluated: ${example.relPath}`);
+});
+
 test('every command answers --help with its usage, each of its flags explained, and exit 0', () => {
   const overview = wlm('--help');
   assert.equal(overview.code, 0);

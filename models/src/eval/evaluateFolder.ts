@@ -20,6 +20,9 @@ import { evaluateModelSummaries } from './summaryEval';
 import { composeEvalReport, writeEvalReport, type EvalReport } from './report';
 import { UserError } from '../util/errors';
 
+/** A run's files, split into training and held-out as the run split them. */
+type Split = ReturnType<typeof splitFiles>;
+
 export { formatEvalTable } from './report';
 
 export interface EvaluateFolderOptions {
@@ -41,12 +44,13 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
 
   // Held-out files: the folder given, or the validation split recorded by the model's settings.
   let valFiles: SourceFile[];
+  let split: Split | undefined; // the run's own, when the model's folder was scanned for it
   if (opts.folder) {
     valFiles = (await scanFolder(path.resolve(opts.folder))).files;
   } else {
     if (!existsSync(config.data.root)) throw new UserError(`the folder this model was trained on (${config.data.root}) is gone; pass a folder to evaluate on`);
-    const scan = await scanFolder(config.data.root);
-    valFiles = splitFiles(scan.files, config.train.valFraction, config.train.seed).val;
+    split = await runSplit(config);
+    valFiles = split.val;
   }
   if (valFiles.length === 0) throw new UserError('no held-out source files to evaluate on');
   const docs: EvalDocument[] = [];
@@ -59,7 +63,7 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'wlm-eval-'));
   let opened: CompletionSession | undefined;
   try {
-    const modelTokens = await modelTokenFiles(modelDir, config, await CodeTokenizer.load(path.join(modelDir, 'tokenizer.json')), scratch, opts.signal);
+    const modelTokens = await modelTokenFiles(modelDir, config, await CodeTokenizer.load(path.join(modelDir, 'tokenizer.json')), scratch, opts.signal, split);
     if (editor && !existsSync(path.join(modelDir, MIXTURE_FILE))) await CompletionSession.buildMixture(modelDir, { signal: opts.signal, tokens: modelTokens });
     const session = (opened = await CompletionSession.open(modelDir, { mixture: editor }));
     const mixture = session.mixture;
@@ -127,16 +131,22 @@ export async function evaluateFolder(opts: EvaluateFolderOptions): Promise<EvalR
  * (config.data.root, split as the run split it) into `scratch`, as plain code: no FIM or summary
  * examples, which are for a GPT to learn from. For the n-gram baseline and a mixture built afresh.
  */
-export async function modelTokenFiles(modelDir: string, config: ModelFolderConfig, tokenizer: CodeTokenizer, scratch: string, signal?: AbortSignal): Promise<{ train: string; val: string }> {
+export async function modelTokenFiles(modelDir: string, config: ModelFolderConfig, tokenizer: CodeTokenizer, scratch: string, signal?: AbortSignal, runFiles?: Split): Promise<{ train: string; val: string }> {
   const train = existingTokenFile(modelDir, 'train.bin');
   const val = existingTokenFile(modelDir, 'val.bin');
   if (train && val) return { train, val };
   if (!existsSync(config.data.root)) {
     throw new UserError(`the folder this model was trained on (${config.data.root}) is gone: the n-gram baseline counts its training files, and a model folder keeps no token files; hint: evaluate where that folder is`);
   }
-  const split = splitFiles((await scanFolder(config.data.root)).files, config.train.valFraction, config.train.seed);
+  const split = runFiles ?? (await runSplit(config));
   const files = { train: path.join(scratch, 'model-train.bin'), val: path.join(scratch, 'model-val.bin') };
   await tokenizeFiles(split.train, tokenizer, files.train, { seed: config.train.seed, signal });
   await tokenizeFiles(split.val, tokenizer, files.val, { seed: config.train.seed, signal });
   return files;
+}
+
+/** The run's training and held-out files, split again as the run split them (its seed, its excludes). */
+async function runSplit(config: ModelFolderConfig): Promise<Split> {
+  const scan = await scanFolder(config.data.root, { exclude: config.data.exclude });
+  return splitFiles(scan.files, config.train.valFraction, config.train.seed);
 }

@@ -35,6 +35,7 @@ export interface ModelFolderConfig {
   backend: { name: string; device: string };
   data: {
     root: string;
+    exclude?: string[]; // the globs the run left out on top of .gitignore: a rescan of root (evaluation) leaves them out too
     files: { train: number; val: number } | number;
     tokens: { train: number; val: number } | number;
     bytes?: number;
