@@ -94,7 +94,8 @@ export class SavedFiles {
       bytes += text?.length ?? 0;
       const before = this.beforeSave.get(file);
       // Scrubbed as the text now is: the n-gram only ever held scrubbed text.
-      files.push({ key: file, text, before: before === undefined || folder === null ? undefined : scrubSecrets(before, path.relative(folder, file)) });
+      // Under the posix path readWorkspaceFile scrubs with (a Windows path's separators would read differently).
+      files.push({ key: file, text, before: before === undefined || folder === null ? undefined : scrubSecrets(before, path.relative(folder, file).split(path.sep).join('/')) });
       if (before !== undefined) {
         if (text === null) this.beforeSave.delete(file);
         else this.beforeSave.set(file, text);
