@@ -173,10 +173,10 @@ async function replay(modelDir: string, keystrokes: Keystroke[], texts: Map<stri
     let calls: number[] = [];
     const mixture = session.mixture;
     if (mixture) {
-      const logProbs = mixture.logProbs.bind(mixture);
-      mixture.logProbs = (...args: Parameters<typeof logProbs>) => {
+      const probs = mixture.probs.bind(mixture);
+      mixture.probs = (...args: Parameters<typeof probs>) => {
         const started = performance.now();
-        const out = logProbs(...args);
+        const out = probs(...args);
         calls.push(performance.now() - started);
         return out;
       };
@@ -214,7 +214,7 @@ async function replay(modelDir: string, keystrokes: Keystroke[], texts: Map<stri
     return {
       direct: summary(ms),
       phases: Object.fromEntries(PHASES.map((p) => [p, round(phaseSums[p] / n)])) as Record<Phase, number>,
-      // No call seen: no mixture here, or the session no longer mixes through Mixture.logProbs.
+      // No call seen: no mixture here, or the session no longer mixes through Mixture.probs.
       mixture: mixtureCalls > 0 ? { prefill: round(mix.prefill / n), decode: round(mix.decode / n) } : null,
     };
   } finally {
@@ -318,6 +318,12 @@ export async function serverLatencyBench(opts: ServerLatencyOptions = {}) {
     ...table,
     breakdown,
     positions: { prefill: server.prefillPositions, prompt: server.promptPositions },
+    // The five slowest model requests, where their milliseconds went: what the p95 is made of.
+    slowest: keystrokes
+      .filter((k) => k.request.reachedModel && k.request.phases)
+      .sort((a, b) => b.request.ms - a.request.ms)
+      .slice(0, 5)
+      .map((k) => ({ ms: round(k.request.ms), region: k.typed.region, charsTyped: k.chars, prefill: k.request.prefill, serverMs: k.request.serverMs === undefined ? null : round(k.request.serverMs), phases: Object.fromEntries(PHASES.map((p) => [p, round(k.request.phases![p])])) })),
     direct: direct && { modelRequests: direct.direct, phases: direct.phases, mixture: direct.mixture },
     serverMemory: memory && { ...memory, goalRssMB: 300, pass: memory.rssMB <= 300, note: 'VmRSS after the typing, serving the prepared default model; VmHWM includes the preparation job (a worker thread of the same process)' },
     goals: { ...GOALS, pass: (modelAll.p50Ms ?? Infinity) <= GOALS.modelP50Ms && (modelAll.p95Ms ?? Infinity) <= GOALS.modelP95Ms },

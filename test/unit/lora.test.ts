@@ -230,7 +230,10 @@ test('a LoRA run moves only the adapters: the rest of the weights stay bit for b
   const saved = await readWeights(dir);
   for (const [name, w] of trained) assert.deepEqual(saved.get(name)!.data, w.data, `${name}: weights.bin is merged`);
   const session = await ort.InferenceSession.create(buildOnnxModel(tiny, saved));
-  const feeds: Record<string, ort.Tensor> = { [onnxNames.inputIds]: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]) };
+  const feeds: Record<string, ort.Tensor> = {
+    [onnxNames.inputIds]: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]),
+    [onnxNames.logitPositions]: new ort.Tensor('int64', BigInt64Array.from(ids, (_, i) => BigInt(i)), [ids.length]),
+  };
   for (let l = 0; l < tiny.nLayer; l++) {
     for (const name of [onnxNames.pastKey(l), onnxNames.pastValue(l)]) feeds[name] = new ort.Tensor('float32', new Float32Array(0), [1, tiny.nHead, 0, tiny.nEmbd / tiny.nHead]);
   }

@@ -206,6 +206,33 @@ test('session: a line repeated from an open file completes from the cache; witho
   assert.notEqual(forgotten.text, mixed.text);
 });
 
+test('drafting: the n-gram and cache run ahead with each position; the same completion from fewer model runs', async () => {
+  session.observeDocument('file:///open.ts', 'function main() {\n  const total = sumOfSquares(values, 17);\n  return total;\n}\n');
+  const request = { prefix: 'export function other() {\n  const total = sumOf', suffix: '\n}\n', mode: 'line' as const, maxTokens: 24, uri: 'file:///other.ts' };
+  session.resetCache();
+  const drafted = await session.complete(request);
+  session.resetCache();
+  const plain = await session.complete({ ...request, draft: false });
+  assert.equal(drafted.text, 'Squares(values, 17);');
+  assert.deepEqual([drafted.text, drafted.tokens, drafted.meanLogProb.toFixed(6)], [plain.text, plain.tokens, plain.meanLogProb.toFixed(6)]);
+  // Without drafts: one run per generated token after the first. With them: the cache's repeat is
+  // drafted with the prompt and most picks find their logits computed.
+  assert.equal(plain.draftedPositions, 0);
+  assert.equal(plain.computedTokens, plain.prefillPositions + plain.tokens - 1);
+  assert.ok(drafted.draftedPositions >= 3 && drafted.draftHits >= 3, `drafted ${drafted.draftedPositions}, hits ${drafted.draftHits}`);
+  assert.ok(drafted.computedTokens <= plain.computedTokens - drafted.draftHits, `computed ${drafted.computedTokens} vs ${plain.computedTokens} without drafts`);
+  // The draft itself: greedy on the n-gram and the cache, up to and including a line break, within its budget.
+  const mixture = session.mixture!;
+  mixture.cache.setCurrent(null);
+  const breaks = (id: number) => tokenizer.tokenBytes(id).includes(0x0a);
+  const context = tokenizer.encode('  const total = sumOf');
+  const line = mixture.draft(context, 24, breaks);
+  assert.match(tokenizer.decode(line), /^Squares\(values, 17\);\n[ ]*$/);
+  assert.ok(line.slice(0, -1).every((id) => !breaks(id)), 'only the last drafted token breaks the line');
+  assert.deepEqual(mixture.draft(context, 3, breaks), line.slice(0, 3));
+  session.forgetDocument('file:///open.ts');
+});
+
 test('a corrupt mixture.json is reported, with a hint, and not loaded; a folder without token files cannot build one', async () => {
   await assert.rejects(CompletionSession.buildMixture(modelDir), /no train\.bin token file for .*: the mixture needs the model's training and held-out tokens; hint: rebuild them from the sources/);
   const other = path.join(root, 'corrupt');

@@ -88,11 +88,17 @@ function referenceLogits(c: GPTConfig, w: Map<string, WeightTensor>, ids: number
 
 interface Step { logits: Float32Array; present: Map<string, ort.Tensor> }
 
-/** One call of the exported graph for batch 1: new ids on top of a (possibly empty) cache. */
-async function runStep(session: ort.InferenceSession, c: GPTConfig, ids: number[], past?: Map<string, ort.Tensor>): Promise<Step> {
+/** logit_positions for every fed position, 0..n-1. */
+function everyPosition(n: number): ort.Tensor {
+  return new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), [n]);
+}
+
+/** One call of the exported graph for batch 1: new ids on top of a (possibly empty) cache; logits of `positions` (default: every one). */
+async function runStep(session: ort.InferenceSession, c: GPTConfig, ids: number[], past?: Map<string, ort.Tensor>, positions?: number[]): Promise<Step> {
   const hs = c.nEmbd / c.nHead;
   const feeds: Record<string, ort.Tensor> = {
     [onnxNames.inputIds]: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]),
+    [onnxNames.logitPositions]: positions ? new ort.Tensor('int64', BigInt64Array.from(positions.map(BigInt)), [positions.length]) : everyPosition(ids.length),
   };
   for (let l = 0; l < c.nLayer; l++) {
     for (const name of [onnxNames.pastKey(l), onnxNames.pastValue(l)]) {
@@ -140,7 +146,7 @@ test('exported graph matches the tfjs GPT to 1e-4 (gpt.ts forward, batch of 2)',
   const session = await ort.InferenceSession.create(buildOnnxModel(c, gpt.getWeights()));
   gpt.dispose();
   const hs = c.nEmbd / c.nHead;
-  const feeds: Record<string, ort.Tensor> = { [onnxNames.inputIds]: new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [2, 20]) };
+  const feeds: Record<string, ort.Tensor> = { [onnxNames.inputIds]: new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [2, 20]), [onnxNames.logitPositions]: everyPosition(20) };
   for (let l = 0; l < c.nLayer; l++) {
     feeds[onnxNames.pastKey(l)] = new ort.Tensor('float32', new Float32Array(0), [2, c.nHead, 0, hs]);
     feeds[onnxNames.pastValue(l)] = new ort.Tensor('float32', new Float32Array(0), [2, c.nHead, 0, hs]);
@@ -167,6 +173,22 @@ test('KV-cached decoding gives the same logits as recomputing the whole sequence
     done += chunk;
   }
   assert.equal(done, ids.length);
+});
+
+test('logit_positions: the rows asked for, in their order, equal those of every position (on top of a cache too)', async () => {
+  const weights = randomWeights(tinyConfig, 9);
+  const session = await ort.InferenceSession.create(buildOnnxModel(tinyConfig, weights));
+  const V = tinyConfig.vocabSize;
+  const full = await runStep(session, tinyConfig, ids);
+  const last = await runStep(session, tinyConfig, ids, undefined, [ids.length - 1]);
+  assert.equal(last.logits.length, V);
+  assert.equal(maxAbsDiff(last.logits, full.logits.subarray((ids.length - 1) * V)), 0);
+  const picked = await runStep(session, tinyConfig, ids, undefined, [7, 2]);
+  assert.equal(maxAbsDiff(picked.logits, [...full.logits.subarray(7 * V, 8 * V), ...full.logits.subarray(2 * V, 3 * V)]), 0);
+  // The cache the positions leave out is still whole: a prefill asked for its last row only continues as one asked for every row.
+  const prefill = await runStep(session, tinyConfig, ids.slice(0, 8), undefined, [7]);
+  const next = await runStep(session, tinyConfig, ids.slice(8), prefill.present, [ids.length - 9]);
+  assert.ok(maxAbsDiff(next.logits, full.logits.subarray((ids.length - 1) * V)) <= 1e-5);
 });
 
 test('a future token never changes a past logit', async () => {

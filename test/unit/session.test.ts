@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { DEFAULT_TRAIN, type GPTConfig } from '../../models/src/model/config';
 import { writeWeights, type ModelFolderConfig } from '../../models/src/model/checkpoint';
 import { CodeTokenizer } from '../../models/src/data/tokenizer';
-import { buildOnnxModel, exportOnnx } from '../../models/src/model/onnx';
+import { onnx } from 'onnx-proto';
+import { buildOnnxModel, exportOnnx, onnxNames } from '../../models/src/model/onnx';
 import { randomWeights } from './testWeights';
 import { CompletionSession, InvalidModelError } from '../../models/src/infer/session';
 
@@ -203,4 +204,24 @@ test('open exports model.onnx again when the weights are newer', async () => {
   const fresh = await CompletionSession.open(dir, { providers: ['cpu'], onLog: (m) => logs.push(m) });
   await fresh.close();
   assert.ok(logs.some((m) => /exported .*model\.onnx .*the weights are newer/.test(m)), logs.join('\n'));
+});
+
+test('a model.onnx from before logit_positions (logits for every position) is exported again on open, and completes alike', async () => {
+  const dir = path.join(root, 'older-graph');
+  await makeModelFolder(dir, tokenizer, config, 1); // the weights of the shared session's model
+  // The graph as versions before it were: no logit_positions input, the head on every position.
+  const model = onnx.ModelProto.decode(buildOnnxModel(config, randomWeights(config, 1)));
+  model.graph!.input = model.graph!.input!.filter((i) => i.name !== onnxNames.logitPositions);
+  const gather = model.graph!.node!.find((n) => n.input!.includes(onnxNames.logitPositions))!;
+  Object.assign(gather, { opType: 'Identity', input: [gather.input![0]], attribute: [] });
+  await fs.writeFile(path.join(dir, 'model.onnx'), onnx.ModelProto.encode(model).finish());
+  const logs: string[] = [];
+  const upgraded = await CompletionSession.open(dir, { providers: ['cpu'], onLog: (m) => logs.push(m) });
+  try {
+    assert.ok(logs.some((m) => /exported .*model\.onnx .*from an older version/.test(m)), logs.join('\n'));
+    const request = { prefix: 'function add(a, b) {\n  return ', mode: 'line' as const, maxTokens: 8 };
+    assert.equal((await upgraded.complete(request)).text, (await session.complete(request)).text);
+  } finally {
+    await upgraded.close();
+  }
 });

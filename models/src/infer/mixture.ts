@@ -65,6 +65,10 @@ export function atLineStart(context: ArrayLike<number>, kinds: Uint8Array): bool
   return false;
 }
 
+// Mixture.draft() stops where its pick is less likely than this: below it, the GPT rarely agrees
+// and the positions run for nothing (each costs about a tenth of a decoding step's run).
+export const DRAFT_MIN_PROB = 0.2;
+
 // A file's text on disk before its first save is taken out of the n-gram when this share of its
 // 6-grams are there: 1 for a file counted unchanged, and the held-out files of a workspace (never
 // counted) share far fewer, templated as they may be (vscode-languageserver-protocol's lib/common
@@ -458,20 +462,53 @@ export class Mixture {
    * (line completions from a line start) the model and the n-gram are mixed by the weights fitted
    * without the cache, or, for an older mixture.json, the cache's weight is shared out.
    */
-  probs(modelLogits: ArrayLike<number>, context: ArrayLike<number>, out: Float64Array = new Float64Array(this.vocabSize), opts: { cache?: boolean } = {}): Float64Array {
+  probs(modelLogits: ArrayLike<number>, context: ArrayLike<number>, out: Float64Array = new Float64Array(this.vocabSize), opts: { cache?: boolean; modelProbs?: ArrayLike<number> } = {}): Float64Array {
     if (out.length !== this.vocabSize) throw new Error(`mixture: output has ${out.length} entries, vocabulary has ${this.vocabSize}`);
-    const bucket = this.predict(modelLogits, context);
+    const bucket = this.predict(modelLogits, context, opts.modelProbs);
     let [wm, wn, wc] = this.weights[bucket];
     if (opts.cache === false) {
       const [a, b] = this.weightsWithoutCache?.[bucket] ?? [wm, wn];
       [wm, wn, wc] = [a / (a + b), b / (a + b), 0];
     }
     // One pass over the vocabulary, decoding's only one here: each n-gram as scale · base + extra.
-    const model = this.modelProbs;
+    const model = opts.modelProbs ?? this.modelProbs;
     const { base: ngramBase, extra: ngramExtra, scale: ngramScale } = this.ngramNext;
     const { base: cacheBase, extra: cacheExtra, scale: cacheScale } = this.cacheNext;
     for (let i = 0; i < out.length; i++) {
       out[i] = wm * model[i] + wn * (ngramScale * ngramBase[i] + ngramExtra[i]) + wc * (cacheScale * cacheBase[i] + cacheExtra[i]);
+    }
+    return out;
+  }
+
+  /**
+   * The tokens the n-gram and the cache, mixed by their weights without the model's, would pick
+   * next after `context`, greedily: at most `maxTokens`, while the pick's probability is at least
+   * DRAFT_MIN_PROB, up to and including a token that `ends` (a line break). The session runs them
+   * through the GPT with the position it needs, in the same run; each one decoding then picks
+   * costs no run of its own (what it picks is the same either way: the logits are exact).
+   */
+  draft(context: readonly number[], maxTokens: number, ends: (id: number) => boolean, opts: { cache?: boolean } = {}): number[] {
+    const out: number[] = [];
+    const ctx = [...context];
+    const ngram = this.ngramNext;
+    const cache = this.cacheNext;
+    while (out.length < maxTokens) {
+      const ngramMatched = this.ngram.sparseDistribution(ctx.slice(Math.max(0, ctx.length - (this.ngram.order - 1))), ngram);
+      const cacheMatched = opts.cache === false ? 0 : this.cache.sparseDistribution(ctx.slice(Math.max(0, ctx.length - CACHE_ORDER)), cache);
+      const [, wn, wc] = this.weights[bucketOf(cacheMatched, ngramMatched, atLineStart(ctx, this.kinds))];
+      const [a, b] = opts.cache === false ? [1, 0] : [wn / (wn + wc), wc / (wn + wc)];
+      const na = a * ngram.scale;
+      const cb = b * cache.scale;
+      let best = 0;
+      let bestP = -1;
+      for (let i = 0; i < this.vocabSize; i++) {
+        const p = na * ngram.base[i] + a * ngram.extra[i] + (b > 0 ? cb * cache.base[i] + b * cache.extra[i] : 0);
+        if (p > bestP) [best, bestP] = [i, p];
+      }
+      if (bestP < DRAFT_MIN_PROB) break;
+      out.push(best);
+      ctx.push(best);
+      if (ends(best)) break;
     }
     return out;
   }
@@ -483,11 +520,15 @@ export class Mixture {
     return out;
   }
 
-  /** The model's softmax into modelProbs, the n-gram's and the cache's answers into theirs; returns the bucket. */
-  private predict(modelLogits: ArrayLike<number>, context: ArrayLike<number>): number {
+  /**
+   * The model's softmax into modelProbs (unless the caller has it: `modelProbs`), the n-gram's and
+   * the cache's answers into theirs; returns the bucket.
+   */
+  private predict(modelLogits: ArrayLike<number>, context: ArrayLike<number>, modelProbs?: ArrayLike<number>): number {
     const V = this.vocabSize;
     if (modelLogits.length !== V) throw new Error(`mixture: ${modelLogits.length} logits for a ${V}-token vocabulary`);
-    softmax(modelLogits, this.modelProbs);
+    if (modelProbs && modelProbs.length !== V) throw new Error(`mixture: ${modelProbs.length} model probabilities for a ${V}-token vocabulary`);
+    if (!modelProbs) softmax(modelLogits, this.modelProbs);
     const ngramContext = Array.prototype.slice.call(context, Math.max(0, context.length - (this.ngram.order - 1)));
     const ngramMatched = this.ngram.sparseDistribution(ngramContext, this.ngramNext);
     const matched = this.cache.sparseDistribution(context, this.cacheNext);

@@ -43,6 +43,7 @@ export interface CompletionRequest {
   heal?: boolean; // token healing at the cursor (default true)
   uri?: string; // the document being edited: its observed copy gives way to this prefix and suffix
   mixture?: boolean; // mix with the n-gram and the cache (default: when the folder has a mixture)
+  draft?: boolean; // run the n-gram's and the cache's likely next tokens ahead with each position (default: with the mixture; the text is the same either way)
   minMeanLogProb?: number; // show nothing when the mean log-probability of the picked tokens is lower
 }
 
@@ -55,6 +56,8 @@ export interface CompletionResult {
   computedTokens: number; // positions run through the model (prefillPositions + generated ones)
   prefillPositions: number; // prompt positions run through the model: not found in the KV cache
   reusedPositions: number; // prompt positions whose keys and values came from the KV cache
+  draftedPositions: number; // positions run ahead with a drafted token (Mixture.draft), not in computedTokens
+  draftHits: number; // of the generated tokens, those whose logits came from a drafted position
   phaseMs: CompletionPhaseMs;
   meanLogProb: number; // confidence of the picked tokens (natural log), what minMeanLogProb is checked against
   minLogProb: number;
@@ -78,6 +81,8 @@ export interface CompletionStats {
   prefillPositions: number; // of those, run through the model
   reusedPositions: number; // of those, taken from the KV cache
   decodedTokens: number; // positions run for generated tokens
+  draftedPositions: number; // positions run ahead with a drafted token
+  draftHits: number; // generated tokens whose logits came from a drafted position
   ms: CompletionPhaseMs; // summed over the completions that finished
 }
 
@@ -85,6 +90,12 @@ export interface CompletionStats {
 export class InvalidModelError extends Error {}
 
 const EMPTY = new Float32Array(0);
+
+/** A position's next-token logits and their softmax (the graph computes both), rows of vocab. */
+interface PositionScores {
+  logits: Float32Array;
+  probs: Float32Array;
+}
 
 function ortBindingDir(): string {
   return path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
@@ -120,7 +131,28 @@ function oneLine(err: unknown): string {
 
 // The cache reads at most this much of a document (its end: closest to where the user works).
 const CACHE_TEXT_CHARS = 32768;
-const LINE_MEMO_SIZE = 8192; // lines whose ids are kept, a few open files' worth
+const LINE_MEMO_SIZE = 32768; // lines whose ids are kept: the open files' (about 5 MB for 30K lines)
+// Drafted tokens run ahead per model run at most (Mixture.draft): each costs about a tenth of a
+// run of its own, and a line rarely goes further before decoding parts from the draft.
+const DRAFT_TOKENS = 6;
+
+/**
+ * A text cut into the pieces encodeByLine memoizes: each starts at a "\n" that follows a
+ * non-space (a pre-token always starts there), so encoding them one by one gives the ids of the
+ * whole text.
+ */
+function linePieces(text: string): string[] {
+  const pieces: string[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let newline = text.indexOf('\n', start + 1);
+    while (newline > 0 && /\s/.test(text[newline - 1])) newline = text.indexOf('\n', newline + 1);
+    const end = newline < 0 ? text.length : newline;
+    pieces.push(text.slice(start, end));
+    start = end;
+  }
+  return pieces;
+}
 
 /**
  * The text tokens before the next one, for the n-gram and the cache: in a FIM prompt
@@ -147,13 +179,16 @@ export class CompletionSession {
   private readonly headSize: number;
 
   // KV cache: the tokens it holds, their keys/values per layer (1, nHead, tokens, headSize), and
-  // the logits after each of them that came out of a run (a run of several positions keeps its
-  // last one's). Asked for again, they cost nothing: a keystroke's prompt is often the previous
-  // one's (the word at the cursor is healed away), and its first picks too.
+  // the scores after each of them that came out of a run (a run keeps its last position's, and
+  // those of the drafted tokens it ran ahead). Asked for again, they cost nothing: a keystroke's
+  // prompt is often the previous one's (the word at the cursor is healed away), and its first
+  // picks too.
   private cachedTokens: number[] = [];
   private past = new Map<string, ort.Tensor>();
-  private cachedLogits: (Float32Array | undefined)[] = [];
-  private computedTokens = 0;
+  private cachedScores: (PositionScores | undefined)[] = [];
+  private computedTokens = 0; // positions run, drafted ones left out
+  private draftedPositions = 0; // positions run ahead with a drafted token
+  private draftedFrom = Infinity; // cachedTokens from this index on were drafted, not asked for
   private queue: Promise<unknown> = Promise.resolve();
   private readonly totals: CompletionStats = {
     requests: 0,
@@ -161,6 +196,8 @@ export class CompletionSession {
     prefillPositions: 0,
     reusedPositions: 0,
     decodedTokens: 0,
+    draftedPositions: 0,
+    draftHits: 0,
     ms: { window: 0, tokenize: 0, prefill: 0, decode: 0, postprocess: 0 },
   };
   private tokenizeMs = 0;
@@ -173,6 +210,9 @@ export class CompletionSession {
   private readonly encoded = new Map<'before' | 'after', { text: string; ids: number[] }>();
   private mixedProbs: Float64Array | null = null; // the mixture's answer at each decoding step
   private readonly lineIds = new Map<string, number[]>(); // encodeByLine's memo, least recently used first
+  private lineBreakTokens: Uint8Array | null = null; // breaksLine()'s, per token id
+  private readonly memoized = new Set<string>(); // documents whose lines went into the memo when first observed
+  private pendingMemo: Promise<void> = Promise.resolve();
 
   private constructor(modelDir: string, folderConfig: ModelFolderConfig, tokenizer: CodeTokenizer, session: ort.InferenceSession, provider: ProviderName, fallbacks: string[], mixture: Mixture | null) {
     this.mixture = mixture;
@@ -232,8 +272,8 @@ export class CompletionSession {
         continue;
       }
       let session: ort.InferenceSession;
-      try {
-        session = await ort.InferenceSession.create(onnxFile, {
+      const create = () =>
+        ort.InferenceSession.create(onnxFile, {
           executionProviders: [provider],
           intraOpNumThreads: threads,
           interOpNumThreads: 1, // one graph at a time: a second pool would only compete for the cores
@@ -246,6 +286,16 @@ export class CompletionSession {
           // run dequantized again (measured 2.7 vs 1.1 ms per token, config A).
           extra: { session: { intra_op: { allow_spinning: '0' }, disable_quant_qdq: '1' } },
         });
+      try {
+        session = await create();
+        // A graph exported before the head took positions (logit_positions) and gave probabilities is exported again:
+        // the weights beside it are the model's, and the new graph prefills faster.
+        if (session.inputNames.includes(onnxNames.inputIds) && (!session.inputNames.includes(onnxNames.logitPositions) || !session.outputNames.includes(onnxNames.probs))) {
+          await session.release();
+          const exported = await exportOnnx(dir);
+          log(`exported ${exported.file} (${(exported.bytes / 1e6).toFixed(1)} MB, ${exported.ms.toFixed(0)} ms): it was from an older version`);
+          session = await create();
+        }
       } catch (err) {
         // The CPU provider loads every valid model: when it fails, the file is at fault.
         if (provider === 'cpu') loadError = err;
@@ -304,15 +354,18 @@ export class CompletionSession {
   /** A foreign or mismatched graph is caught here, with one position through the model. */
   private async checkGraph(onnxFile: string): Promise<void> {
     const dir = this.modelDir;
-    const expectedInputs = [onnxNames.inputIds];
+    const expectedInputs = [onnxNames.inputIds, onnxNames.logitPositions];
     for (let l = 0; l < this.config.nLayer; l++) expectedInputs.push(onnxNames.pastKey(l), onnxNames.pastValue(l));
     const missing = expectedInputs.filter((n) => !this.session.inputNames.includes(n));
-    if (missing.length > 0 || !this.session.outputNames.includes(onnxNames.logits)) {
+    if (missing.length > 0 || !this.session.outputNames.includes(onnxNames.logits) || !this.session.outputNames.includes(onnxNames.probs)) {
       throw new InvalidModelError(`${ONNX_FILE} in ${dir} is not a valid ONNX model: not a Workspace LM graph for this config (inputs ${this.session.inputNames.slice(0, 4).join(', ')}…; missing ${missing.slice(0, 3).join(', ') || onnxNames.logits}); hint: delete it and it will be exported again`);
     }
     try {
-      const logits = await this.nextLogitsUnlocked([this.tokenizer.special.endOfText]);
+      const { logits } = await this.nextScoresUnlocked([this.tokenizer.special.endOfText]);
       if (logits.length !== this.config.vocabSize) throw new Error(`logits have ${logits.length} entries, expected vocabSize ${this.config.vocabSize}`);
+      // A whole window too: onnxruntime sizes its buffers on the first runs, and the first
+      // completion would pay for it (a 104-position prefill took 30-65 ms instead of 5).
+      await this.nextScoresUnlocked(new Array(this.config.blockSize).fill(this.tokenizer.special.endOfText));
     } catch (err) {
       if (err instanceof InvalidModelError) throw err;
       throw new InvalidModelError(`${ONNX_FILE} in ${dir} is not a valid ONNX model: it does not run with config.json's shapes (${oneLine(err)}); hint: delete ${onnxFile} and it will be exported again`);
@@ -331,12 +384,12 @@ export class CompletionSession {
 
   /** Next-token logits after `tokens`, reusing the KV cache for their longest common prefix. */
   nextLogits(tokens: readonly number[]): Promise<Float32Array> {
-    return this.exclusive(async () => (await this.nextLogitsUnlocked(tokens)).slice());
+    return this.exclusive(async () => (await this.nextScoresUnlocked(tokens)).logits.slice());
   }
 
   /** Logits (T × vocab, row-major) for every position, recomputed from scratch (tests, evaluation). */
   logitsUncached(tokens: readonly number[]): Promise<Float32Array> {
-    return this.exclusive(async () => (await this.run(tokens, new Map())).logits);
+    return this.exclusive(async () => (await this.run(tokens, new Map(), 'every')).logits);
   }
 
   /**
@@ -347,11 +400,21 @@ export class CompletionSession {
   observeDocument(uri: string, text: string): void {
     if (!this.mixture) return;
     if (typeof uri !== 'string' || typeof text !== 'string') throw new Error('observeDocument: uri and text must be strings');
+    if (!this.memoized.has(uri)) {
+      this.memoized.add(uri);
+      this.pendingMemo = Promise.all([this.pendingMemo, this.memoizeLines(text)]).then(() => {});
+    }
     this.mixture.cache.observe(uri, this.encodeByLine(text.length > CACHE_TEXT_CHARS ? text.slice(text.length - CACHE_TEXT_CHARS) : text));
+  }
+
+  /** Resolves when the lines of the documents observed so far are in the memo (tests, benchmarks). */
+  linesMemoized(): Promise<void> {
+    return this.pendingMemo;
   }
 
   /** A closed document leaves the cache. */
   forgetDocument(uri: string): void {
+    this.memoized.delete(uri);
     this.mixture?.cache.forget(uri);
   }
 
@@ -396,7 +459,8 @@ export class CompletionSession {
   resetCache(): void {
     this.cachedTokens = [];
     this.past = new Map();
-    this.cachedLogits = [];
+    this.cachedScores = [];
+    this.draftedFrom = Infinity;
   }
 
   /** Waits for the call in flight, then frees the onnxruntime session. */
@@ -431,6 +495,11 @@ export class CompletionSession {
     const windowMs = performance.now() - windowStarted - (this.tokenizeMs - tokenizeBefore);
     const lineStart = req.prefix.lastIndexOf('\n') + 1;
     const mixture = req.mixture === false ? null : this.mixture;
+    // The edited document is not observed (the cache hides it); its lines go into the memo once.
+    if (mixture && req.uri !== undefined && !this.memoized.has(req.uri)) {
+      this.memoized.add(req.uri);
+      this.pendingMemo = Promise.all([this.pendingMemo, this.memoizeLines(req.prefix + suffix)]).then(() => {});
+    }
     if (mixture) {
       const encodeStarted = performance.now();
       mixture.cache.setCurrent(req.uri ?? null, this.encodeOnce('before', req.prefix.slice(Math.max(0, lineStart - CACHE_TEXT_CHARS), lineStart)), this.encodeOnce('after', suffix.slice(0, CACHE_TEXT_CHARS / 4)));
@@ -447,9 +516,19 @@ export class CompletionSession {
     this.totals.promptPositions += prompt.ids.length;
     let prefillPositions = -1;
     let decodedTokens = 0;
+    const draftedBefore = this.draftedPositions;
+    const hitsBefore = this.totals.draftHits;
+    const special = this.tokenizer.special;
+    // Drafts, with the mixture: at most DRAFT_TOKENS, within the generation budget, in line mode
+    // not past the line's end.
+    const endsLine = req.mode === 'line' ? (id: number) => this.breaksLine(id) : () => false;
+    const draft =
+      mixture && req.draft !== false
+        ? (tokens: readonly number[], room: number) => mixture.draft(mixtureContext(tokens, special), Math.min(room, DRAFT_TOKENS, maxTokens - (tokens.length - prompt.ids.length) - 1), endsLine, { cache: useCache })
+        : undefined;
     const next = async (tokens: readonly number[]): Promise<NextTokenScores> => {
       const before = this.computedTokens;
-      const logits = await this.nextLogitsUnlocked(tokens);
+      const { logits, probs } = await this.nextScoresUnlocked(tokens, draft);
       const computed = this.computedTokens - before;
       if (prefillPositions < 0) {
         prefillPositions = computed;
@@ -459,7 +538,7 @@ export class CompletionSession {
         decodedTokens += computed;
         this.totals.decodedTokens += computed;
       }
-      return mixture ? { probs: mixture.probs(logits, mixtureContext(tokens, this.tokenizer.special), mixed, { cache: useCache }) } : logits;
+      return mixture ? { probs: mixture.probs(logits, mixtureContext(tokens, special), mixed, { cache: useCache, modelProbs: probs }) } : logits;
     };
     const result = await generate({
       next,
@@ -477,6 +556,8 @@ export class CompletionSession {
     const phaseMs: CompletionPhaseMs = { window: windowMs, tokenize: tokenizeMs, ...result.phaseMs };
     for (const phase of Object.keys(phaseMs) as (keyof CompletionPhaseMs)[]) this.totals.ms[phase] += phaseMs[phase];
     prefillPositions = Math.max(0, prefillPositions);
+    const draftedPositions = this.draftedPositions - draftedBefore;
+    this.totals.draftedPositions += draftedPositions;
     return {
       ...result,
       text: filtered ? '' : result.text,
@@ -487,8 +568,16 @@ export class CompletionSession {
       computedTokens: prefillPositions + decodedTokens,
       prefillPositions,
       reusedPositions: prompt.ids.length - prefillPositions,
+      draftedPositions,
+      draftHits: this.totals.draftHits - hitsBefore,
       phaseMs,
     };
+  }
+
+  /** Whether a token's text holds a line break: a line completion ends with it. */
+  private breaksLine(id: number): boolean {
+    this.lineBreakTokens ??= Uint8Array.from({ length: this.config.vocabSize }, (_, t) => (this.tokenizer.tokenBytes(t).includes(0x0a) ? 1 : 0));
+    return this.lineBreakTokens[id] === 1;
   }
 
   private encodeOnce(which: 'before' | 'after', text: string): number[] {
@@ -507,27 +596,45 @@ export class CompletionSession {
    */
   private encodeByLine(text: string): number[] {
     const ids: number[] = [];
-    let start = 0;
-    while (start < text.length) {
-      let newline = text.indexOf('\n', start + 1);
-      while (newline > 0 && /\s/.test(text[newline - 1])) newline = text.indexOf('\n', newline + 1);
-      const end = newline < 0 ? text.length : newline;
-      const piece = text.slice(start, end);
+    for (const piece of linePieces(text)) {
       let pieceIds = this.lineIds.get(piece);
-      if (pieceIds) {
-        this.lineIds.delete(piece); // refreshed as most recently used
-      } else {
-        pieceIds = this.tokenizer.encode(piece);
-        if (this.lineIds.size >= LINE_MEMO_SIZE) this.lineIds.delete(this.lineIds.keys().next().value!);
-      }
-      this.lineIds.set(piece, pieceIds);
+      if (pieceIds) this.lineIds.delete(piece); // refreshed as most recently used
+      else pieceIds = this.tokenizer.encode(piece);
+      this.rememberLine(piece, pieceIds);
       for (const id of pieceIds) ids.push(id);
-      start = end;
     }
     return ids;
   }
 
-  private async nextLogitsUnlocked(tokens: readonly number[]): Promise<Float32Array> {
+  private rememberLine(piece: string, ids: number[]): void {
+    if (this.lineIds.size >= LINE_MEMO_SIZE) this.lineIds.delete(this.lineIds.keys().next().value!);
+    this.lineIds.set(piece, ids);
+  }
+
+  /**
+   * A newly opened document's lines into encodeByLine's memo, on the native encoder, off this
+   * thread: the first keystroke on a line far from the document's end then finds the text before
+   * it (the cache's) and after it (the suffix) encoded. Without it that keystroke encoded up to
+   * 40 KB on this thread (three.js's GLTFLoader, 80 KB deep: 40-65 ms of a 65-90 ms request).
+   */
+  private async memoizeLines(text: string): Promise<void> {
+    const pieces = [...new Set(linePieces(text))].filter((piece) => !this.lineIds.has(piece));
+    if (pieces.length === 0) return;
+    let encoded: number[][];
+    try {
+      encoded = await this.tokenizer.encodeBatch(pieces);
+    } catch {
+      return; // no native binding here: lines are encoded as completions need them
+    }
+    pieces.forEach((piece, i) => this.lineIds.has(piece) || this.rememberLine(piece, encoded[i]));
+  }
+
+  /**
+   * `draft`, when given, proposes tokens likely to follow `tokens`: what the cache does not hold
+   * is run with them in one go, and the logits after each are kept, so that decoding, when it
+   * picks them, finds its next logits computed.
+   */
+  private async nextScoresUnlocked(tokens: readonly number[], draft?: (tokens: readonly number[], room: number) => number[]): Promise<PositionScores> {
     if (tokens.length === 0) throw new Error('nextLogits needs at least one token');
     if (tokens.length > this.config.blockSize) {
       throw new Error(`${tokens.length} tokens exceed the model's context of ${this.config.blockSize}`);
@@ -535,19 +642,27 @@ export class CompletionSession {
     let common = 0;
     const limit = Math.min(tokens.length, this.cachedTokens.length);
     while (common < limit && tokens[common] === this.cachedTokens[common]) common++;
-    const held = common === tokens.length ? this.cachedLogits[common - 1] : undefined;
-    if (held) return held;
+    const held = common === tokens.length ? this.cachedScores[common - 1] : undefined;
+    if (held) {
+      if (tokens.length - 1 >= this.draftedFrom) this.totals.draftHits++;
+      return held;
+    }
     // At least the last token is fed, so that its logits come out.
     const keep = Math.min(common, tokens.length - 1);
     const past = keep === this.cachedTokens.length ? this.past : this.truncatedPast(keep);
-    const { logits, present } = await this.run(tokens.slice(keep), past);
-    const V = this.config.vocabSize;
-    this.cachedTokens = tokens.slice();
+    const ahead = draft ? draft(tokens, this.config.blockSize - tokens.length) : [];
+    const fed = tokens.slice(keep);
+    const { logits, probs, present } = await this.run(ahead.length ? [...fed, ...ahead] : fed, past, ahead.length + 1);
+    this.computedTokens += fed.length;
+    this.draftedPositions += ahead.length;
+    this.cachedTokens = [...tokens, ...ahead];
+    this.draftedFrom = ahead.length ? tokens.length : Infinity;
     this.past = present;
-    this.cachedLogits.length = keep;
-    while (this.cachedLogits.length < tokens.length - 1) this.cachedLogits.push(undefined);
-    this.cachedLogits.push(logits.slice(logits.length - V));
-    return this.cachedLogits[tokens.length - 1]!;
+    this.cachedScores.length = keep;
+    while (this.cachedScores.length < tokens.length - 1) this.cachedScores.push(undefined);
+    const V = this.config.vocabSize;
+    for (let j = 0; j <= ahead.length; j++) this.cachedScores.push({ logits: logits.subarray(j * V, (j + 1) * V), probs: probs.subarray(j * V, (j + 1) * V) });
+    return this.cachedScores[tokens.length - 1]!;
   }
 
   /** The cache's first `keep` positions: (1, nHead, keep, headSize) per layer. */
@@ -566,11 +681,17 @@ export class CompletionSession {
     return truncated;
   }
 
-  /** Runs `ids` on top of `past`, keyed by present_* names (an empty map: no past, positions from 0). */
-  private async run(ids: readonly number[], past: Map<string, ort.Tensor>): Promise<{ logits: Float32Array; present: Map<string, ort.Tensor> }> {
+  /**
+   * Runs `ids` on top of `past`, keyed by present_* names (an empty map: no past, positions from 0),
+   * with the logits of the last `logitsOf` positions or of every one (rows of vocab, in order).
+   */
+  private async run(ids: readonly number[], past: Map<string, ort.Tensor>, logitsOf: number | 'every'): Promise<PositionScores & { present: Map<string, ort.Tensor> }> {
     const { nLayer, nHead } = this.config;
+    const first = logitsOf === 'every' ? 0 : ids.length - logitsOf;
+    const positions = BigInt64Array.from({ length: ids.length - first }, (_, i) => BigInt(first + i));
     const feeds: Record<string, ort.Tensor> = {
       [onnxNames.inputIds]: new ort.Tensor('int64', BigInt64Array.from(ids, (id) => BigInt(id)), [1, ids.length]),
+      [onnxNames.logitPositions]: new ort.Tensor('int64', positions, [positions.length]),
     };
     for (let l = 0; l < nLayer; l++) {
       for (const [pastName, presentName] of [[onnxNames.pastKey(l), onnxNames.presentKey(l)], [onnxNames.pastValue(l), onnxNames.presentValue(l)]]) {
@@ -578,12 +699,11 @@ export class CompletionSession {
       }
     }
     const out = await this.session.run(feeds);
-    this.computedTokens += ids.length;
     const present = new Map<string, ort.Tensor>();
     for (let l = 0; l < nLayer; l++) {
       present.set(onnxNames.presentKey(l), out[onnxNames.presentKey(l)]);
       present.set(onnxNames.presentValue(l), out[onnxNames.presentValue(l)]);
     }
-    return { logits: out[onnxNames.logits].data as Float32Array, present };
+    return { logits: out[onnxNames.logits].data as Float32Array, probs: out[onnxNames.probs].data as Float32Array, present };
   }
 }
