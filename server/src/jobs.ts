@@ -1,9 +1,11 @@
 // Train, fine-tune, evaluate and prepare (a serving folder from the base model, no training) as
-// jobs: one at a time, each in a worker thread (dist/worker.js) so completions keep being served
-// meanwhile. Owns job ids, progress, metrics forwarding, cancellation (a message to the worker,
-// then terminate as a last resort) and what happens at the end (a finished model becomes active
+// jobs: one at a time, each in a child process (dist/worker.js, forked with an IPC channel) so
+// completions keep being served meanwhile, and the memory a job takes (token files, n-gram
+// counts, the export, the optimizer) goes back to the system when it ends instead of staying in
+// the server. Owns job ids, progress, metrics forwarding, cancellation (a message to the worker,
+// then kill as a last resort) and what happens at the end (a finished model becomes active
 // atomically). It does not train: the worker does.
-import { Worker } from 'node:worker_threads';
+import { fork, type ChildProcess, type ForkOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { ResponseError } from 'vscode-languageserver';
@@ -20,13 +22,15 @@ import { changedFilesSince } from '../../models/src/data/changedFiles';
 import { RunPace, describeDuration, type Budget, type RunProgress } from './estimates';
 
 // ---------------------------------------------------------------------------------------------
-// Messages between the server thread and the worker (worker.ts imports these types)
+// Messages between the server and the worker process over its IPC channel, serialized as
+// structured clones ('advanced'), as worker threads' messages were (worker.ts imports these types)
 
 export type WorkerJob =
   | { kind: 'train' | 'fineTune' | 'prepare'; train: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'> }
   | { kind: 'evaluate'; evaluate: { modelDir: string; folder?: string; lines?: number } };
 
-export type ServerToWorker = { type: 'cancel' };
+/** The job comes first, once; a cancel may follow at any time. */
+export type ServerToWorker = { type: 'job'; job: WorkerJob } | { type: 'cancel' };
 
 export type WorkerReply =
   | { type: 'event'; event: PipelineEvent }
@@ -86,11 +90,25 @@ function defaultWorkerFile(): string {
 
 interface RunningJob {
   status: JobStatus;
-  worker: Worker;
+  worker: ChildProcess;
   cancelRequested: boolean;
   pace: RunPace; // a training run's progress against its steps and minutes
   progress: ProgressReporter;
   exited: Promise<void>; // settles when the worker is gone
+}
+
+/** Sends to the worker if it is still there to take it; a message to a process gone is dropped. */
+function sendTo(worker: ChildProcess, message: ServerToWorker): void {
+  if (worker.connected) worker.send(message, () => undefined);
+}
+
+/** The server's own Node flags minus the inspector's: a second process cannot take its port. */
+const workerExecArgv = () => process.execArgv.filter((flag) => !flag.startsWith('--inspect') && !flag.startsWith('--debug'));
+
+/** The error line of an uncaught exception among the last lines a worker wrote to stderr. */
+function crashLine(stderr: string): string | null {
+  const lines = stderr.split(/\r?\n/).filter((line) => /^[A-Za-z]*(Error|Exception)\b.*:/.test(line));
+  return lines.at(-1) ?? null;
 }
 
 const invalid = (message: string) => new ResponseError(ErrorCodes.invalidParams, message);
@@ -311,21 +329,40 @@ export class Jobs {
     }
     // One training per models folder, across windows: the lock lives as long as the worker.
     const lock = job.kind === 'evaluate' ? null : this.trainingLock(kind, model, path.dirname(job.train.outDir));
-    // The worker's stdout is piped here, not inherited: under --stdio it would corrupt the LSP stream.
-    let worker: Worker;
+    // The worker's stdout and stderr are piped here, never inherited: under --stdio they would
+    // corrupt the LSP stream.
+    let worker: ChildProcess;
     try {
       const env = automatic ? { ...process.env, WLM_TRAIN_WORKERS: String(automatic.gradientThreads) } : process.env;
-      worker = new Worker(this.workerFile(), { workerData: job, stdout: true, stderr: true, env });
+      // windowsHide (no console window for it on Windows) is passed on to spawn, though ForkOptions omits it.
+      const options: ForkOptions & { windowsHide: boolean } = { env, execArgv: workerExecArgv(), stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced', windowsHide: true };
+      worker = fork(this.workerFile(), [], options);
     } catch (err) {
       lock?.release();
       throw err;
     }
-    for (const stream of [worker.stdout, worker.stderr]) {
+    // The server exiting (the editor closed the connection, or sent exit) takes its job along; a
+    // server killed outright closes the worker's channel, and the worker ends itself (worker.ts).
+    const killOnExit = () => void worker.kill();
+    process.once('exit', killOnExit);
+    let stderrTail = '';
+    for (const stream of [worker.stdout!, worker.stderr!]) {
       stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => this.events.log(chunk.trimEnd()));
+      stream.on('data', (chunk: string) => {
+        if (stream === worker.stderr) stderrTail = (stderrTail + chunk).slice(-4096);
+        this.events.log(chunk.trimEnd());
+      });
     }
+    // Gone: exited with its streams and channel closed (every message delivered), or never started.
+    const gone = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      worker.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
+      worker.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.syscall?.startsWith('spawn')) resolve({ code: null, signal: null });
+      });
+    });
+    sendTo(worker, { type: 'job', job });
     const status: JobStatus = { id: this.nextId++, kind, model, step: 0, ...budget, percentage: 0, etaMs: null, message: 'starting', backend: null, ...(automatic ? { automatic: true as const } : {}) };
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    const exited = gone.then(() => undefined);
     const running: RunningJob = { status, worker, cancelRequested: false, pace: new RunPace(budget), progress, exited };
     this.current = running;
     progress.begin(title, 0, 'starting', true);
@@ -351,26 +388,31 @@ export class Jobs {
           case 'error':
             failure = new ResponseError(ErrorCodes.jobFailed, reply.message);
             this.events.log(`job ${status.id} failed: ${reply.stack ?? reply.message}`);
-            void worker.terminate();
+            worker.kill();
             break;
           default:
             final = reply;
             // Everything is on disk once the final reply is sent; the worker may hold engine handles.
-            void worker.terminate();
+            worker.kill();
         }
       });
       worker.on('error', (err) => {
-        failure = new ResponseError(ErrorCodes.jobFailed, `the ${kind} worker crashed: ${err.message}`);
+        failure ??= new ResponseError(ErrorCodes.jobFailed, `the ${kind} worker crashed: ${err.message}`);
         this.events.log(`job ${status.id} crashed: ${err.stack ?? err.message}`);
       });
-      worker.on('exit', (code) => {
+      void gone.then(({ code, signal }) => {
+        process.removeListener('exit', killOnExit);
         lock?.release();
         for (const subscription of subscriptions) subscription.dispose();
         this.current = null;
         progress.done();
         this.events.onStatusChanged();
-        if (final) resolve({ reply: final, jobId: status.id, cancelRequested: running.cancelRequested });
-        else reject(failure ?? new ResponseError(ErrorCodes.jobFailed, `the ${kind} worker stopped (exit code ${code}) before finishing; the last checkpoint is kept`));
+        if (final) return resolve({ reply: final, jobId: status.id, cancelRequested: running.cancelRequested });
+        // An uncaught exception (a module that would not load, say) ends the process with its
+        // stack on stderr, logged above: its error line says what happened better than a code.
+        const crash = code !== null && code !== 0 ? crashLine(stderrTail) : null;
+        const how = signal ? `signal ${signal}` : `exit code ${code}`;
+        reject(failure ?? new ResponseError(ErrorCodes.jobFailed, crash ? `the ${kind} worker crashed: ${crash}` : `the ${kind} worker stopped (${how}) before finishing; the last checkpoint is kept`));
       });
     });
   }
@@ -418,11 +460,11 @@ export class Jobs {
     job.status.message = 'cancelling after the current step';
     job.progress.report(job.status.percentage, job.status.message);
     this.events.log(`job ${job.status.id}: cancel requested`);
-    job.worker.postMessage({ type: 'cancel' } satisfies ServerToWorker);
+    sendTo(job.worker, { type: 'cancel' });
     // A worker stuck inside one enormous step is stopped the hard way; checkpoints are atomic.
-    const timer = setTimeout(() => void job.worker.terminate(), this.cancelGraceMs);
+    const timer = setTimeout(() => void job.worker.kill(), this.cancelGraceMs);
     timer.unref();
-    job.worker.once('exit', () => clearTimeout(timer));
+    void job.exited.then(() => clearTimeout(timer));
     this.events.onStatusChanged();
   }
 

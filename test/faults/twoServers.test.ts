@@ -3,7 +3,7 @@
 // select at the same moment: one trains, the other is refused with who holds the folder's training
 // lock (models/src/model/storeLock.ts); the selections both land; active.json and every model
 // folder stay whole. Then the first server is killed with SIGKILL in the middle of a training (its
-// worker thread dies with it): the active model still loads, the killed run is listed as
+// job process exits when its channel to the server closes): the active model still loads, the killed run is listed as
 // incomplete and resumable, the second server takes the stale lock over and trains, and
 // `wlm train --resume` takes the killed run to its end.
 import { test, before, after } from 'node:test';
@@ -101,7 +101,7 @@ test('both servers asked to train and to select at once: one trains, the other i
 
 test('kill -9 of a server while it trains: the active model loads, the run is listed incomplete and resumes, the other server takes the lock over', { timeout: 420_000 }, async () => {
   tally.data.kills.tried++;
-  const outcome = await tally.probe('kill -9', 'the language server, mid-training (its worker dies with it)', async (): Promise<Outcome> => {
+  const outcome = await tally.probe('kill -9', 'the language server, mid-training (its job process exits with it)', async (): Promise<Outcome> => {
     // Its answer should never come: the server is killed before the run ends.
     const answered = request<JobResult>(first, TrainRequest.method, { preset: 'tiny', steps: KILLED_STEPS, name: 'killed' }).then((r) => `it ended first (${r.stopReason} at step ${r.step})`, (err: Error) => err.message);
     // Past the first evaluation (step 20): a checkpoint is on disk.

@@ -253,14 +253,32 @@ test('cancel a training midway: last checkpoint kept, the previous model still s
   figures.trainingP95Ms = +percentile(latencies, 0.95).toFixed(1);
   const during = client.statuses.at(-1)!;
   assert.equal(during.activeModel, firstModel);
-  // The training threads yield the cores to the thread that answers completions (Linux nice values
-  // are per thread: /proc/<pid>/task/<tid>/stat, field 19).
+  // The training runs in a child process of the server (dist/worker.js) whose threads, the
+  // gradient threads it starts included, yield the cores to the server's, which answer completions
+  // at normal priority (Linux nice values are per thread: /proc/<pid>/task/<tid>/stat, field 19).
   if (process.platform === 'linux') {
     const pid = client.process.pid!;
-    const nice = (tid: string) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
-    const niceValues = readdirSync(`/proc/${pid}/task`).map(nice);
-    assert.equal(nice(String(pid)), 0, 'the server thread that answers completions runs at normal priority');
-    assert.ok(niceValues.filter((n) => n === 10).length >= 1, `no training thread at nice 10 while training: ${JSON.stringify(niceValues)}`);
+    const fields = (file: string) => readFileSync(file, 'utf8').split(') ')[1].split(' '); // from field 3 on
+    const niceValues = (proc: number) =>
+      readdirSync(`/proc/${proc}/task`).flatMap((tid) => {
+        try {
+          return [Number(fields(`/proc/${proc}/task/${tid}/stat`)[16])];
+        } catch {
+          return []; // a thread that ended meanwhile
+        }
+      });
+    const jobs = readdirSync('/proc').filter((entry) => {
+      try {
+        return /^\d+$/.test(entry) && Number(fields(`/proc/${entry}/stat`)[1]) === pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('worker.js');
+      } catch {
+        return false;
+      }
+    });
+    assert.equal(jobs.length, 1, `one job process under the server (pid ${pid}), found ${JSON.stringify(jobs)}`);
+    const jobNice = niceValues(Number(jobs[0]));
+    assert.equal(Number(fields(`/proc/${pid}/task/${pid}/stat`)[16]), 0, 'the server thread that answers completions runs at normal priority');
+    assert.deepEqual(niceValues(pid).filter((n) => n !== 0), [], 'no server thread is lowered: the server does not train');
+    assert.ok(jobNice.length >= 1 && jobNice.every((n) => n === 10), `every thread of the job's process at nice 10 while training: ${JSON.stringify(jobNice)}`);
   }
   assert.equal(during.job?.model, 'to-cancel');
 
