@@ -73,7 +73,13 @@ const server = {
   baseDir: baseModelDir() as string | null, // initialization options may name another base, or none
 };
 
-const active = new ActiveModel<CompletionSession>((dir) => CompletionSession.open(dir, { onLog: (message) => connection.console.info(message) }));
+// A model about to serve is warmed up first, so the user's first completions are not the ones
+// that pay for compiling the completion path.
+const active = new ActiveModel<CompletionSession>(async (dir) => {
+  const session = await CompletionSession.open(dir, { onLog: (message) => connection.console.info(message) });
+  await session.warmUp().catch((err: Error) => connection.console.warn(`warm-up of ${dir} failed (${err.message}); it serves all the same`));
+  return session;
+});
 const completer = new InlineCompleter(active);
 const jobs = new Jobs({
   onStatusChanged: () => sendStatus(),

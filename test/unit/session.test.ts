@@ -225,3 +225,21 @@ test('a model.onnx from before logit_positions (logits for every position) is ex
     await upgraded.close();
   }
 });
+
+test('warmUp runs the completion path and leaves no trace: counters at zero, the next completion as from a fresh session', async () => {
+  const dir = path.join(root, 'warm');
+  await makeModelFolder(dir, tokenizer, config, 1);
+  const warm = await CompletionSession.open(dir, { providers: ['cpu'] });
+  try {
+    await warm.warmUp();
+    const stats = warm.stats();
+    assert.deepEqual([stats.requests, stats.promptPositions, stats.prefillPositions, stats.decodedTokens, stats.ms.decode], [0, 0, 0, 0, 0]);
+    const request = { prefix: 'function add(a, b) {\n  return ', mode: 'line' as const, maxTokens: 8 };
+    session.resetCache();
+    const fresh = await session.complete(request);
+    const after = await warm.complete(request);
+    assert.deepEqual([after.text, after.prefillPositions], [fresh.text, fresh.promptTokens], 'a cold run: nothing of the warm-up is in the KV cache');
+  } finally {
+    await warm.close();
+  }
+});

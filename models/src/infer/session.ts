@@ -135,6 +135,8 @@ const LINE_MEMO_SIZE = 32768; // lines whose ids are kept: the open files' (abou
 // Drafted tokens run ahead per model run at most (Mixture.draft): each costs about a tenth of a
 // run of its own, and a line rarely goes further before decoding parts from the draft.
 const DRAFT_TOKENS = 6;
+// warmUp()'s document: ordinary code, so the tokenizer, the mixture and decoding take their usual paths.
+const WARM_UP_TEXT = 'export function sum(values) {\n  let total = 0;\n  for (const v of values) {\n    total += v;\n  }\n  return total;\n}\n\n';
 
 /**
  * A text cut into the pieces encodeByLine memoizes: each starts at a "\n" that follows a
@@ -453,6 +455,26 @@ export class CompletionSession {
   /** The counters since the session opened (a copy). */
   stats(): CompletionStats {
     return { ...this.totals, ms: { ...this.totals.ms } };
+  }
+
+  /**
+   * Types a few characters of a made-up line through the whole completion path (tokenizer, the
+   * mixture, drafting, decoding) and forgets them: the first completions of a fresh process paid
+   * for compiling that code (a server's first three took 40-340 ms instead of 5-15). For a
+   * session about to serve an editor; the counters and the KV cache start empty afterwards.
+   */
+  async warmUp(): Promise<void> {
+    const uri = 'workspace-lm:warm-up';
+    const text = WARM_UP_TEXT.repeat(4);
+    for (let typed = 1; typed <= 6; typed++) {
+      const line = '  const total = values.reduce((sum, v) => sum + v, 0);';
+      await this.complete({ prefix: text + line.slice(0, 2 + typed), suffix: '\n}\n', mode: 'line', maxTokens: 16, uri });
+    }
+    this.memoized.delete(uri);
+    this.resetCache();
+    this.totals.requests = this.totals.promptPositions = this.totals.prefillPositions = this.totals.reusedPositions = 0;
+    this.totals.decodedTokens = this.totals.draftedPositions = this.totals.draftHits = 0;
+    for (const phase of Object.keys(this.totals.ms) as (keyof CompletionPhaseMs)[]) this.totals.ms[phase] = 0;
   }
 
   /** Forgets the KV cache (the next call is a cold run). */
