@@ -22,6 +22,8 @@ export interface CompletionBackend {
   /** The open-files cache of the completion mixture (absent when the model folder has none). */
   observeDocument?(uri: string, text: string): void;
   forgetDocument?(uri: string): void;
+  /** An opened document, tokenized ahead (off the completion path) so its first completion is not. */
+  prepareDocument?(uri: string, text: string): void;
   close(): Promise<void>;
 }
 
@@ -221,6 +223,12 @@ export class InlineCompleter {
 
   forgetDocument(uri: string): void {
     this.openDocuments.delete(uri);
+  }
+
+  /** A document just opened: the serving model may tokenize it ahead, off the completion path. */
+  documentOpened(uri: string, text: string): void {
+    if (typeof uri !== 'string' || typeof text !== 'string') return;
+    void this.model.use(async (backend) => backend.prepareDocument?.(uri, text));
   }
 
   /** Brings the backend's cache up to date with the open documents, except the one being edited. */

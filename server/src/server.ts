@@ -486,6 +486,7 @@ let opening: string | null = null;
 documents.onDidOpen(({ document }) => {
   opening = document.uri;
   completer.observeDocument(document.uri, document.getText());
+  completer.documentOpened(document.uri, document.getText());
   savedFiles.opened(document.uri, document.getText());
 });
 documents.onDidChangeContent(({ document }) => {

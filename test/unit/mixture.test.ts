@@ -233,6 +233,34 @@ test('drafting: the n-gram and cache run ahead with each position; the same comp
   session.forgetDocument('file:///open.ts');
 });
 
+test('prepareDocument: an opened document is tokenized ahead, and its first completion encodes only the line at the cursor', async () => {
+  const lines = Array.from({ length: 400 }, (_, i) => `  const value${i} = compute(${i}, "item ${i}");`);
+  const text = `function big() {\n${lines.join('\n')}\n}\n`;
+  const cursor = text.indexOf('  const value300') + '  const val'.length;
+  const encoded: string[] = [];
+  const served = session.tokenizer; // the session's own (loaded from the folder)
+  const encode = served.encode.bind(served);
+  served.encode = (piece: string) => (encoded.push(piece), encode(piece));
+  try {
+    const complete = (uri: string, doc: string) => session.complete({ prefix: doc.slice(0, cursor), suffix: doc.slice(cursor), mode: 'line', maxTokens: 8, uri });
+    session.prepareDocument('file:///prepared.ts', text);
+    await session.linesMemoized();
+    encoded.length = 0;
+    await complete('file:///prepared.ts', text);
+    const preparedEncodes = encoded.length;
+    // Another document of the same shape (the memo is by line text), not prepared.
+    encoded.length = 0;
+    await complete('file:///not-prepared.ts', text.replace(/value/g, 'other'));
+    // Prepared: the cursor's line and the pieces the window cuts; unprepared: the whole document around it.
+    assert.ok(preparedEncodes <= 4, `${preparedEncodes} pieces encoded: ${JSON.stringify(encoded.slice(0, 5))}`);
+    assert.ok(encoded.length > 100, `the unprepared document encoded ${encoded.length} pieces`);
+  } finally {
+    served.encode = encode;
+    session.forgetDocument('file:///prepared.ts');
+    session.forgetDocument('file:///not-prepared.ts');
+  }
+});
+
 test('a corrupt mixture.json is reported, with a hint, and not loaded; a folder without token files cannot build one', async () => {
   await assert.rejects(CompletionSession.buildMixture(modelDir), /no train\.bin token file for .*: the mixture needs the model's training and held-out tokens; hint: rebuild them from the sources/);
   const other = path.join(root, 'corrupt');
