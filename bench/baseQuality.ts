@@ -69,6 +69,7 @@ const ARMS: Record<'rxjs' | 'msw', ArmSpec[]> = {
 export interface BaseQualityOptions {
   scale?: number; // every training budget times this (default 1: the issue's minutes)
   lines?: number; // held-out lines per workspace, each completed from its start and mid-line (default 200)
+  workspaces?: ('rxjs' | 'msw')[]; // which to run (default both); the goals of a workspace left out are not judged
   baseDir?: string; // the base model folder (default: model/base.ts baseModelDir())
   log?: (line: string) => void; // progress (default: stderr)
 }
@@ -438,11 +439,20 @@ interface Goal {
 }
 
 function goalsFor(rxjs: ArmReport[], msw: ArmReport[]): Goal[] {
-  const arm = (reports: ArmReport[], name: string) => {
-    const r = reports.find((a) => a.arm === name);
-    if (!r) throw new Error(`no arm ${name}`);
-    return r;
-  };
+  const goals: Goal[] = [];
+  if (rxjs.length > 0) goals.push(...rxjsGoals(rxjs));
+  if (msw.length > 0) goals.push(...mswGoals(msw));
+  return goals;
+}
+
+const armOf = (reports: ArmReport[], name: string): ArmReport => {
+  const r = reports.find((a) => a.arm === name);
+  if (!r) throw new Error(`no arm ${name}`);
+  return r;
+};
+
+function rxjsGoals(rxjs: ArmReport[]): Goal[] {
+  const arm = armOf;
   const ngrams = rxjs.filter((r) => r.system === 'ngram');
   // The stronger 4-gram on each figure (higher is better for these).
   const bestNgram = (read: (r: ArmReport) => number) => Math.max(...ngrams.map(read));
@@ -484,7 +494,12 @@ function goalsFor(rxjs: ArmReport[], msw: ArmReport[]): Goal[] {
     met: editor(base15).lineStart.editSimilarity >= ngramStartEs + 15,
     figures: { base15: editor(base15).lineStart.editSimilarity, ngram: ngramStartEs, gain: round(editor(base15).lineStart.editSimilarity - ngramStartEs, 2) },
   });
+  return goals;
+}
 
+function mswGoals(msw: ArmReport[]): Goal[] {
+  const arm = armOf;
+  const goals: Goal[] = [];
   const smallBase5 = arm(msw, 'base+5');
   const smallScratch5 = arm(msw, 'scratch+5');
   const bpbGain = (smallScratch5.alone.bitsPerByte ?? Infinity) - (smallBase5.alone.bitsPerByte ?? Infinity);
@@ -519,6 +534,8 @@ export async function baseQualityBench(opts: BaseQualityOptions = {}): Promise<o
   if (!base) throw new Error(`no base model at ${baseDir} (hint: npm run pretrain writes models/base, or set WLM_BASE_MODEL)`);
   const baseTokenizer = await CodeTokenizer.load(path.join(base.dir, 'tokenizer.json'));
 
+  const which = opts.workspaces ?? ['rxjs', 'msw'];
+  if (which.length === 0 || which.some((w) => w !== 'rxjs' && w !== 'msw')) throw new Error(`--base-workspaces takes rxjs, msw or both, got ${which.join(',')}`);
   const rxjs = await loadWorkspace(HELD_OUT);
   const msw = await loadWorkspace(SMALL);
   const calibration = await calibrate(rxjs.folder);
@@ -531,6 +548,7 @@ export async function baseQualityBench(opts: BaseQualityOptions = {}): Promise<o
   const results: Record<'rxjs' | 'msw', ArmReport[]> = { rxjs: [], msw: [] };
   for (const ws of [rxjs, msw]) {
     const key = ws.key as 'rxjs' | 'msw';
+    if (!which.includes(key)) continue;
     results[key] = await runWorkspace(ws, ARMS[key], ctx);
     workspaces[key] = {
       corpus: `${ws.spec} ${path.basename(ws.folder)}/`,

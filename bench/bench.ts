@@ -3,7 +3,7 @@
 // measured in a child process of its own so that its peak RSS is its own.
 //
 //   node dist/bench.js [--only speed,latency,quality] [--speed-steps N] [--quality-minutes M]
-//   node dist/bench.js --only base [--base-scale 0.2] [--base-lines N]   (long: not run by default)
+//   node dist/bench.js --only base [--base-scale 0.2] [--base-lines N] [--base-workspaces rxjs,msw]   (long: not run by default)
 //   node dist/bench.js --only latency,whiletraining,scale [--latency-lines N] [--latency-chars N] [--scale-sizes 1,5,20]
 //   node dist/bench.js --only finetune [--finetune-steps 150]   (4 runs of 150 steps, ~10 minutes on 2 idle cores: not run by default)
 //   node dist/bench.js --only fim [--fim-steps 400] [--fim-rates 0,0.5] [--fim-lines 200]   (an arm of ~8 minutes on 1 idle core per rate: not run by default)
@@ -109,6 +109,7 @@ async function main(): Promise<void> {
       'quality-minutes': { type: 'string' },
       'base-scale': { type: 'string' }, // --only base: every training budget times this (0.2: a quick run)
       'base-lines': { type: 'string' }, // --only base: held-out lines per workspace (default 200)
+      'base-workspaces': { type: 'string' }, // --only base: rxjs, msw or both (default rxjs,msw)
       folder: { type: 'string' }, // --child scale: the workspace
       'scale-sizes': { type: 'string' }, // --only scale: workspace sizes in MB (default 1,5,20)
       'latency-lines': { type: 'string' }, // --only latency: lines typed per file and region (default 4)
@@ -182,6 +183,7 @@ async function main(): Promise<void> {
     report.base = await baseQualityBench({
       scale: values['base-scale'] !== undefined ? Number(values['base-scale']) : undefined,
       lines: values['base-lines'] !== undefined ? Number(values['base-lines']) : undefined,
+      workspaces: values['base-workspaces'] !== undefined ? (values['base-workspaces'].split(',') as ('rxjs' | 'msw')[]) : undefined,
     });
   }
   if (only.has('finetune')) {

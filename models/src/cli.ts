@@ -140,6 +140,7 @@ const COMMANDS: Record<string, Command> = {
       'fim-lines': { value: 'N', help: 'the fim section: held-out rxjs lines (default 200)' },
       'base-scale': { value: 'X', help: 'the base section (--only base): every training budget times X, e.g. 0.2 for a quick run (default 1)' },
       'base-lines': { value: 'N', help: 'the base section: held-out lines per workspace (default 200)' },
+      'base-workspaces': { value: 'W,…', help: 'the base section: rxjs, msw or both (default rxjs,msw)' },
     },
     run: benchCommand,
   },
