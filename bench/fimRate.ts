@@ -16,19 +16,20 @@
 //
 //   node dist/bench.js --only fim [--fim-steps 400] [--fim-rates 0,0.5] [--fim-lines 200]
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { trainOnFolder, type PipelineEvent } from '../models/src/pipeline';
 import { baseModelDir, findBaseModel } from '../models/src/model/base';
 import { scanFolder, readSourceText, type SourceFile } from '../models/src/data/files';
-import { splitFiles, tokenizeFiles, openTokenStream } from '../models/src/data/dataset';
+import { splitFiles } from '../models/src/data/dataset';
 import { CompletionSession } from '../models/src/infer/session';
 import { sampleLines, lineTask, type EvalDocument } from '../models/src/eval/evaluate';
-import { editSimilarity, exactMatch, NextTokenTally } from '../models/src/eval/metrics';
+import { editSimilarity, exactMatch } from '../models/src/eval/metrics';
 import { buildCorpus, REPORT_FILE, type CorpusReport } from '../models/pretrain/corpus';
 import { ensureCorpus, CACHE_DIR } from './corpus';
+import { scoreHeldOutText, type HeldOutText } from './heldOutText';
 
 const HELD_OUT = 'rxjs@7.8.2';
 // Measured before choosing: continuing the base on the corpus takes about 1.2 s a step on one idle
@@ -61,13 +62,6 @@ interface LineFigures {
   editSimilarity: number; // 0–100
 }
 
-interface HeldOutText {
-  tokens: number;
-  bytes: number;
-  lossPerToken: number; // nats
-  bitsPerByte: number;
-  top1: number;
-}
 
 interface ArmReport {
   arm: string;
@@ -130,36 +124,13 @@ function lineTasks(docs: EvalDocument[], lines: number, seed: number): LineTaskR
   return samples.flatMap((sample) => (['lineStart', 'midLine'] as const).map((cursor) => ({ cursor, ...lineTask(byPath.get(sample.relPath)!, sample, cursor) })));
 }
 
-/** Every held-out token once, in consecutive context-length windows, plain code (no FIM), through model.onnx. */
-async function scoreText(session: CompletionSession, files: SourceFile[]): Promise<HeldOutText> {
-  const scratch = mkdtempSync(path.join(os.tmpdir(), 'wlm-fim-bench-'));
-  try {
-    const file = path.join(scratch, 'held-out.bin');
-    await tokenizeFiles(files, session.tokenizer, file, { seed: 0 });
-    const stream = openTokenStream(file);
-    const tokens = stream.read(0, stream.length);
-    const blockSize = session.config.blockSize;
-    const vocab = session.tokenizer.vocabSize;
-    const tally = new NextTokenTally((id) => session.tokenizer.tokenBytes(id).length);
-    for (let start = 0; start + 1 < tokens.length; start += blockSize) {
-      const n = Math.min(blockSize, tokens.length - 1 - start);
-      const logits = await session.logitsUncached(Array.from(tokens.subarray(start, start + n)));
-      for (let t = 0; t < n; t++) tally.add(logits, tokens[start + t + 1], t * vocab, vocab);
-    }
-    const s = tally.summary();
-    return { tokens: s.tokens, bytes: s.bytes, lossPerToken: round(s.loss!, 4), bitsPerByte: round(s.bitsPerByte!, 4), top1: round(s.top1!, 4) };
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
-}
-
 /** A model folder scored: bits per byte, and every line task with the suffix in the prompt and without. */
 async function scoreModel(modelDir: string, files: SourceFile[], tasks: LineTaskRow[]): Promise<{ text: HeldOutText; lines: ArmReport['lines']; hits: Hits; evalMs: number }> {
   const started = performance.now();
   // The GPT alone: these models have no mixture (skipExport), and none is opened.
   const session = await CompletionSession.open(modelDir, { mixture: false });
   try {
-    const text = await scoreText(session, files);
+    const text = await scoreHeldOutText(session, files);
     const hits: Hits = { fim: [], noFim: [] };
     const similarity: Record<Way, number[]> = { fim: [], noFim: [] };
     for (const task of tasks) {

@@ -10,7 +10,7 @@
 // byte. It owns no model logic: training is pipeline.ts, the session session.ts, the figures metrics.ts.
 //
 //   node --import tsx bench/fineTuneModes.ts [--steps 150]
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,10 +18,10 @@ import { trainOnFolder, type TrainOnFolderOptions } from '../models/src/pipeline
 import { DEFAULT_LORA_RANK, loadPreset } from '../models/src/model/config';
 import { baseModelDir, findBaseModel } from '../models/src/model/base';
 import { scanFolder } from '../models/src/data/files';
-import { splitFiles, tokenizeFiles, openTokenStream } from '../models/src/data/dataset';
+import { splitFiles } from '../models/src/data/dataset';
 import { CompletionSession } from '../models/src/infer/session';
-import { NextTokenTally } from '../models/src/eval/metrics';
 import { ensureCorpus, CACHE_DIR } from './corpus';
+import { scoreHeldOutText, type HeldOutText } from './heldOutText';
 
 const CORPUS = 'rxjs@7.8.2';
 
@@ -29,13 +29,7 @@ export interface FineTuneModesOptions {
   steps: number; // optimizer steps of every mode
 }
 
-interface HeldOut {
-  tokens: number;
-  bytes: number;
-  lossPerToken: number; // nats
-  bitsPerByte: number;
-  top1: number;
-}
+type HeldOut = HeldOutText;
 
 interface ModeReport {
   mode: string;
@@ -93,27 +87,12 @@ export async function fineTuneModesBench(opts: FineTuneModesOptions): Promise<ob
   };
 }
 
-/** Every held-out token once, in consecutive context-length windows, through the folder's model.onnx. */
-async function scoreHeldOut(modelDir: string, files: Parameters<typeof tokenizeFiles>[0]): Promise<HeldOut> {
+/** Every held-out token once, through the folder's model.onnx (heldOutText.ts). */
+async function scoreHeldOut(modelDir: string, files: Parameters<typeof scoreHeldOutText>[1]): Promise<HeldOut> {
   const session = await CompletionSession.open(modelDir);
-  const scratch = mkdtempSync(path.join(os.tmpdir(), 'wlm-finetune-bench-'));
   try {
-    const file = path.join(scratch, 'held-out.bin');
-    await tokenizeFiles(files, session.tokenizer, file, { seed: 0 });
-    const stream = openTokenStream(file);
-    const tokens = stream.read(0, stream.length);
-    const blockSize = session.config.blockSize;
-    const vocab = session.tokenizer.vocabSize;
-    const tally = new NextTokenTally((id) => session.tokenizer.tokenBytes(id).length);
-    for (let start = 0; start + 1 < tokens.length; start += blockSize) {
-      const n = Math.min(blockSize, tokens.length - 1 - start);
-      const logits = await session.logitsUncached(Array.from(tokens.subarray(start, start + n)));
-      for (let t = 0; t < n; t++) tally.add(logits, tokens[start + t + 1], t * vocab, vocab);
-    }
-    const s = tally.summary();
-    return { tokens: s.tokens, bytes: s.bytes, lossPerToken: +s.loss!.toFixed(4), bitsPerByte: +s.bitsPerByte!.toFixed(4), top1: +s.top1!.toFixed(4) };
+    return await scoreHeldOutText(session, files);
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
     await session.close();
   }
 }
