@@ -86,6 +86,10 @@ export interface CompletionStats {
   ms: CompletionPhaseMs; // summed over the completions that finished
 }
 
+function noStats(): CompletionStats {
+  return { requests: 0, promptPositions: 0, prefillPositions: 0, reusedPositions: 0, decodedTokens: 0, draftedPositions: 0, draftHits: 0, ms: { window: 0, tokenize: 0, prefill: 0, decode: 0, postprocess: 0 } };
+}
+
 /** Thrown for a model.onnx that onnxruntime cannot load or that is not a Workspace LM graph. */
 export class InvalidModelError extends Error {}
 
@@ -192,16 +196,7 @@ export class CompletionSession {
   private draftedPositions = 0; // positions run ahead with a drafted token
   private draftedFrom = Infinity; // cachedTokens from this index on were drafted, not asked for
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly totals: CompletionStats = {
-    requests: 0,
-    promptPositions: 0,
-    prefillPositions: 0,
-    reusedPositions: 0,
-    decodedTokens: 0,
-    draftedPositions: 0,
-    draftHits: 0,
-    ms: { window: 0, tokenize: 0, prefill: 0, decode: 0, postprocess: 0 },
-  };
+  private totals: CompletionStats = noStats();
   private tokenizeMs = 0;
   /** The tokenizer as buildPrompt sees it: encode() a line at a time through the memo, timed. */
   private readonly promptTokenizer: DecodingTokenizer;
@@ -480,9 +475,7 @@ export class CompletionSession {
     }
     this.memoized.delete(uri);
     this.resetCache();
-    this.totals.requests = this.totals.promptPositions = this.totals.prefillPositions = this.totals.reusedPositions = 0;
-    this.totals.decodedTokens = this.totals.draftedPositions = this.totals.draftHits = 0;
-    for (const phase of Object.keys(this.totals.ms) as (keyof CompletionPhaseMs)[]) this.totals.ms[phase] = 0;
+    this.totals = noStats();
   }
 
   /** Forgets the KV cache (the next call is a cold run). */
