@@ -20,7 +20,7 @@ import { qualityBench } from './quality';
 import { baseQualityBench } from './baseQuality';
 import { serverLatencyBench, whileTrainingBench } from './serverLatency';
 import { scaleBench, scaleChild } from './scale';
-import { torchSpeed, type TfjsSpeed } from './torchSpeed';
+import { torchSpeed, type ProductSpeed } from './torchSpeed';
 import { fineTuneModesBench } from './fineTuneModes';
 import { fimRateBench } from './fimRate';
 import { evaluateFolder } from '../models/src/eval/evaluateFolder';
@@ -137,16 +137,18 @@ async function main(): Promise<void> {
   if (only.has('speed')) {
     report.trainingSpeed = [
       // The baseline in the same run: the default preset on one thread (no gradient workers).
-      runChild(['--child', 'speed', '--preset', DEFAULT_PRESET, '--label', `${DEFAULT_PRESET}, 1 thread`, '--speed-steps', speedSteps], { WLM_TRAIN_WORKERS: '1' }),
+      runChild(['--child', 'speed', '--preset', DEFAULT_PRESET, '--label', `${DEFAULT_PRESET}, 1 thread`, '--speed-steps', speedSteps], { WLM_TRAIN_WORKERS: '1', WLM_TRAIN_THREADS: '1' }),
       runChild(['--child', 'speed', '--preset', DEFAULT_PRESET, '--label', DEFAULT_PRESET, '--speed-steps', speedSteps]),
       runChild(['--child', 'speed', '--preset', 'base', '--label', 'base', '--speed-steps', speedSteps]),
+      // The CPU engine before onnxruntime: TensorFlow.js on wasm with a gradient worker per core.
+      runChild(['--child', 'speed', '--preset', DEFAULT_PRESET, '--label', `${DEFAULT_PRESET}, tfjs wasm`, '--backend', 'wasm', '--speed-steps', speedSteps]),
     ];
-    // The PyTorch reference on the same cores, bracketed by the default preset's tfjs run above
+    // The PyTorch reference on the same cores, bracketed by the default preset's run above
     // and one more right after it: the ratio is against their mean, so load that drifts on a
     // shared machine weighs on both sides.
     report.torchReference = torchSpeed(DEFAULT_PRESET, Number(speedSteps), [
-      (report.trainingSpeed as TfjsSpeed[])[1],
-      () => runChild(['--child', 'speed', '--preset', DEFAULT_PRESET, '--label', `${DEFAULT_PRESET}, after torch`, '--speed-steps', speedSteps]) as TfjsSpeed,
+      (report.trainingSpeed as ProductSpeed[])[1],
+      () => runChild(['--child', 'speed', '--preset', DEFAULT_PRESET, '--label', `${DEFAULT_PRESET}, after torch`, '--speed-steps', speedSteps]) as ProductSpeed,
     ]);
   }
   if (only.has('latency')) {

@@ -1,12 +1,12 @@
 // The PyTorch reference of the speed section: bench/torch_train.py (the default preset's GPT and
 // AdamW in PyTorch, CPU) in a python3 child process, so that its peak RSS is its own, and the
-// tfjs/torch ratio of the same run. PyTorch is not a dependency: without a python3 that can
+// ratio of the product's default engine to torch in the same run. PyTorch is not a dependency: without a python3 that can
 // `import torch` (Debian: apt-get install python3-torch libopenblas0-pthread) the section records
 // why it was skipped.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-export interface TfjsSpeed {
+export interface ProductSpeed {
   config: string;
   tokensPerSecond: number;
   gflopsPerSecond: number;
@@ -25,10 +25,10 @@ function pythonWithTorch(): { python: string | null; tried: string[] } {
 }
 
 /**
- * Runs the reference; `tfjs` is the default preset's tfjs run before it and a function that runs
+ * Runs the reference; `product` is the default preset's run on the product's default engine before it and a function that runs
  * it again after, so that the ratio is taken against both.
  */
-export function torchSpeed(preset: string, steps: number, tfjs: [TfjsSpeed, () => TfjsSpeed], threads = 2) {
+export function torchSpeed(preset: string, steps: number, product: [ProductSpeed, () => ProductSpeed], threads = 2) {
   const { python, tried } = pythonWithTorch();
   if (!python) {
     return { skipped: `no python3 here imports torch (${tried.join('; ')}); on Debian: apt-get install python3-torch libopenblas0-pthread` };
@@ -49,13 +49,13 @@ export function torchSpeed(preset: string, steps: number, tfjs: [TfjsSpeed, () =
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const torch = JSON.parse(out.trim().split('\n').pop()!) as { tokensPerSecond: number; gflopsPerSecond: number; peakRssMB: number };
-  const runs = [tfjs[0], tfjs[1]()].map((r) => ({ config: r.config, tokensPerSecond: r.tokensPerSecond, gflopsPerSecond: r.gflopsPerSecond, peakRssMB: r.peakRssMB }));
-  const tfjsMean = (runs[0].tokensPerSecond + runs[1].tokensPerSecond) / 2;
+  const runs = [product[0], product[1]()].map((r) => ({ config: r.config, tokensPerSecond: r.tokensPerSecond, gflopsPerSecond: r.gflopsPerSecond, peakRssMB: r.peakRssMB }));
+  const productMean = (runs[0].tokensPerSecond + runs[1].tokensPerSecond) / 2;
   return {
     python,
     torch,
-    tfjs: runs, // before and after the torch run
+    product: runs, // before and after the torch run
     // Above 1: the product's training is faster than the PyTorch reference on the same cores.
-    tfjsOverTorch: +(tfjsMean / torch.tokensPerSecond).toFixed(3),
+    productOverTorch: +(productMean / torch.tokensPerSecond).toFixed(3),
   };
 }

@@ -81,7 +81,7 @@ export async function trainOnFolder(opts: TrainOnFolderOptions): Promise<TrainOn
     }
     await writeInitialConfig(job, plan, sources, tokens, backend);
     const gpt = await startModel(plan);
-    const { result, trainMs } = await runTraining(job, plan, gpt, tokens);
+    const { result, trainMs } = await runTraining(job, plan, gpt, tokens, backend);
     const config = await recordResult(job, result, trainMs);
     if (result.stopReason !== 'cancelled') {
       if (!opts.skipExport) await exportForServing(job, plan, tokens);
@@ -401,7 +401,7 @@ async function startModel(plan: RunPlan): Promise<GPT> {
 }
 
 /** 4. Train. */
-async function runTraining({ opts, outDir, emit }: Job, plan: RunPlan, gpt: GPT, tokens: Tokens): Promise<{ result: TrainResult; trainMs: number }> {
+async function runTraining({ opts, outDir, emit }: Job, plan: RunPlan, gpt: GPT, tokens: Tokens, backend: BackendChoice): Promise<{ result: TrainResult; trainMs: number }> {
   const { model, train: trainConfig } = plan;
   if (plan.fineTune?.mode === 'lora') {
     emit({ type: 'status', message: `training low-rank adapters of rank ${plan.fineTune.rank} on every block's attention and MLP matrices; the weights stay fixed and take the adapters in when saved` });
@@ -417,6 +417,7 @@ async function runTraining({ opts, outDir, emit }: Job, plan: RunPlan, gpt: GPT,
     resume: Boolean(plan.previous) && !plan.restart,
     freezeLayers: plan.fineTune?.mode === 'lastLayers' ? plan.fineTune.freezeLayers : undefined,
     lora: plan.fineTune?.mode === 'lora' ? { rank: plan.fineTune.rank, alpha: plan.fineTune.alpha } : undefined,
+    gradientEngine: backend.name === 'onnxruntime' ? 'onnxruntime' : 'tfjs',
     onLog: (metrics) => emit({ type: 'log', metrics, maxSteps: trainConfig.maxSteps }),
   });
   gpt.dispose();

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, wasmDir, BACKEND_NAMES, type BackendName } from '../../models/src/train/backend';
 import { GPT } from '../../models/src/model/gpt';
 
-const TFJS_NAME: Record<BackendName, string> = { 'tfjs-node-gpu': 'tensorflow', webgpu: 'webgpu', 'tfjs-node': 'tensorflow', wasm: 'wasm', cpu: 'cpu' };
+const TFJS_NAME: Record<BackendName, string> = { 'tfjs-node-gpu': 'tensorflow', webgpu: 'webgpu', onnxruntime: 'cpu', 'tfjs-node': 'tensorflow', wasm: 'wasm', cpu: 'cpu' };
 
 function installed(pkg: string): boolean {
   try {
@@ -27,8 +27,8 @@ test('auto selection: the chosen backend is active, and every better one has a r
   const better = BACKEND_NAMES.slice(0, BACKEND_NAMES.indexOf(choice.name));
   assert.deepEqual(choice.fallbacks.map((f) => f.split(':')[0]), better);
   if (!installed('@tensorflow/tfjs-node-gpu')) assert.match(choice.fallbacks[0], /^tfjs-node-gpu: @tensorflow\/tfjs-node-gpu is not installed$/);
-  // wasm always installs, so auto selection never falls to plain cpu.
-  assert.notEqual(choice.name, 'cpu');
+  // onnxruntime-node is a dependency (it serves completions): on a machine with no GPU it trains.
+  assert.ok(BACKEND_NAMES.indexOf(choice.name) <= BACKEND_NAMES.indexOf('onnxruntime'), `auto chose ${choice.name}: ${choice.fallbacks.join('; ')}`);
 });
 
 test('forcing wasm: runs a matmul with the right numbers; device names the cores', async () => {
@@ -44,13 +44,19 @@ test('forcing wasm: runs a matmul with the right numbers; device names the cores
 test('forcing cpu works; forcing an unknown or unavailable backend is a clear error', async () => {
   assert.equal((await selectBackend('cpu')).name, 'cpu');
   assert.equal(tf.getBackend(), 'cpu');
-  await assert.rejects(selectBackend('tpu' as BackendName), /unknown backend "tpu"; choose one of: tfjs-node-gpu, webgpu, tfjs-node, wasm, cpu/);
+  await assert.rejects(selectBackend('tpu' as BackendName), /unknown backend "tpu"; choose one of: tfjs-node-gpu, webgpu, onnxruntime, tfjs-node, wasm, cpu/);
   if (!installed('@tensorflow/tfjs-node')) {
     await assert.rejects(selectBackend('tfjs-node'), /backend tfjs-node: @tensorflow\/tfjs-node is not installed \(hint: leave the backend unset/);
     assert.equal(tf.getBackend(), 'cpu'); // a failed forced choice leaves the active backend alone
   } else {
     assert.equal((await selectBackend('tfjs-node')).name, 'tfjs-node');
   }
+});
+
+test('forcing onnxruntime: the GPT\'s own tensors sit on tfjs\'s cpu backend; device names the threads', async () => {
+  const choice = await selectBackend('onnxruntime');
+  assert.equal(tf.getBackend(), 'cpu');
+  assert.match(choice.device, /^CPU \(onnxruntime, \d+ threads?\)$/);
 });
 
 test('wasm binaries are found from the installed package', () => {

@@ -252,3 +252,35 @@ for (const [microBatchSize, how, stopAt] of [[2, 'whole micro-batches', 4], [4, 
     b.dispose();
   });
 }
+
+// The CPU engine (backend 'onnxruntime'): the same run as tfjs's own gradients, in each fine-tune mode.
+for (const [mode, extra, stopAt] of [
+  ['the whole model, with a resume', {}, 3],
+  ['the last block (freezeLayers 1)', { freezeLayers: 1 }, 0],
+  ['low-rank adapters', { lora: { rank: 2, alpha: 4 } }, 0],
+] as const) {
+  test(`onnxruntime gradients train ${mode} as tfjs's do (losses within 1e-4)`, async () => {
+    const c = config({ maxSteps: 6, evalInterval: 3, microBatchSize: 2 });
+    const reference: StepMetrics[] = [];
+    const a = new GPT(tiny, { seed: 12 });
+    const tfjsRun = await train({ model: a, config: c, data: data(), outDir: outDir(), workers: 1, ...extra, onLog: (m) => reference.push(m) });
+    const logs: StepMetrics[] = [];
+    const b = new GPT(tiny, { seed: 12 });
+    const dir = outDir();
+    const controller = new AbortController();
+    const first = await train({ model: b, config: c, data: data(), outDir: dir, gradientEngine: 'onnxruntime', ...extra, signal: controller.signal, onLog: (m) => { logs.push(m); if (m.step === stopAt) controller.abort(); } });
+    assert.equal(first.workersNote, undefined);
+    const second = stopAt ? await train({ model: b, config: c, data: data(), outDir: dir, gradientEngine: 'onnxruntime', resume: true, ...extra, onLog: (m) => logs.push(m) }) : first;
+    assert.deepEqual(logs.map((m) => m.step), [1, 2, 3, 4, 5, 6]);
+    for (let i = 0; i < 6; i++) {
+      assert.ok(Math.abs(reference[i].trainLoss - logs[i].trainLoss) < 1e-4, `step ${i + 1}: ${logs[i].trainLoss} vs ${reference[i].trainLoss}`);
+      assert.ok(Math.abs(reference[i].gradNorm - logs[i].gradNorm) < 1e-3 * Math.max(1, reference[i].gradNorm));
+    }
+    assert.ok(Math.abs(tfjsRun.bestValLoss! - second.bestValLoss!) < 1e-4);
+    // The caller's model ends with the final weights, and the saved best weights are the same.
+    const [wa, wb] = [a.getWeights().get('h.1.mlp.wfc')!.data, b.getWeights().get('h.1.mlp.wfc')!.data];
+    assert.ok(wa.every((v, i) => Math.abs(v - wb[i]) < 1e-4));
+    a.dispose();
+    b.dispose();
+  });
+}

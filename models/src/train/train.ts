@@ -15,6 +15,7 @@ import { LowRankAdapters } from './lora';
 import { hasTrainingState, loadTrainingState, recordProgress, saveTrainingState, writeWeights, type WeightTensor } from '../model/checkpoint';
 import { writeFileAtomic, appendJsonLine } from '../util/atomicFiles';
 import { GradientWorkers } from './parallel';
+import { OnnxGradients } from './onnxGradients';
 import { readMetricsLog, type StepMetrics } from './metricsLog';
 
 export type { StepMetrics }; // metrics.jsonl's record, declared with its reader in metricsLog.ts
@@ -36,7 +37,7 @@ export interface TrainResult {
   tokensPerSecond: number; // this run's training tokens over its step time
   stopReason: StopReason;
   elapsedMs: number;
-  workers: number; // gradient worker threads used (1: computed in this thread)
+  workers: number; // threads computing gradients: tfjs's worker threads (1: this thread), or onnxruntime's
   workersNote?: string; // why fewer workers than asked for
 }
 
@@ -56,6 +57,9 @@ export interface TrainOptions {
   freezeLayers?: number; // fine-tune: embeddings and the lowest K blocks are not updated
   lora?: LoraConfig; // fine-tune: low-rank adapters on every block's matrices are trained, the weights stay (lora.ts); the weights saved are merged
   workers?: number; // data-parallel gradient threads; default 2 on wasm with 2+ cores (WLM_TRAIN_WORKERS overrides), else 1
+  // 'onnxruntime': loss and gradients from onnxruntime on the CPU's cores (onnxGradients.ts), the
+  // backend 'onnxruntime' of backend.ts; 'tfjs' (default): from the GPT's tfjs backend.
+  gradientEngine?: 'onnxruntime' | 'tfjs';
   onLog?(m: StepMetrics): void;
   onEval?(e: EvalEvent): void;
   onCheckpoint?(step: number): void;
@@ -104,6 +108,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     return await finishRun(run, stopReason);
   } finally {
     await run.pool?.close();
+    await run.onnx?.close();
   }
 }
 
@@ -119,6 +124,7 @@ interface Run extends Counters {
   grads: Map<string, Float32Array>; // reused every step
   valBatches: Batch[]; // the same windows at every evaluation
   pool?: GradientWorkers;
+  onnx?: OnnxGradients; // the 'onnxruntime' engine: reads `master` itself
   workersNote?: string; // why fewer workers than asked for
   started: number; // when this run's loop began (Date.now())
   lastEvalStep: number;
@@ -159,12 +165,14 @@ async function startRun(opts: TrainOptions): Promise<Run> {
   const valBatches = opts.data.val.fixedBatches(c.evalBatches, c.microBatchSize);
   const grads = new Map(trainable.map((name) => [name, new Float32Array(master.get(name)!.length)]));
 
-  // Data-parallel workers: each computes the gradient of a share of every micro-batch's rows.
-  const { pool, note: workersNote } = await startWorkers(opts.workers ?? defaultWorkers(), model, c, trainable);
+  // What computes the gradients: onnxruntime on every core, or tfjs, either in data-parallel
+  // workers (each takes a share of every micro-batch's rows) or in this thread.
+  const { onnx, note: onnxNote } = opts.gradientEngine === 'onnxruntime' ? startOnnx(model, master, trainable) : {};
+  const { pool, note: workersNote } = onnx ? {} : await startWorkers(opts.workers ?? defaultWorkers(), model, c, trainable);
   if (pool) for (const [name, data] of pool.weights) master.set(name, data); // shared: AdamW's updates reach the workers
   return {
     ...counters, opts, metricsFile, shapes: new Map([...weights].map(([name, w]) => [name, w.shape])), master, trainable, lora, optimizer, grads, valBatches,
-    pool, workersNote, started: Date.now(), lastEvalStep: opts.resume ? counters.step : -1, stepMsTotal: 0, tokensThisRun: 0, lastTrainLoss: null,
+    pool, onnx, workersNote: [onnxNote, workersNote].filter(Boolean).join('; ') || undefined, started: Date.now(), lastEvalStep: opts.resume ? counters.step : -1, stepMsTotal: 0, tokensThisRun: 0, lastTrainLoss: null,
   };
 }
 
@@ -203,6 +211,11 @@ async function startWorkers(count: number, model: GPT, c: TrainConfig, trainable
   return typeof pool === 'string' ? { note: pool } : { pool };
 }
 
+function startOnnx(model: GPT, master: Map<string, Float32Array>, trainable: string[]): { onnx?: OnnxGradients; note?: string } {
+  const onnx = OnnxGradients.start(model.config, master, trainable);
+  return typeof onnx === 'string' ? { note: `${onnx}; gradients from tfjs instead` } : { onnx };
+}
+
 /** Two gradient threads when tfjs runs on wasm (one thread each) and the machine has 2+ cores. */
 function defaultWorkers(): number {
   const fromEnv = Number(process.env.WLM_TRAIN_WORKERS);
@@ -220,12 +233,12 @@ interface StepTaken {
 /** One optimizer step: gradients summed over micro-batches, clipped, AdamW; then the counters. */
 async function optimizerStep(run: Run, lr: number): Promise<StepTaken> {
   const { model, config: c, data } = run.opts;
-  const { master, grads, pool, trainable } = run;
+  const { master, grads, pool, onnx, trainable } = run;
   const accumulation = c.batchSize / c.microBatchSize;
   const stepStart = performance.now();
   for (const g of grads.values()) g.fill(0);
   const micro = Array.from({ length: accumulation }, (_, m) => ({ batch: data.train.batch(run.step, m, c.microBatchSize), weight: 1 / accumulation }));
-  const loss = pool ? await pool.gradients(micro, grads) : await localGradients(model, trainable, micro, grads);
+  const loss = onnx ? await onnx.gradients(micro, grads) : pool ? await pool.gradients(micro, grads) : await localGradients(model, trainable, micro, grads);
   // With LoRA the adapters are what is trained (and clipped): their gradients come from the merged matrices'.
   run.lora?.gradients(grads);
   const [params, trained] = run.lora ? [run.lora.params, run.lora.grads] : [master, grads];
@@ -233,7 +246,7 @@ async function optimizerStep(run: Run, lr: number): Promise<StepTaken> {
   const clipScale = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / (gradNorm + 1e-6) : 1;
   run.optimizer.step(params, trained, lr, run.step + 1, clipScale);
   run.lora?.merge(master);
-  if (!pool) for (const name of trainable) model.setParam(name, master.get(name)!); // the workers read `master` itself
+  if (!pool && !onnx) for (const name of trainable) model.setParam(name, master.get(name)!); // the engines read `master` itself
   const stepMs = performance.now() - stepStart;
   run.step++;
   const stepTokens = c.batchSize * model.config.blockSize;
@@ -290,6 +303,7 @@ async function evaluateAndCheckpoint(run: Run): Promise<number> {
 
 /** Mean loss over the validation batches. Reads are asynchronous throughout: WebGPU under Node has no synchronous readback. */
 async function evaluate(run: Run): Promise<number> {
+  if (run.onnx) return run.onnx.evaluate(run.valBatches);
   if (run.pool) return run.pool.evaluate(run.valBatches);
   const model = run.opts.model;
   let sum = 0;
@@ -335,11 +349,11 @@ async function finishRun(run: Run, stopReason: StopReason): Promise<TrainResult>
   } else if (run.step !== run.lastEvalStep && run.step > 0) {
     await evaluateAndCheckpoint(run);
   }
-  if (run.pool) for (const name of run.trainable) run.opts.model.setParam(name, run.master.get(name)!); // the caller's model ends with the final weights
+  if (run.pool || run.onnx) for (const name of run.trainable) run.opts.model.setParam(name, run.master.get(name)!); // the caller's model ends with the final weights
   return {
     step: run.step, tokens: run.tokens, bestValLoss: run.bestValLoss, lastTrainLoss: run.lastTrainLoss, stopReason, elapsedMs: elapsed(run),
     tokensPerSecond: run.stepMsTotal > 0 ? run.tokensThisRun / (run.stepMsTotal / 1000) : 0,
-    workers: run.pool?.size ?? 1, ...(run.workersNote ? { workersNote: run.workersNote } : {}),
+    workers: run.onnx?.threads ?? run.pool?.size ?? 1, ...(run.workersNote ? { workersNote: run.workersNote } : {}),
   };
 }
 
