@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   if (only.has('speed')) {
     report.trainingSpeed = [
       // The baseline in the same run: the default preset on one thread (no gradient workers).
-      runChild(['--child', 'speed', '--preset', DEFAULT_PRESET, '--label', `${DEFAULT_PRESET}, 1 thread`, '--speed-steps', speedSteps], { WLM_TRAIN_WORKERS: '1', WLM_TRAIN_THREADS: '1' }),
+      runChild(['--child', 'speed', '--preset', DEFAULT_PRESET, '--label', `${DEFAULT_PRESET}, 1 thread`, '--speed-steps', speedSteps], { WLM_TRAIN_THREADS: '1' }),
       runChild(['--child', 'speed', '--preset', DEFAULT_PRESET, '--label', DEFAULT_PRESET, '--speed-steps', speedSteps]),
       runChild(['--child', 'speed', '--preset', 'base', '--label', 'base', '--speed-steps', speedSteps]),
       // The CPU engine before onnxruntime: TensorFlow.js on wasm with a gradient worker per core.

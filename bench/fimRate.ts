@@ -323,7 +323,7 @@ export async function fimRateBench(opts: FimRateOptions = {}): Promise<object> {
       rates,
       sameBatches: `one seed (${seed}) for every arm: the sampler draws the same window offsets, over token streams that differ where chunks became FIM examples`,
       learningRate: 'the preset\'s schedule (warm-up to its peak again, cosine over the last 30%), as any fine-tune of the base',
-      gradientWorkers: process.env.WLM_TRAIN_WORKERS ?? 'default',
+      gradientWorkers: process.env.WLM_TRAIN_THREADS ?? 'default',
     },
     heldOut: {
       corpus: `${HELD_OUT} src/`,

@@ -72,7 +72,7 @@ export interface JobContext {
 
 /**
  * A fine-tune the server starts by itself (autoFineTune.ts), not the user: flagged in the status,
- * within a time budget, on few gradient threads (WLM_TRAIN_WORKERS in its worker), and leaving no
+ * within a time budget, on few gradient threads (WLM_TRAIN_THREADS in its process), and leaving no
  * model folder behind when it does not finish.
  */
 export interface AutomaticRun {
@@ -333,7 +333,7 @@ export class Jobs {
     // corrupt the LSP stream.
     let worker: ChildProcess;
     try {
-      const env = automatic ? { ...process.env, WLM_TRAIN_WORKERS: String(automatic.gradientThreads) } : process.env;
+      const env = automatic ? { ...process.env, WLM_TRAIN_THREADS: String(automatic.gradientThreads) } : process.env;
       // windowsHide (no console window for it on Windows) is passed on to spawn, though ForkOptions omits it.
       const options: ForkOptions & { windowsHide: boolean } = { env, execArgv: workerExecArgv(), stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced', windowsHide: true };
       worker = fork(this.workerFile(), [], options);

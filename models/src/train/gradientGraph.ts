@@ -62,7 +62,7 @@ export function buildGradientGraph(c: GPTConfig, B: number, T: number, withGradi
   };
 
   // ---- forward ----------------------------------------------------------------------------
-  const embedded = g.op('Reshape', [g.op('Add', [g.op('Gather', [`wte`, gradientNames.idx]), g.op('Gather', ['wpe', positions])]), rows2d]); // (N, C)
+  const embedded = g.op('Reshape', [g.op('Add', [g.op('Gather', ['wte', gradientNames.idx]), g.op('Gather', ['wpe', positions])]), rows2d]); // (N, C)
   interface BlockSaved {
     x: string; ln1: ReturnType<typeof layerNorm>; q: string; k: string; v: string; att: string; y: string;
     x1: string; ln2: ReturnType<typeof layerNorm>; fc: string; gelu: string;

@@ -11,7 +11,7 @@ import { buildGradientGraph, gradientNames } from './gradientGraph';
 
 type WeightedBatch = { batch: Batch; weight: number };
 
-/** onnxruntime's threads for training: one per core, or WLM_TRAIN_THREADS. */
+/** onnxruntime's threads for training: one per core, or WLM_TRAIN_THREADS (which also sets tfjs's gradient workers, train.ts). */
 export function onnxTrainThreads(): number {
   const fromEnv = Number(process.env.WLM_TRAIN_THREADS);
   return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : os.availableParallelism();

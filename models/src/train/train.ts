@@ -56,7 +56,7 @@ export interface TrainOptions {
   stateDir?: string; // where resume/ lives instead of outDir: a pipeline run keeps it in the run cache beside the model folder (model/runCache.ts)
   freezeLayers?: number; // fine-tune: embeddings and the lowest K blocks are not updated
   lora?: LoraConfig; // fine-tune: low-rank adapters on every block's matrices are trained, the weights stay (lora.ts); the weights saved are merged
-  workers?: number; // data-parallel gradient threads; default 2 on wasm with 2+ cores (WLM_TRAIN_WORKERS overrides), else 1
+  workers?: number; // data-parallel gradient threads; default 2 on wasm with 2+ cores (WLM_TRAIN_THREADS overrides, as it sets onnxruntime's threads), else 1
   // 'onnxruntime': loss and gradients from onnxruntime on the CPU's cores (onnxGradients.ts), the
   // backend 'onnxruntime' of backend.ts; 'tfjs' (default): from the GPT's tfjs backend.
   gradientEngine?: 'onnxruntime' | 'tfjs';
@@ -218,7 +218,7 @@ function startOnnx(model: GPT, master: Map<string, Float32Array>, trainable: str
 
 /** Two gradient threads when tfjs runs on wasm (one thread each) and the machine has 2+ cores. */
 function defaultWorkers(): number {
-  const fromEnv = Number(process.env.WLM_TRAIN_WORKERS);
+  const fromEnv = Number(process.env.WLM_TRAIN_THREADS);
   if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
   return tf.getBackend() === 'wasm' && os.availableParallelism() >= 2 ? 2 : 1;
 }
