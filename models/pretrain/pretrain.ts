@@ -23,7 +23,10 @@ import { evaluateBase, type HeldOutScores } from './evaluateBase';
 /** The recipe: what a reproduction of the shipped base runs. */
 export const RECIPE = {
   preset: 'small', // the default preset's architecture, so a fine-tune of the base is a plain small model
-  minutes: 90, // wall-clock budget on 2 CPU cores (the schedule's cosine cooldown is planned on it)
+  // Wall-clock budget on 2 CPU cores (the schedule's cosine cooldown is planned on it). On
+  // onnxruntime (about 9,000 tokens/s for this preset on 2 cores) an hour is some 30M tokens,
+  // between two and three passes over the corpus; 90 minutes on the earlier wasm engine saw 5M.
+  minutes: 60,
   summaryRate: 1, // (code, summary) pairs from the corpus's doc comments, as the small preset mixes them
   // FIM where it pays (DESIGN), and it did not: from scratch on rxjs FIM examples cost line exact
   // match; the base's pre-training continued 400 steps at rate 0.5 (npm run bench -- --only fim)
@@ -138,7 +141,7 @@ function modelCard(config: ModelFolderConfig, metrics: StepMetrics[], corpus: Co
     '',
     `- Architecture: the \`${config.preset}\` preset's GPT — vocabulary ${config.model.vocabSize}, context ${config.model.blockSize}, ${config.model.nLayer} layers, ${config.model.nHead} heads, width ${config.model.nEmbd}; ${countParameters(config.model).toLocaleString('en')} parameters, float32 weights.`,
     `- Tokenizer: byte-level BPE trained on the corpus's training files (${config.model.vocabSize} tokens, special tokens included).`,
-    `- Trained on: ${config.backend.name} (${config.backend.device}), ${os.cpus().length} cores; ${config.timings.gradientWorkers ?? 1} gradient worker thread(s).`,
+    `- Trained on: ${config.backend.name} (${config.backend.device}), ${os.cpus().length} cores; ${config.timings.gradientWorkers ?? 1} thread(s) computing gradients.`,
     `- Steps: ${config.step}; training tokens seen: ${last ? last.tokens.toLocaleString('en') : 'n/a'}; training time ${last ? (last.elapsedMs / 60_000).toFixed(1) : 'n/a'} minutes; stop: ${config.stopReason ?? 'n/a'}.`,
     `- Best held-out loss (files of the corpus held out by the trainer's split): ${config.bestValLoss?.toFixed(4) ?? 'n/a'} nats/token.`,
     `- Recipe: ${JSON.stringify(RECIPE)}; schedule: peak learning rate ${config.train.learningRate}, cosine cooldown over the last ${config.train.cooldownFraction * 100}% of the time budget to ${config.train.minLearningRate}.`,
