@@ -1,8 +1,8 @@
 // The PyTorch reference of the speed section: bench/torch_train.py (the default preset's GPT and
 // AdamW in PyTorch, CPU) in a python3 child process, so that its peak RSS is its own, and the
-// ratio of the product's default engine to torch in the same run. PyTorch is not a dependency: without a python3 that can
-// `import torch` (Debian: apt-get install python3-torch libopenblas0-pthread) the section records
-// why it was skipped.
+// ratio of the product's default engine to torch in the same run. PyTorch is not a dependency:
+// without a python3 that can `import torch` (Debian: apt-get install python3-torch
+// libopenblas0-pthread) the section records why it was skipped.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
@@ -25,8 +25,8 @@ function pythonWithTorch(): { python: string | null; tried: string[] } {
 }
 
 /**
- * Runs the reference; `product` is the default preset's run on the product's default engine before it and a function that runs
- * it again after, so that the ratio is taken against both.
+ * Runs the reference; `product` is the default preset's run on the product's default engine
+ * before it and a function that runs it again after, so that the ratio is taken against both.
  */
 export function torchSpeed(preset: string, steps: number, product: [ProductSpeed, () => ProductSpeed], threads = 2) {
   const { python, tried } = pythonWithTorch();

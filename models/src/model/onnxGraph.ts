@@ -50,7 +50,7 @@ export class GraphBuilder {
 }
 
 /** Little-endian bytes of a typed array (rawData is little-endian by the ONNX spec, as is x64/arm64). */
-export function bytesOf(a: Float32Array | Int8Array | BigInt64Array): Uint8Array {
+function bytesOf(a: Float32Array | Int8Array | BigInt64Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 

@@ -75,7 +75,8 @@ async function activate(name: BackendName): Promise<string> {
       // 2,685 for wasm with two gradient workers and 5,510 for PyTorch on the same cores.
       loadOptional('onnxruntime-node');
       await use(name);
-      return `CPU (onnxruntime, ${onnxTrainThreads()} thread${onnxTrainThreads() === 1 ? '' : 's'})`;
+      const threads = onnxTrainThreads();
+      return `CPU (onnxruntime, ${threads} thread${threads === 1 ? '' : 's'})`;
     case 'tfjs-node':
       loadOptional('@tensorflow/tfjs-node');
       await use(name);

@@ -8,6 +8,7 @@ import type { GPTConfig } from '../model/config';
 import { parameterShapes } from '../model/checkpoint';
 import type { Batch } from '../data/dataset';
 import { buildGradientGraph, gradientNames } from './gradientGraph';
+import { addScaled } from './optim';
 
 type WeightedBatch = { batch: Batch; weight: number };
 
@@ -102,10 +103,6 @@ export class OnnxGradients {
     }
     return session;
   }
-}
-
-function addScaled(into: Float32Array, from: Float32Array, scale: number): void {
-  for (let i = 0; i < into.length; i++) into[i] += from[i] * scale;
 }
 
 /** wte's lookup backward: row idx[n] of the gradient gets row n of dEmbedded. */

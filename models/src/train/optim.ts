@@ -58,6 +58,11 @@ export class AdamW {
   }
 }
 
+/** into += from * scale: a weighted gradient summed into an accumulator. */
+export function addScaled(into: Float32Array, from: Float32Array, scale: number): void {
+  for (let i = 0; i < into.length; i++) into[i] += from[i] * scale;
+}
+
 /** The L2 norm of all gradients together, accumulated in float64. */
 export function globalNorm(grads: Iterable<Float32Array>): number {
   let sum = 0;

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { LoraConfig, TrainConfig } from '../model/config';
 import type { Batch } from '../data/dataset';
 import type { GPT } from '../model/gpt';
-import { AdamW, globalNorm } from './optim';
+import { AdamW, addScaled, globalNorm } from './optim';
 import { LowRankAdapters } from './lora';
 import { hasTrainingState, loadTrainingState, recordProgress, saveTrainingState, writeWeights, type WeightTensor } from '../model/checkpoint';
 import { writeFileAtomic, appendJsonLine } from '../util/atomicFiles';
@@ -277,10 +277,6 @@ async function localGradients(model: GPT, trainable: string[], batches: { batch:
 function tensors(batch: Batch): [tf.Tensor2D, tf.Tensor2D] {
   const shape: [number, number] = [batch.batchSize, batch.blockSize];
   return [tf.tensor2d(batch.x, shape, 'int32'), tf.tensor2d(batch.y, shape, 'int32')];
-}
-
-function addScaled(into: Float32Array, from: Float32Array, scale: number): void {
-  for (let i = 0; i < into.length; i++) into[i] += from[i] * scale;
 }
 
 /** Evaluate, keep the best weights as THE model, save the resume state. Returns the val loss. */
