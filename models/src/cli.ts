@@ -73,7 +73,7 @@ const COMMANDS: Record<string, Command> = {
       out: { value: 'DIR', help: 'the new model folder (default <model>-ft)' },
       steps: { value: 'N', help: 'optimizer steps' },
       minutes: { value: 'M', help: 'wall-clock budget in minutes' },
-      'learning-rate': { value: 'LR', help: "peak learning rate (default the model's)" },
+      'learning-rate': { value: 'LR', help: "peak learning rate (default: the preset's fine-tune rate; with --lora, its from-scratch rate)" },
       backend: { value: BACKEND_NAMES.join('|'), help: 'force a training engine' },
       exclude: { value: 'GLOB', multiple: true, help: 'leave files out, on top of .gitignore' },
       json: JSON_FLAG,

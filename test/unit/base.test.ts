@@ -118,6 +118,25 @@ test('training fine-tunes the base by default: its tokenizer, its weights to sta
   assert.equal(config.train.maxSteps, 3, "the preset's schedule with the run's budget");
 });
 
+test('a fine-tune of the base peaks at the preset\'s fine-tune rate; a rate asked for, adapters and a run from scratch keep theirs', async () => {
+  const tiny = loadPreset('tiny').train;
+  assert.ok(tiny.fineTuneLearningRate < tiny.learningRate, 'the preset fine-tunes gentler than it trains from scratch');
+  /** The run's recorded peak and floor, and the highest rate its steps logged. */
+  async function rates(name: string, options: { learningRate?: number; loraRank?: number; fromScratch?: boolean }) {
+    const out = path.join(tmp, `rate-${name}`);
+    const { config } = await trainOnFolder({ folder: sampleProject, outDir: out, preset: 'tiny', steps: 3, base, skipExport: true, ...options });
+    const logged = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { lr?: number }).flatMap((m) => (m.lr === undefined ? [] : [m.lr]));
+    return { peak: config.train.learningRate, floor: config.train.minLearningRate, highest: Math.max(...logged) };
+  }
+  const fineTune = await rates('full', {});
+  assert.equal(fineTune.peak, tiny.fineTuneLearningRate);
+  assert.ok(Math.abs(fineTune.floor / fineTune.peak - tiny.minLearningRate / tiny.learningRate) < 1e-12, 'the floor moves in proportion');
+  assert.ok(Math.abs(fineTune.highest - tiny.fineTuneLearningRate) < 1e-9, `steps ran at the fine-tune rate (highest logged ${fineTune.highest})`);
+  assert.equal((await rates('asked', { learningRate: 0.002 })).peak, 0.002);
+  assert.equal((await rates('lora', { loraRank: 4 })).peak, tiny.learningRate);
+  assert.equal((await rates('scratch', { fromScratch: true })).peak, tiny.learningRate);
+});
+
 test('--from-scratch keeps the workspace tokenizer and random weights; a preset of another architecture does too, and says why', async () => {
   const scratch = await trainOnFolder({ folder: sampleProject, outDir: path.join(tmp, 'scratch'), preset: 'tiny', steps: 2, base, fromScratch: true, skipExport: true });
   assert.equal(scratch.config.start?.from, 'scratch');

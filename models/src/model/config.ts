@@ -18,6 +18,7 @@ export interface TrainConfig {
   batchSize: number; // sequences per optimiser step
   microBatchSize: number; // sequences per forward/backward; gradients accumulate up to batchSize
   learningRate: number; // peak learning rate after warm-up
+  fineTuneLearningRate: number; // the peak instead, for a run that starts from pre-trained weights and trains them (adapters keep learningRate)
   minLearningRate: number; // floor of the cosine decay
   warmupSteps: number; // linear warm-up from 0 to learningRate
   cooldownFraction: number; // the last share of the run in which the cosine decays; before it the rate stays at its peak
@@ -62,6 +63,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   batchSize: 16,
   microBatchSize: 16,
   learningRate: 1e-3,
+  fineTuneLearningRate: 1.5e-4,
   minLearningRate: 1e-4,
   warmupSteps: 20,
   cooldownFraction: 1,
@@ -137,7 +139,9 @@ export function validateTrainConfig(t: TrainConfig): void {
   if (t.batchSize % t.microBatchSize !== 0) {
     throw new Error(`train config: batchSize (${t.batchSize}) must be a multiple of microBatchSize (${t.microBatchSize})`);
   }
-  if (!(t.learningRate > 0)) throw new Error(`train config: learningRate must be > 0, got ${t.learningRate}`);
+  for (const key of ['learningRate', 'fineTuneLearningRate'] as const) {
+    if (!(t[key] > 0)) throw new Error(`train config: ${key} must be > 0, got ${t[key]}`);
+  }
   if (!(t.valFraction > 0 && t.valFraction < 1)) {
     throw new Error(`train config: valFraction must be in (0, 1), got ${t.valFraction}`);
   }
