@@ -6,6 +6,7 @@
 //   node dist/bench.js --only base [--base-scale 0.2] [--base-lines N] [--base-workspaces rxjs,msw]   (long: not run by default)
 //   node dist/bench.js --only latency,whiletraining,scale [--latency-lines N] [--latency-chars N] [--scale-sizes 1,5,20]
 //   node dist/bench.js --only finetune [--finetune-steps 150]   (4 runs of 150 steps, ~10 minutes on 2 idle cores: not run by default)
+//   node dist/bench.js --only finetune-rate [--finetune-rate-steps 1429] [--finetune-rates 0.002,0.00015]   (~5 minutes a rate: not run by default)
 //   node dist/bench.js --only fim [--fim-steps 400] [--fim-rates 0,0.5] [--fim-lines 200]   (an arm of ~8 minutes on 1 idle core per rate: not run by default)
 //   latency: through the built server (serverLatency.ts); latency-session: the older in-process figures (latency.ts)
 import { execFileSync } from 'node:child_process';
@@ -22,6 +23,7 @@ import { serverLatencyBench, whileTrainingBench } from './serverLatency';
 import { scaleBench, scaleChild } from './scale';
 import { torchSpeed, type ProductSpeed } from './torchSpeed';
 import { fineTuneModesBench } from './fineTuneModes';
+import { fineTuneRateBench } from './fineTuneRate';
 import { fimRateBench } from './fimRate';
 import { evaluateFolder } from '../models/src/eval/evaluateFolder';
 
@@ -115,6 +117,8 @@ async function main(): Promise<void> {
       'latency-lines': { type: 'string' }, // --only latency: lines typed per file and region (default 4)
       'latency-chars': { type: 'string' }, // --only latency: characters typed per line at most (default 32)
       'finetune-steps': { type: 'string' }, // --only finetune: optimizer steps of each fine-tune mode (default 150)
+      'finetune-rate-steps': { type: 'string' }, // --only finetune-rate: optimizer steps of each rate's run (default 1429)
+      'finetune-rates': { type: 'string' }, // --only finetune-rate: comma-separated peak learning rates (default 0.002,0.0007,0.0003,0.00015,0.00008)
       'fim-steps': { type: 'string' }, // --only fim: optimizer steps of continued pre-training per FIM rate (default 400)
       'fim-rates': { type: 'string' }, // --only fim: comma-separated FIM rates, one arm each (default 0,0.5)
       'fim-lines': { type: 'string' }, // --only fim: held-out rxjs lines (default 200)
@@ -191,6 +195,13 @@ async function main(): Promise<void> {
   if (only.has('finetune')) {
     // The base fine-tuned on rxjs the three ways (whole model, last 2 blocks, LoRA), on one step budget (fineTuneModes.ts).
     report.fineTuneModes = await fineTuneModesBench({ steps: Number(values['finetune-steps'] ?? 150) });
+  }
+  if (only.has('finetune-rate')) {
+    // The base fine-tuned at each peak learning rate on rxjs's training files only (fineTuneRate.ts).
+    report.fineTuneRate = await fineTuneRateBench({
+      steps: values['finetune-rate-steps'] !== undefined ? Number(values['finetune-rate-steps']) : undefined,
+      rates: values['finetune-rates'] !== undefined ? values['finetune-rates'].split(',').map(Number) : undefined,
+    });
   }
   if (only.has('fim')) {
     // The base's pre-training continued at each FIM rate, lines completed with and without the suffix (fimRate.ts).

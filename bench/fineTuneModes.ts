@@ -49,7 +49,7 @@ export async function fineTuneModesBench(opts: FineTuneModesOptions): Promise<ob
   const runsDir = path.join(CACHE_DIR, 'runs');
   mkdirSync(runsDir, { recursive: true });
   const nLayer = base.config.model.nLayer;
-  const learningRate = loadPreset(base.config.preset).train.learningRate; // what the runs take by default (the base's preset)
+  const learningRate = loadPreset(base.config.preset).train.learningRate; // the adapters' default (the whole model and the last layers take fineTuneLearningRate)
   const modes: { mode: string; key: string; options: Partial<TrainOnFolderOptions> }[] = [
     { mode: 'full', key: 'full', options: {} },
     { mode: 'last 2 layers', key: 'last2', options: { freezeLayers: nLayer - 2 } },
