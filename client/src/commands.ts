@@ -214,7 +214,7 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     if (options.label !== 'Default options') {
       const steps = await askNumber('Optimiser steps', true);
       if (steps === null) return;
-      const learningRate = await askNumber('Peak learning rate (e.g. 0.0003)', false);
+      const learningRate = await askNumber("Peak learning rate (default: the preset's fine-tune rate; for adapters, its training rate)", false);
       if (learningRate === null) return;
       const freezeLayers = await askNumber('Freeze the lowest K transformer blocks', true);
       if (freezeLayers === null) return;
