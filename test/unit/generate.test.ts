@@ -289,3 +289,45 @@ test('a model that answers with probabilities decodes as one that answers with t
   assert.deepEqual([fromProbs.text, fromProbs.tokens, fromProbs.stopReason], [fromLogits.text, fromLogits.tokens, fromLogits.stopReason]);
   assert.ok(Math.abs(fromProbs.meanLogProb - fromLogits.meanLogProb) < 1e-6 && Math.abs(fromProbs.minLogProb - fromLogits.minLogProb) < 1e-6);
 });
+
+/**
+ * A model that knows a few continuations, each with a probability: after the generated text `t`,
+ * `table[t]` gives the next pieces' probabilities ('<eot>' for <|endoftext|>); the rest of the
+ * vocabulary shares 1% between them.
+ */
+function branching(table: Record<string, Record<string, number>>): NextTokenLogits {
+  return (tokens) => {
+    const text = tok.decode([...tokens.slice(1)]);
+    const known = table[text] ?? {};
+    const logits = new Float32Array(tok.vocabSize).fill(Math.log(0.01 / tok.vocabSize));
+    for (const [piece, p] of Object.entries(known)) logits[piece === '<eot>' ? tok.special.endOfText : tok.id(piece)] = Math.log(p);
+    return logits;
+  };
+}
+
+test('at a blank line, a completion that would show nothing takes the runner-up at its closest call', async () => {
+  const opts = { tokenizer: tok, prompt: plainPrompt, maxTokens: 8, blockSize: 256, mode: 'line' as const, suffix: '\nfoo();' };
+  // The model's best guess is a blank line; its runner-up is a line of code.
+  const blankFirst = branching({ '': { '\n': 0.6, 'return': 0.3 }, 'return': { ';': 0.9 }, 'return;': { '\n': 0.9 } });
+  assert.equal((await generate({ ...opts, next: blankFirst, linePrefix: '  ' })).text, 'return;');
+  // A copy of the line above is not shown: the detour branches where the pick was closest.
+  const copy = branching({ '': { 'x': 0.9 }, 'x': { ' =': 0.9 }, 'x =': { ' ': 0.9 }, 'x = ': { '1': 0.5, '2': 0.4 }, 'x = 1': { ';': 0.9 }, 'x = 2': { ';': 0.9 }, 'x = 1;': { '\n': 0.9 }, 'x = 2;': { '\n': 0.9 } });
+  const r = await generate({ ...opts, next: copy, linePrefix: '', lineAbove: 'x = 1;' });
+  assert.equal(r.text, 'x = 2;');
+  assert.ok(Math.abs(r.minLogProb - Math.log(0.4 / 0.91)) < 1e-3, `the detour's confidence counts its runner-up: ${r.minLogProb}`);
+  // A runner-up the model barely holds is no better than nothing.
+  const unlikely = branching({ '': { '\n': 0.97, 'return': 0.02 }, 'return': { ';': 0.9 }, 'return;': { '\n': 0.9 } });
+  assert.equal((await generate({ ...opts, next: unlikely, linePrefix: '  ' })).text, '');
+});
+
+test('a line with text that the model ends shows nothing: no detour there, nor in the middle of a line', async () => {
+  const endsHere = branching({ '': { '\n': 0.6, ';': 0.3 }, ';': { '\n': 0.9 } });
+  const opts = { tokenizer: tok, prompt: plainPrompt, maxTokens: 8, blockSize: 256, mode: 'line' as const, next: endsHere };
+  assert.equal((await generate({ ...opts, linePrefix: '  foo()', suffix: '\nbar();' })).text, '');
+  // With text after the cursor, a completion that repeats it is rightly hidden.
+  const repeats = branching({ '': { ')': 0.6, 'x': 0.3 }, ')': { '\n': 0.9 }, 'x': { ')': 0.9 } });
+  assert.equal((await generate({ ...opts, next: repeats, linePrefix: '  foo(', suffix: ')\nbar();' })).text, '');
+  // Sampling never detours: its picks are not the model's best to begin with.
+  const blankFirst = branching({ '': { '\n': 0.999, 'return': 0.0009 } });
+  assert.equal((await generate({ ...opts, next: blankFirst, linePrefix: '  ', suffix: '', temperature: 0.5, seed: 1 })).text, '');
+});
