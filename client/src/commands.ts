@@ -142,7 +142,8 @@ function reportJob(deps: CommandDeps, result: JobResult): void {
   } else {
     // How it started, said after the figures: from the base, or from scratch and why (the server may choose so itself).
     const start = result.start?.from === 'base' ? ' It started from the base model.' : result.start?.from === 'scratch' && result.kind === 'train' ? ` Trained from scratch: ${result.start.reason}.` : '';
-    void vscode.window.showInformationMessage(`Workspace LM: "${result.model}" trained (${result.step} steps${loss})${result.activated ? ' and now serves completions' : ''}.${start}`);
+    const early = result.stopReason === 'earlyStop' ? ' It stopped before its budget: the held-out loss had stopped improving, and the best weights are kept.' : '';
+    void vscode.window.showInformationMessage(`Workspace LM: "${result.model}" trained (${result.step} steps${loss})${result.activated ? ' and now serves completions' : ''}.${early}${start}`);
   }
 }
 

@@ -308,7 +308,7 @@ async function runTraining(opts: Omit<TrainOnFolderOptions, 'signal' | 'onEvent'
     const summary = { type: 'done', modelDir, step: result.step, bestValLoss: result.bestValLoss, stopReason: result.stopReason };
     if (json) console.log(JSON.stringify(summary));
     else if (result.stopReason === 'noTraining') console.error(`model saved to ${modelDir} (no gradient step: the base's weights with this folder's n-gram and completion mixture)`);
-    else console.error(`model saved to ${modelDir} (step ${result.step}, best val loss ${result.bestValLoss?.toFixed(4) ?? 'n/a'}, ${result.stopReason})`);
+    else console.error(`model saved to ${modelDir} (step ${result.step}, best val loss ${result.bestValLoss?.toFixed(4) ?? 'n/a'}, ${result.stopReason === 'earlyStop' ? 'stopped early: the held-out loss had stopped improving' : result.stopReason})`);
     return result.stopReason === 'cancelled' ? 130 : 0;
   } finally {
     lock.release();

@@ -40,6 +40,7 @@ export interface TrainOnFolderOptions {
   learningRate?: number; // override the peak learning rate
   summaryRate?: number; // override the share of documented definitions mixed in as summary examples
   fimRate?: number; // override the share of documents rewritten as fill-in-the-middle examples
+  patience?: number; // override the evaluations without improvement that end a run early (0: never)
   name?: string; // display name stored in config.json
   skipExport?: boolean; // leave model.onnx to first use (benchmarks of training alone)
   signal?: AbortSignal;
@@ -151,6 +152,7 @@ async function resolveRunConfig({ opts, outDir }: Job): Promise<RunPlan> {
     if (opts.learningRate !== undefined) setPeakRate(train, opts.learningRate);
     if (opts.summaryRate !== undefined) train.summaryRate = opts.summaryRate;
     if (opts.fimRate !== undefined) train.fimRate = opts.fimRate;
+    if (opts.patience !== undefined) train.patience = opts.patience;
     if (opts.steps !== undefined) train.warmupSteps = Math.min(train.warmupSteps, Math.max(1, Math.floor(opts.steps / 10)));
   }
   validateGPTConfig(model);

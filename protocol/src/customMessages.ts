@@ -35,7 +35,7 @@ export interface JobResult {
   modelDir: string;
   step: number;
   bestValLoss: number | null;
-  stopReason: string; // 'maxSteps' | 'maxMinutes' | 'patience' | 'cancelled' | 'evaluated' | 'noTraining' | ...
+  stopReason: string; // 'maxSteps' | 'maxMinutes' | 'earlyStop' | 'cancelled' | 'evaluated' | 'noTraining' | ...
   activated: boolean; // the new model now serves completions
   start?: RunStart; // where its weights started (the base, the model fine-tuned, or scratch) and why
   ms: number;

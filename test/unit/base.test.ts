@@ -137,6 +137,20 @@ test('a fine-tune of the base peaks at the preset\'s fine-tune rate; a rate aske
   assert.equal((await rates('scratch', { fromScratch: true })).peak, tiny.learningRate);
 });
 
+test('a fine-tune whose held-out loss stops improving ends early, keeps its best weights and says so', async () => {
+  // A rate too small to move the weights: every evaluation after the first is no improvement.
+  const evalInterval = loadPreset('tiny').train.evalInterval;
+  const out = path.join(tmp, 'early');
+  const { config, result } = await trainOnFolder({ folder: sampleProject, outDir: out, preset: 'tiny', steps: 50 * evalInterval, base, skipExport: true, learningRate: 1e-12, patience: 2 });
+  assert.equal(result.stopReason, 'earlyStop');
+  assert.equal(result.step, 3 * evalInterval, 'the first evaluation and two more without improvement');
+  assert.equal(config.train.patience, 2);
+  const evals = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { valLoss?: number }).flatMap((m) => (m.valLoss === undefined ? [] : [m.valLoss]));
+  assert.equal(result.bestValLoss, evals[0]);
+  // The default preset stops so too: on rxjs a fine-tune of the base learnt nothing after about 1,500 steps.
+  assert.ok(loadPreset('small').train.patience > 0);
+});
+
 test('--from-scratch keeps the workspace tokenizer and random weights; a preset of another architecture does too, and says why', async () => {
   const scratch = await trainOnFolder({ folder: sampleProject, outDir: path.join(tmp, 'scratch'), preset: 'tiny', steps: 2, base, fromScratch: true, skipExport: true });
   assert.equal(scratch.config.start?.from, 'scratch');
