@@ -107,14 +107,7 @@ test('mixed log-probabilities: normalised, the weighted sum of the three compone
   assert.equal(c.bucket, bucketOf(2, ngram.matchedContext(context), false));
   const w = weights[c.bucket];
   for (const id of [0, 6, 7, 31]) assert.ok(Math.abs(Math.exp(mixed[id]) - (w[0] * c.model[id] + w[1] * c.ngram[id] + w[2] * c.cache[id])) < 1e-6);
-  // Without the cache (a line completed from its start): its weight goes to the other two.
-  const noCache = mixture.logProbs(logits, context, undefined, { cache: false });
-  for (const id of [0, 6, 7]) assert.ok(Math.abs(Math.exp(noCache[id]) - (w[0] * c.model[id] + w[1] * c.ngram[id]) / (w[0] + w[1])) < 1e-6);
   assert.throws(() => mixture.logProbs(new Float32Array(5), context), /mixture: 5 logits for a 32-token vocabulary/);
-  // With weights fitted without the cache, those decide instead.
-  const fittedWithoutCache = Array.from({ length: BUCKETS }, () => [0.9, 0.1, 0]);
-  const noCacheFitted = new Mixture(ngram, weights, new Uint8Array(32), fittedWithoutCache).logProbs(logits, context, undefined, { cache: false });
-  for (const id of [0, 6, 7]) assert.ok(Math.abs(Math.exp(noCacheFitted[id]) - (0.9 * c.model[id] + 0.1 * c.ngram[id])) < 1e-6);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -172,9 +165,6 @@ test('buildMixture writes ngram.bin and mixture.json; the random model earns lit
   const file = JSON.parse(await fs.readFile(path.join(modelDir, MIXTURE_FILE), 'utf8'));
   assert.equal(file.kind, 'workspace-lm-mixture');
   assert.equal(file.weights.length, BUCKETS);
-  // Weights for completions without the cache are fitted without it, not renormalised from it.
-  assert.equal(file.weightsWithoutCache.length, BUCKETS);
-  assert.ok(file.weightsWithoutCache.every((row: number[]) => row[2] <= 1e-3 && Math.abs(row[0] + row[1] + row[2] - 1) < 1e-6));
   assert.ok(fitted.fit.tokens > 40, `${fitted.fit.tokens} fitted predictions`);
   const { model, ngram, cache, mixture } = fitted.fit.loss;
   assert.ok(mixture < Math.min(model, ngram, cache), JSON.stringify(fitted.fit.loss));

@@ -25,7 +25,8 @@ export const CACHE_ORDER = 6;
 // how long a one the n-gram had seen (0, 1, 2, 3+), and whether the next token starts a line:
 // where the open files repeat the last few tokens the cache deserves more trust, where the n-gram
 // backed off the Transformer does, and at a line start the cache's short matches mislead (on
-// rxjs, line-start edit similarity 35 with the cache, 41 without; mid-line 51 with, 47 without).
+// rxjs, before these buckets, line-start edit similarity 35 with the cache, 41 without; mid-line
+// 51 with, 47 without). With them the cache helps line starts too (session.ts).
 export const CACHE_BUCKETS = 5;
 export const NGRAM_BUCKETS = 4;
 export const BUCKETS = CACHE_BUCKETS * NGRAM_BUCKETS * 2;
@@ -298,9 +299,6 @@ export interface MixtureFile {
   kind: 'workspace-lm-mixture';
   createdAt: string;
   weights: number[][]; // [bucketOf(cache match, n-gram match, line start)][model, ngram, cache], each row sums to 1
-  // The same fitted without the cache (its column at EM's floor, unused), for completions that
-  // leave the cache out (a line from its start). Absent in older files: `weights` renormalised stands in.
-  weightsWithoutCache?: number[][];
   fit: {
     tokens: number; // held-out predictions the weights were fitted on
     perBucket: number[]; // of which in each bucket
@@ -358,12 +356,9 @@ function validateMixtureFile(value: unknown, file: string): MixtureFile {
   const bad = (why: string) => new Error(`corrupt ${file}: ${why}; hint: delete it and rebuild the mixture (wlm eval does)`);
   if (!m || m.kind !== 'workspace-lm-mixture' || m.formatVersion !== 1) throw bad(`expected kind "workspace-lm-mixture", formatVersion 1 (got ${m?.kind}, ${m?.formatVersion})`);
   if (!Array.isArray(m.weights) || m.weights.length !== BUCKETS) throw bad(`weights must be ${BUCKETS} rows`);
-  if (m.weightsWithoutCache !== undefined && (!Array.isArray(m.weightsWithoutCache) || m.weightsWithoutCache.length !== BUCKETS)) throw bad(`weightsWithoutCache must be ${BUCKETS} rows`);
-  for (const [key, rows] of [['weights', m.weights], ['weightsWithoutCache', m.weightsWithoutCache ?? []]] as const) {
-    for (const [b, row] of rows.entries()) {
-      const ok = Array.isArray(row) && row.length === 3 && row.every((x) => typeof x === 'number' && x >= 0 && x <= 1) && Math.abs(row[0] + row[1] + row[2] - 1) < 1e-3;
-      if (!ok) throw bad(`${key}[${b}] = ${JSON.stringify(row)} is not 3 non-negative numbers summing to 1`);
-    }
+  for (const [b, row] of m.weights.entries()) {
+    const ok = Array.isArray(row) && row.length === 3 && row.every((x) => typeof x === 'number' && x >= 0 && x <= 1) && Math.abs(row[0] + row[1] + row[2] - 1) < 1e-3;
+    if (!ok) throw bad(`weights[${b}] = ${JSON.stringify(row)} is not 3 non-negative numbers summing to 1`);
   }
   return m as MixtureFile;
 }
@@ -385,7 +380,7 @@ export class Mixture {
   private readonly savedFiles = new Map<string, ArrayLike<number>>();
 
   /** `kinds`: tokenKinds() of the model's tokenizer, for the line-start buckets. */
-  constructor(readonly ngram: NGramModel, readonly weights: number[][], private readonly kinds: Uint8Array, readonly weightsWithoutCache?: number[][]) {
+  constructor(readonly ngram: NGramModel, readonly weights: number[][], private readonly kinds: Uint8Array) {
     if (kinds.length !== ngram.vocabSize) throw new Error(`mixture: token kinds for ${kinds.length} ids, the n-gram has ${ngram.vocabSize}`);
     if (weights.length !== BUCKETS) throw new Error(`mixture: ${weights.length} weight rows, expected ${BUCKETS}`);
     this.cache = new TokenCache(ngram.vocabSize);
@@ -445,7 +440,7 @@ export class Mixture {
     }
     const file = validateMixtureFile(parsed, mixtureFile);
     const ngram = await NGramModel.load(ngramFile);
-    return new Mixture(ngram, file.weights, tokenKinds(ngram.vocabSize, tokenBytes), file.weightsWithoutCache);
+    return new Mixture(ngram, file.weights, tokenKinds(ngram.vocabSize, tokenBytes));
   }
 
   /**
@@ -458,18 +453,12 @@ export class Mixture {
   }
 
   /**
-   * Mixed probabilities of every next token: what generate.ts decodes with. With `cache: false`
-   * (line completions from a line start) the model and the n-gram are mixed by the weights fitted
-   * without the cache, or, for an older mixture.json, the cache's weight is shared out.
+   * Mixed probabilities of every next token: what generate.ts decodes with.
    */
-  probs(modelLogits: ArrayLike<number>, context: ArrayLike<number>, out: Float64Array = new Float64Array(this.vocabSize), opts: { cache?: boolean; modelProbs?: ArrayLike<number> } = {}): Float64Array {
+  probs(modelLogits: ArrayLike<number>, context: ArrayLike<number>, out: Float64Array = new Float64Array(this.vocabSize), opts: { modelProbs?: ArrayLike<number> } = {}): Float64Array {
     if (out.length !== this.vocabSize) throw new Error(`mixture: output has ${out.length} entries, vocabulary has ${this.vocabSize}`);
     const bucket = this.predict(modelLogits, context, opts.modelProbs);
-    let [wm, wn, wc] = this.weights[bucket];
-    if (opts.cache === false) {
-      const [a, b] = this.weightsWithoutCache?.[bucket] ?? [wm, wn];
-      [wm, wn, wc] = [a / (a + b), b / (a + b), 0];
-    }
+    const [wm, wn, wc] = this.weights[bucket];
     // One pass over the vocabulary, decoding's only one here: each n-gram as scale · base + extra.
     const model = opts.modelProbs ?? this.modelProbs;
     const { base: ngramBase, extra: ngramExtra, scale: ngramScale } = this.ngramNext;
@@ -487,16 +476,16 @@ export class Mixture {
    * through the GPT with the position it needs, in the same run; each one decoding then picks
    * costs no run of its own (what it picks is the same either way: the logits are exact).
    */
-  draft(context: readonly number[], maxTokens: number, ends: (id: number) => boolean, opts: { cache?: boolean } = {}): number[] {
+  draft(context: readonly number[], maxTokens: number, ends: (id: number) => boolean): number[] {
     const out: number[] = [];
     const ctx = [...context];
     const ngram = this.ngramNext;
     const cache = this.cacheNext;
     while (out.length < maxTokens) {
       const ngramMatched = this.ngram.sparseDistribution(ctx.slice(Math.max(0, ctx.length - (this.ngram.order - 1))), ngram);
-      const cacheMatched = opts.cache === false ? 0 : this.cache.sparseDistribution(ctx.slice(Math.max(0, ctx.length - CACHE_ORDER)), cache);
+      const cacheMatched = this.cache.sparseDistribution(ctx.slice(Math.max(0, ctx.length - CACHE_ORDER)), cache);
       const [, wn, wc] = this.weights[bucketOf(cacheMatched, ngramMatched, atLineStart(ctx, this.kinds))];
-      const [a, b] = opts.cache === false ? [1, 0] : [wn / (wn + wc), wc / (wn + wc)];
+      const [a, b] = [wn / (wn + wc), wc / (wn + wc)];
       const na = a * ngram.scale;
       const cb = b * cache.scale;
       let best = 0;
@@ -514,8 +503,8 @@ export class Mixture {
   }
 
   /** probs() as natural-log probabilities, usable as logits: for scoring held-out tokens. */
-  logProbs(modelLogits: ArrayLike<number>, context: ArrayLike<number>, out = new Float32Array(this.vocabSize), opts: { cache?: boolean } = {}): Float32Array {
-    const probs = this.probs(modelLogits, context, this.mixed, opts);
+  logProbs(modelLogits: ArrayLike<number>, context: ArrayLike<number>, out = new Float32Array(this.vocabSize)): Float32Array {
+    const probs = this.probs(modelLogits, context, this.mixed);
     for (let i = 0; i < probs.length; i++) out[i] = Math.log(probs[i]);
     return out;
   }
@@ -615,10 +604,8 @@ export async function buildMixture(opts: BuildMixtureOptions): Promise<MixtureFi
   const weights = fitWeights(samples);
   const withoutComponent = (c: number) => samples.map((x) => ({ bucket: x.bucket, p: x.p.map((p, i) => (i === c ? 0 : p)) as [number, number, number] }));
   const noCache = withoutComponent(2);
-  const weightsWithoutCache = fitWeights(noCache); // served too, for completions that leave the cache out
   const without = (c: number): number => {
-    if (c === 2) return mixtureLoss(noCache, weightsWithoutCache);
-    const reduced = withoutComponent(c);
+    const reduced = c === 2 ? noCache : withoutComponent(c);
     return mixtureLoss(reduced, fitWeights(reduced));
   };
   const single = (c: number) => -samples.reduce((s, x) => s + Math.log(x.p[c]), 0) / samples.length;
@@ -627,7 +614,6 @@ export async function buildMixture(opts: BuildMixtureOptions): Promise<MixtureFi
     kind: 'workspace-lm-mixture',
     createdAt: new Date().toISOString(),
     weights,
-    weightsWithoutCache,
     fit: {
       tokens: samples.length,
       perBucket: Array.from({ length: BUCKETS }, (_, b) => samples.filter((s) => s.bucket === b).length),
