@@ -364,6 +364,7 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
   const temperature = opts.temperature ?? 0;
   const topP = opts.topP ?? 0.95;
   const healLength = opts.prompt.healBytes.length;
+  const textDecoder = new TextDecoder('utf-8');
   const silent = silentTokens(tok);
   const probs = new Float64Array(tok.vocabSize);
   let prefillMs = -1;
@@ -381,7 +382,7 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
       pending = pending.subarray(Math.min(bytes.length, pending.length));
     };
     // Healed text still pending: the completion never got past the cursor.
-    const visibleText = (): string => (pending.length > 0 ? '' : new TextDecoder('utf-8').decode(concatBytes(chunks).subarray(healLength)));
+    const visibleText = (): string => (pending.length > 0 ? '' : textDecoder.decode(concatBytes(chunks).subarray(healLength)));
     const endOfText = picks.length > 0 && picks[picks.length - 1].id === tok.special.endOfText;
     for (const p of endOfText ? picks.slice(0, -1) : picks) take(p.id);
     if (endOfText) return { picks, visible: visibleText(), ended: 'endOfText' };
@@ -404,10 +405,9 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
           if (b.length === 0 || !(startsWith(b, pending) || startsWith(pending, b))) probs[id] = 0;
         }
       }
-      const id = pickToken(probs, temperature, topP, random);
-      const runnerUp = temperature > 0 ? -1 : secondBest(probs, id);
-      let sum = 0;
-      for (let i = 0; i < probs.length; i++) sum += probs[i];
+      const { best, second, sum } = bestTwo(probs);
+      const id = temperature > 0 ? pickToken(probs, temperature, topP, random) : best;
+      const runnerUp = temperature > 0 ? -1 : second;
       picks.push({ id, logProb: Math.log(probs[id] / sum), runnerUp, runnerUpLogProb: runnerUp < 0 ? -Infinity : Math.log(probs[runnerUp] / sum) });
       if (id === tok.special.endOfText) return { picks, visible: visibleText(), ended: 'endOfText' };
       take(id);
@@ -459,9 +459,22 @@ interface DecodedPath {
   ended: StopReason; // why the token loop stopped
 }
 
-/** The id with the highest probability other than `best`, or -1 when every other is ruled out. */
-function secondBest(probs: Float64Array, best: number): number {
+/**
+ * In one pass: the most probable id (the lower on a tie, as pickToken), the next one (-1 when
+ * every other is ruled out), and the sum the confidence divides by.
+ */
+function bestTwo(probs: Float64Array): { best: number; second: number; sum: number } {
+  let best = 0;
   let second = -1;
-  for (let i = 0; i < probs.length; i++) if (i !== best && probs[i] > 0 && (second < 0 || probs[i] > probs[second])) second = i;
-  return second;
+  let sum = probs[0];
+  for (let i = 1; i < probs.length; i++) {
+    const p = probs[i];
+    sum += p;
+    if (p > probs[best]) {
+      second = best;
+      best = i;
+    } else if (p > 0 && (second < 0 || p > probs[second])) second = i;
+  }
+  if (second >= 0 && !(probs[second] > 0)) second = -1;
+  return { best, second, sum };
 }
