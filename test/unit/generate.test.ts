@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import {
   buildPrompt,
   generate,
-  logProbOf,
   pickToken,
   softmax,
   seededRandom,
@@ -272,7 +271,6 @@ test('confidence: the mean and minimum log-probability of the picked tokens, aft
   const weak = 2 - Math.log(Math.exp(2) + allowed - 1);
   assert.ok(Math.abs(r.minLogProb - weak) < 1e-6, `min ${r.minLogProb} vs ${weak}`);
   assert.ok(Math.abs(r.meanLogProb - (2 * strong + weak) / 3) < 1e-6, `mean ${r.meanLogProb}`);
-  assert.ok(Math.abs(logProbOf(Float64Array.of(1, 1, 0, 2), 3) - Math.log(2 / 4)) < 1e-6);
 });
 
 test('a model that answers with probabilities decodes as one that answers with their logits', async () => {

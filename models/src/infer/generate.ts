@@ -4,7 +4,7 @@
 // onnxruntime: the model is a "next-token logits" function, so every rule here is testable with a
 // fake model. session.ts supplies the real function (with its KV cache); the language server
 // supplies the document.
-import { findStop, finishCompletion, type CursorContext, type StopReason } from './postprocess';
+import { findStop, finishCompletion, linesAfterCursor, type CursorContext, type StopReason } from './postprocess';
 
 /** The part of CodeTokenizer (tokenizer.ts) that decoding needs. */
 export interface DecodingTokenizer {
@@ -289,13 +289,6 @@ export function topK(scores: ArrayLike<number>, k: number, start = 0, vocab = sc
   return best;
 }
 
-/** log of probs[id] renormalised over the entries left (the masked ones are 0). */
-export function logProbOf(probs: Float64Array, id: number): number {
-  let sum = 0;
-  for (let i = 0; i < probs.length; i++) sum += probs[i];
-  return Math.log(probs[id] / sum);
-}
-
 function startsWith(bytes: Uint8Array, head: Uint8Array): boolean {
   if (head.length > bytes.length) return false;
   for (let i = 0; i < head.length; i++) if (bytes[i] !== head[i]) return false;
@@ -346,9 +339,7 @@ const DETOUR_MIN_PROB = 0.05;
  * that is done is rightly shown nothing).
  */
 function wantsDetour(ctx: CursorContext, raw: string): boolean {
-  const newline = ctx.suffix.indexOf('\n');
-  const restOfLine = newline < 0 ? ctx.suffix : ctx.suffix.slice(0, newline);
-  if (restOfLine.trim() !== '') return false;
+  if (linesAfterCursor(ctx.suffix).rest.trim() !== '') return false;
   return ctx.linePrefix.trim() === '' || raw.split('\n')[0].trim() !== '';
 }
 

@@ -485,13 +485,14 @@ export class Mixture {
       const ngramMatched = this.ngram.sparseDistribution(ctx.slice(Math.max(0, ctx.length - (this.ngram.order - 1))), ngram);
       const cacheMatched = this.cache.sparseDistribution(ctx.slice(Math.max(0, ctx.length - CACHE_ORDER)), cache);
       const [, wn, wc] = this.weights[bucketOf(cacheMatched, ngramMatched, atLineStart(ctx, this.kinds))];
-      const [a, b] = [wn / (wn + wc), wc / (wn + wc)];
+      const a = wn / (wn + wc);
+      const b = wc / (wn + wc);
       const na = a * ngram.scale;
       const cb = b * cache.scale;
       let best = 0;
       let bestP = -1;
       for (let i = 0; i < this.vocabSize; i++) {
-        const p = na * ngram.base[i] + a * ngram.extra[i] + (b > 0 ? cb * cache.base[i] + b * cache.extra[i] : 0);
+        const p = na * ngram.base[i] + a * ngram.extra[i] + cb * cache.base[i] + b * cache.extra[i];
         if (p > bestP) [best, bestP] = [i, p];
       }
       if (bestP < DRAFT_MIN_PROB) break;

@@ -48,7 +48,7 @@ export function indentWidth(line: string): number {
 }
 
 /** The rest of the cursor's line and the line after it (undefined at the end of the text). */
-function linesAfterCursor(suffix: string): { rest: string; next: string | undefined } {
+export function linesAfterCursor(suffix: string): { rest: string; next: string | undefined } {
   const newline = suffix.indexOf('\n');
   if (newline < 0) return { rest: suffix, next: undefined };
   const after = suffix.indexOf('\n', newline + 1);
