@@ -119,6 +119,11 @@ test('a bracket closing past balance ends the completion; left out when the suff
   assert.equal(findStop('f(a)[0] + ")"', { mode: 'line', linePrefix: '', suffix: '' }), null);
 });
 
+test('a decoder looping on a phrase stops there and shows the phrase once', async () => {
+  const looping = await run(['x', ',', ' world', ',', ' world', ',', ' world', ',', ' world', ',', ' world'], { mode: 'line', linePrefix: 'f(', suffix: '\n' });
+  assert.deepEqual(looping, { text: 'x, world', tokens: 7, stopReason: 'repeat' });
+});
+
 test('the token budget, <|endoftext|> and the context window end generation', async () => {
   const budget = await run(['a', 'b', 'c', 'd', 'e'], { mode: 'line', linePrefix: '', suffix: '' }, 3);
   assert.deepEqual(budget, { text: 'abc', tokens: 3, stopReason: 'budget' });

@@ -68,6 +68,19 @@ test('a block ends at a blank line, at a dedent (its closing bracket too), after
   assert.equal(finishCompletion('a();\n  b(', ctx, 'endOfText').text, 'a();\n  b(', 'ended by the model: as it is');
 });
 
+test('a phrase said three times in a row is a loop: the completion keeps it once; code that repeats characters is not', () => {
+  const ctx = at('import { fromEvent, scan, |');
+  assert.equal(shown('interval, interval, interval, interval, interval, inter', ctx), 'interval,');
+  assert.equal(shown('use {@link fromEvent} or {@link fromEvent} or {@link fromEvent} or {@link from', at(' * you probably want to |')), 'use {@link fromEvent} or');
+  assert.equal(shown("'Keyrowrowrowrowrowrowrow", at('|')), "'Keyrow");
+  assert.deepEqual(findStop('the function to use to use to use to', at('|')), { end: 'the function to use'.length, reason: 'repeat' });
+  // twice is not a loop; nor runs of one character or one letter, numbers, or lines that repeat
+  for (const code of ['a.then(f).then(f);', '0xFFFFFFFF;', "'-a-a-a-a-|'", '[0, 0, 0, 0, 0, 0]', '// ============', 'x = "ab ab";']) {
+    assert.equal(findStop(code, at('|')), null, code);
+  }
+  assert.equal(findStop('a();\n  a();\n  a();\n  a();', at('  |', 'block')), null, 'a block of like lines is left to the block rules');
+});
+
 test('one indentation rule: a tab counts 4 columns, wherever blocks are compared', () => {
   assert.equal(indentWidth('\t  x'), 6);
   assert.deepEqual(findStop('a();\n  b();', { mode: 'block', linePrefix: '\t', suffix: '' }), { end: 4, reason: 'blockEnd' });

@@ -1,5 +1,5 @@
 // Where a completion ends and what of it is shown: the stop rules that end decoding (a line, a
-// block, a bracket closing one opened before the cursor) and the clean-up of the text (trailing
+// block, a bracket closing one opened before the cursor, a phrase looping) and the clean-up of the text (trailing
 // space, repeats of what already follows the cursor, a copy of the line above). Every rule lives
 // here once; generate.ts applies them to the GPT and the n-gram alike, and the language server
 // shows what comes out and nothing else. It does not decode (generate.ts) and does not decide
@@ -7,7 +7,7 @@
 
 export type CompletionMode = 'line' | 'block';
 
-export type StopReason = 'endOfLine' | 'blockEnd' | 'blankLine' | 'maxLines' | 'budget' | 'endOfText' | 'context';
+export type StopReason = 'endOfLine' | 'blockEnd' | 'blankLine' | 'maxLines' | 'repeat' | 'budget' | 'endOfText' | 'context';
 
 /** What the rules read around the cursor. */
 export interface CursorContext {
@@ -21,6 +21,11 @@ export interface CursorContext {
 // by width, and a file may mix tabs and spaces.
 const TAB_WIDTH = 4;
 const MAX_BLOCK_LINES = 12; // a longer suggestion is more to read than to type
+// A phrase of MIN_LOOP..MAX_LOOP characters said three times in a row on one line is a loop of
+// the decoder (`interval, interval, interval, …`), not code. Shorter runs are code (`===`, `0x000`).
+const MIN_LOOP = 3;
+const MAX_LOOP = 40;
+const NEWLINE = 10;
 const OPENERS = '([{';
 const CLOSERS = ')]}';
 
@@ -80,10 +85,42 @@ function closingBracket(text: string, ctx: CursorContext): number {
 }
 
 /**
+ * Where a text that ends by saying a phrase three times in a row on one line should end: after the
+ * phrase's first pass; or -1. The decoder asks after every token, so a loop is caught as its third
+ * pass ends. The phrase holds two different letters at least, so that runs of one character
+ * (`FFFFFFFF`, `'-a-a-a-|'`) and numbers (`[0, 0, 0, 0]`) are not loops.
+ */
+function loopStart(text: string): number {
+  const n = text.length;
+  for (let period = MIN_LOOP; period <= MAX_LOOP && 3 * period <= n; period++) {
+    let j = n - 1;
+    while (j >= n - 2 * period && text.charCodeAt(j) === text.charCodeAt(j - period) && text.charCodeAt(j) !== NEWLINE) j--;
+    if (j >= n - 2 * period || !twoLetters(text, n - period, n)) continue;
+    let start = n - 3 * period; // back to where the phrase was first said
+    while (start > 0 && text.charCodeAt(start - 1) === text.charCodeAt(start - 1 + period) && text.charCodeAt(start - 1) !== NEWLINE) start--;
+    return start + period;
+  }
+  return -1;
+}
+
+/** Whether text[start, end) holds two different ASCII letters. */
+function twoLetters(text: string, start: number, end: number): boolean {
+  let seen = -1;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i) | 0x20; // lower case
+    if (c < 97 || c > 122) continue;
+    if (seen < 0) seen = c;
+    else if (c !== seen) return true;
+  }
+  return false;
+}
+
+/**
  * Where the completion must end, or null to keep going. Line mode: at the end of the line. Block
  * mode: before a blank line, before a line indented below the cursor's line, or after
- * MAX_BLOCK_LINES lines. Both: at a bracket closing one opened before the cursor — after it, or
- * before it when the text after the cursor already has it. A dedented line goes even when it is
+ * MAX_BLOCK_LINES lines. Both: after the first pass of a phrase the decoder loops on; at a
+ * bracket closing one opened before the cursor — after it, or before it when the text after the
+ * cursor already has it. A dedented line goes even when it is
  * that bracket: the block's closer may well be further down, after code the block does not see.
  */
 export function findStop(text: string, ctx: CursorContext): { end: number; reason: StopReason } | null {
@@ -91,6 +128,9 @@ export function findStop(text: string, ctx: CursorContext): { end: number; reaso
   const consider = (end: number, reason: StopReason): void => {
     if (!best || end < best.end) best = { end, reason };
   };
+
+  const loop = loopStart(text);
+  if (loop >= 0) consider(loop, 'repeat');
 
   const closer = closingBracket(text, ctx);
   if (closer >= 0) {
