@@ -17,10 +17,11 @@
 // tasks are evaluate.ts, the figures metrics.ts.
 //
 //   node --import tsx bench/baseQuality.ts [--scale 0.2] [--lines N] [--out FILE]
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { printReport } from './report';
 import { trainOnFolder, type PipelineEvent } from '../models/src/pipeline';
 import { DEFAULT_PRESET, loadPreset } from '../models/src/model/config';
 import { baseModelDir, findBaseModel } from '../models/src/model/base';
@@ -579,15 +580,5 @@ export async function baseQualityBench(opts: BaseQualityOptions = {}): Promise<o
 // Run directly (not when bundled into dist/bench.js, where `module` is the bundle's).
 if (require.main === module && /baseQuality\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
   const { values } = parseArgs({ options: { scale: { type: 'string' }, lines: { type: 'string' }, out: { type: 'string' } } });
-  baseQualityBench({ scale: values.scale ? Number(values.scale) : undefined, lines: values.lines ? Number(values.lines) : undefined }).then(
-    (report) => {
-      const json = JSON.stringify(report, null, 2);
-      if (values.out) writeFileSync(values.out, json + '\n');
-      process.stdout.write(json + '\n');
-    },
-    (err) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exitCode = 1;
-    },
-  );
+  printReport(baseQualityBench({ scale: values.scale ? Number(values.scale) : undefined, lines: values.lines ? Number(values.lines) : undefined }), values.out);
 }

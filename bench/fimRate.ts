@@ -20,6 +20,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { printReport } from './report';
 import { trainOnFolder, type PipelineEvent } from '../models/src/pipeline';
 import { baseModelDir, findBaseModel } from '../models/src/model/base';
 import { scanFolder, readSourceText, type SourceFile } from '../models/src/data/files';
@@ -346,15 +347,10 @@ export async function fimRateBench(opts: FimRateOptions = {}): Promise<object> {
 // Run directly (not when bundled into dist/bench.js, where `module` is the bundle's).
 if (require.main === module && /fimRate\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
   const { values } = parseArgs({ options: { steps: { type: 'string' }, rates: { type: 'string' }, lines: { type: 'string' } } });
-  fimRateBench({
+  const report = fimRateBench({
     steps: values.steps !== undefined ? Number(values.steps) : undefined,
     rates: values.rates !== undefined ? values.rates.split(',').map(Number) : undefined,
     lines: values.lines !== undefined ? Number(values.lines) : undefined,
-  }).then(
-    (report) => process.stdout.write(JSON.stringify(report, null, 2) + '\n'),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exitCode = 1;
-    },
-  );
+  });
+  printReport(report);
 }

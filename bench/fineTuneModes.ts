@@ -14,6 +14,7 @@ import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { printReport } from './report';
 import { trainOnFolder, type TrainOnFolderOptions } from '../models/src/pipeline';
 import { DEFAULT_LORA_RANK, loadPreset } from '../models/src/model/config';
 import { baseModelDir, findBaseModel } from '../models/src/model/base';
@@ -99,11 +100,5 @@ async function scoreHeldOut(modelDir: string, files: Parameters<typeof scoreHeld
 
 if (require.main === module && /fineTuneModes\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
   const { values } = parseArgs({ options: { steps: { type: 'string' } } });
-  fineTuneModesBench({ steps: Number(values.steps ?? 150) }).then(
-    (report) => process.stdout.write(JSON.stringify(report, null, 2) + '\n'),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exitCode = 1;
-    },
-  );
+  printReport(fineTuneModesBench({ steps: Number(values.steps ?? 150) }));
 }

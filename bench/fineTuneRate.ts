@@ -14,6 +14,7 @@ import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { printReport } from './report';
 import { trainOnFolder } from '../models/src/pipeline';
 import { DEFAULT_PRESET, loadPreset } from '../models/src/model/config';
 import { baseModelDir, findBaseModel } from '../models/src/model/base';
@@ -103,11 +104,5 @@ export async function fineTuneRateBench(opts: FineTuneRateOptions = {}): Promise
 
 if (require.main === module && /fineTuneRate\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
   const { values } = parseArgs({ options: { steps: { type: 'string' }, rates: { type: 'string' } } });
-  fineTuneRateBench({ steps: values.steps ? Number(values.steps) : undefined, rates: values.rates?.split(',').map(Number) }).then(
-    (report) => process.stdout.write(JSON.stringify(report, null, 2) + '\n'),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exitCode = 1;
-    },
-  );
+  printReport(fineTuneRateBench({ steps: values.steps ? Number(values.steps) : undefined, rates: values.rates?.split(',').map(Number) }));
 }

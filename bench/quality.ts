@@ -7,8 +7,9 @@
 //   node --import tsx bench/quality.ts [--minutes M] [--preset NAME] [--lines N] [--model DIR]
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { printReport } from './report';
 import { trainOnFolder } from '../models/src/pipeline';
 import { readModelConfig } from '../models/src/model/checkpoint';
 import { DEFAULT_PRESET } from '../models/src/model/config';
@@ -238,21 +239,12 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
 // Run directly (not when bundled into dist/bench.js, where `module` is the bundle's).
 if (require.main === module && /quality\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
   const { values } = parseArgs({ options: { minutes: { type: 'string' }, preset: { type: 'string' }, lines: { type: 'string' }, tokens: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' } } });
-  qualityBench({
+  const report = qualityBench({
     minutes: Number(values.minutes ?? 15),
     preset: values.preset ?? DEFAULT_PRESET,
     lines: values.lines ? Number(values.lines) : undefined,
     tokens: values.tokens ? Number(values.tokens) : undefined,
     modelDir: values.model,
-  }).then(
-    (report) => {
-      const json = JSON.stringify(report, null, 2);
-      if (values.out) writeFileSync(values.out, json + '\n');
-      process.stdout.write(json + '\n');
-    },
-    (err) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exitCode = 1;
-    },
-  );
+  });
+  printReport(report, values.out);
 }
