@@ -1,9 +1,9 @@
 // Where a completion ends and what of it is shown: the stop rules that end decoding (a line, a
-// block, a bracket closing one opened before the cursor, a phrase looping) and the clean-up of the text (trailing
-// space, repeats of what already follows the cursor, a copy of the line above). Every rule lives
-// here once; generate.ts applies them to the GPT and the n-gram alike, and the language server
-// shows what comes out and nothing else. It does not decode (generate.ts) and does not decide
-// whether to complete at all (the language server does).
+// block, a bracket closing one opened before the cursor, a phrase said over and over) and the
+// clean-up of the text (trailing space, repeats of what already follows the cursor, a copy of the
+// line above). Every rule lives here once; generate.ts applies them to the GPT and the n-gram
+// alike, and the language server shows what comes out and nothing else. It does not decode
+// (generate.ts) and does not decide whether to complete at all (the language server does).
 
 export type CompletionMode = 'line' | 'block';
 
@@ -94,13 +94,19 @@ function loopStart(text: string): number {
   const n = text.length;
   for (let period = MIN_LOOP; period <= MAX_LOOP && 3 * period <= n; period++) {
     let j = n - 1;
-    while (j >= n - 2 * period && text.charCodeAt(j) === text.charCodeAt(j - period) && text.charCodeAt(j) !== NEWLINE) j--;
+    while (j >= n - 2 * period && repeats(text, j, period)) j--;
     if (j >= n - 2 * period || !twoLetters(text, n - period, n)) continue;
     let start = n - 3 * period; // back to where the phrase was first said
-    while (start > 0 && text.charCodeAt(start - 1) === text.charCodeAt(start - 1 + period) && text.charCodeAt(start - 1) !== NEWLINE) start--;
+    while (start > 0 && repeats(text, start - 1 + period, period)) start--;
     return start + period;
   }
   return -1;
+}
+
+/** Whether text[i] is the character `period` before it, on the same line. */
+function repeats(text: string, i: number, period: number): boolean {
+  const c = text.charCodeAt(i);
+  return c === text.charCodeAt(i - period) && c !== NEWLINE;
 }
 
 /** Whether text[start, end) holds two different ASCII letters. */
@@ -120,8 +126,8 @@ function twoLetters(text: string, start: number, end: number): boolean {
  * mode: before a blank line, before a line indented below the cursor's line, or after
  * MAX_BLOCK_LINES lines. Both: after the first pass of a phrase the decoder loops on; at a
  * bracket closing one opened before the cursor — after it, or before it when the text after the
- * cursor already has it. A dedented line goes even when it is
- * that bracket: the block's closer may well be further down, after code the block does not see.
+ * cursor already has it. A dedented line goes even when it is that bracket: the block's closer may
+ * well be further down, after code the block does not see.
  */
 export function findStop(text: string, ctx: CursorContext): { end: number; reason: StopReason } | null {
   let best: { end: number; reason: StopReason } | null = null;
