@@ -68,7 +68,7 @@ test('fimChunks: cut at line ends, about maxChars each, and join back to the tex
   assert.deepEqual(fimChunks('', 100), []);
 });
 
-test('tokenizeFiles with a blockSize: several window-sized FIM examples per long document, text preserved', async () => {
+test('tokenizeFiles with a blockSize: several window-sized FIM examples per long document, each middle ended by <|endoftext|>, text preserved', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'wlm-fim-'));
   try {
     const file = path.join(dir, 'a.ts');
@@ -81,7 +81,7 @@ test('tokenizeFiles with a blockSize: several window-sized FIM examples per long
       await tokenizeFiles(files, tokenizer, out, { fimRate, blockSize: 64, seed: 5 });
       const stream = openTokenStream(out);
       const ids = Array.from(stream.read(0, stream.length));
-      // Segments between <|endoftext|>: a FIM example, possibly followed by plain text.
+      // Segments between <|endoftext|>: a FIM example, or plain text.
       const pieces: number[][] = [];
       for (const id of ids) {
         if (id === s.endOfText) pieces.push([]);
@@ -98,17 +98,14 @@ test('tokenizeFiles with a blockSize: several window-sized FIM examples per long
         const suffixAt = piece.indexOf(s.fimSuffix);
         const middleAt = piece.indexOf(s.fimMiddle);
         assert.ok(suffixAt > 0 && middleAt > suffixAt, 'sentinels in order');
-        // At rate 1 the middle runs to the example's end; below, plain text may follow it.
+        // The middle runs to the example's end: an <|endoftext|> follows it, never plain text.
         const middle = tokenizer.decode(piece.slice(middleAt + 1));
         if (fimRate === 1) assert.ok(piece.length <= 64 + 1, `an example of ${piece.length} tokens does not fit a 64-token window`);
         text += tokenizer.decode(piece.slice(1, suffixAt)) + middle + tokenizer.decode(piece.slice(suffixAt + 1, middleAt));
       }
-      if (fimRate === 1) {
-        assert.equal(text, fimChunks(CODE, 128).join(''), 'every chunk reassembles, in order');
-        assert.equal(examples, fimChunks(CODE, 128).length);
-      } else {
-        assert.ok(examples > 0 && examples < fimChunks(CODE, 128).length, `${examples} FIM chunks at rate 0.5`);
-      }
+      assert.equal(text, CODE, 'every chunk reassembles, in order');
+      if (fimRate === 1) assert.equal(examples, fimChunks(CODE, 128).length);
+      else assert.ok(examples > 0 && examples < fimChunks(CODE, 128).length, `${examples} FIM chunks at rate 0.5`);
     }
   } finally {
     await fs.rm(dir, { recursive: true, force: true });

@@ -202,7 +202,9 @@ export interface TokenizeResult {
  * With summaryRate > 0, the documented definitions of each file are mined (summaryPairs.ts) and a
  * deterministic share of them become documents of their own, just before the file:
  * `<|endoftext|> <|code|> code <|summary|> summary`, ended by the next document's <|endoftext|>,
- * at most blockSize + 1 tokens so that one window can hold a whole example.
+ * at most blockSize + 1 tokens so that one window can hold a whole example. With fimRate > 0 a
+ * share of each file's chunks become FIM examples in its place, each between two <|endoftext|>:
+ * `<|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle`, the prompt's layout.
  */
 export async function tokenizeFiles(
   files: SourceFile[],
@@ -370,10 +372,13 @@ async function encodeDocuments(docs: DocumentLayout[], tokenizer: CodeTokenizer)
     doc.segments.forEach((segment, i) => {
       if (segment.length === 1) append(encoded[next++]);
       else {
-        // Inside a document, a FIM example starts after an <|endoftext|> as the prompt does.
-        if (i > 0) ids.push(tokenizer.special.endOfText);
+        // Inside a document, a FIM example starts after an <|endoftext|> as the prompt does, and
+        // its middle ends with one, as a completion should: plain text right after the middle
+        // would teach the model to run on past it with the text that follows the suffix.
+        if (i > 0 && ids[ids.length - 1] !== tokenizer.special.endOfText) ids.push(tokenizer.special.endOfText);
         const [prefix, middle, suffix] = [encoded[next++], encoded[next++], encoded[next++]];
         append(fimIds(tokenizer, prefix, middle, suffix));
+        if (i < doc.segments.length - 1) ids.push(tokenizer.special.endOfText);
       }
     });
   }
