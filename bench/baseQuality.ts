@@ -322,7 +322,7 @@ async function evaluateGpt(ws: Workspace, modelDir: string, lines: number): Prom
     const alone = new LineTally();
     const editor = session.mixture ? new LineTally() : null;
     const atDefaults = session.mixture ? new LineTally() : null;
-    const shown = { maxTokens: Math.min(DEFAULT_SETTINGS.maxTokens, Math.floor(blockSize / 2)), minMeanLogProb: Math.log(DEFAULT_SETTINGS.minTokenProbability) };
+    const shown = { maxTokens: DEFAULT_SETTINGS.maxTokens, minMeanLogProb: Math.log(DEFAULT_SETTINGS.minTokenProbability) }; // the session caps maxTokens as the server's does
     for (const task of lineTasks(ws, lines)) {
       const request = { prefix: task.prefix, suffix: task.suffix, mode: 'line' as const, maxTokens, uri: task.uri };
       alone.add(task.cursor, (await session.complete({ ...request, mixture: false })).text, task.target);

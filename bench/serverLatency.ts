@@ -360,7 +360,8 @@ export async function whileTrainingBench(opts: WhileTrainingOptions = {}) {
     // A pass types in a few seconds and a training step takes about a second beside it, so passes
     // are repeated (the completion cache reset before each) until the run has taken
     // MIN_STEPS_WHILE_TYPING steps: one pass alone saw no step finish.
-    const stepsDuring = () => (lsp.metrics.filter((m) => m.kind === 'train').at(-1)?.metrics.step ?? firstStep.metrics.step) - firstStep.metrics.step;
+    const lastTrain = () => lsp.metrics.filter((m) => m.kind === 'train').at(-1) ?? firstStep;
+    const stepsDuring = () => lastTrain().metrics.step - firstStep.metrics.step;
     const busy: Keystroke[] = [];
     let busyPasses = 0;
     do {
@@ -388,7 +389,7 @@ export async function whileTrainingBench(opts: WhileTrainingOptions = {}) {
         typingPasses: busyPasses,
         ranThroughout: stillTraining,
         stopReason: result.stopReason,
-        tokensPerSecond: lsp.metrics.length ? Math.round(lsp.metrics[lsp.metrics.length - 1].metrics.tokensPerSecond) : null,
+        tokensPerSecond: Math.round(lastTrain().metrics.tokensPerSecond),
       },
       idle: { modelRequests: summary(model(idle)), allRequests: summary(all(idle)) },
       whileTraining: { modelRequests: summary(model(busy)), allRequests: summary(all(busy)) },

@@ -375,7 +375,7 @@ async function encodeDocuments(docs: DocumentLayout[], tokenizer: CodeTokenizer)
         // Inside a document, a FIM example starts after an <|endoftext|> as the prompt does, and
         // its middle ends with one, as a completion should: plain text right after the middle
         // would teach the model to run on past it with the text that follows the suffix.
-        if (i > 0 && ids[ids.length - 1] !== tokenizer.special.endOfText) ids.push(tokenizer.special.endOfText);
+        if (i > 0 && doc.segments[i - 1].length === 1) ids.push(tokenizer.special.endOfText); // after a FIM example, its own is there
         const [prefix, middle, suffix] = [encoded[next++], encoded[next++], encoded[next++]];
         append(fimIds(tokenizer, prefix, middle, suffix));
         if (i < doc.segments.length - 1) ids.push(tokenizer.special.endOfText);
