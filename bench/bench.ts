@@ -3,7 +3,7 @@
 // measured in a child process of its own so that its peak RSS is its own.
 //
 //   node dist/bench.js [--only speed,latency,quality] [--speed-steps N] [--quality-minutes M]
-//   node dist/bench.js --only base [--base-scale 0.2] [--base-lines N] [--base-workspaces rxjs,msw]   (long: not run by default)
+//   node dist/bench.js --only base [--base-scale 0.2] [--base-lines N|all] [--base-workspaces rxjs,msw]   (long: not run by default)
 //   node dist/bench.js --only latency,whiletraining,scale [--latency-lines N] [--latency-chars N] [--scale-sizes 1,5,20]
 //   node dist/bench.js --only finetune [--finetune-steps 150]   (4 runs of 150 steps, ~10 minutes on 2 idle cores: not run by default)
 //   node dist/bench.js --only finetune-rate [--finetune-rate-steps 1429] [--finetune-rates 0.002,0.00015]   (~5 minutes a rate: not run by default)
@@ -18,7 +18,7 @@ import { trainOnFolder } from '../models/src/pipeline';
 import { ensureCorpus, CACHE_DIR } from './corpus';
 import { latencyBench } from './latency';
 import { qualityBench } from './quality';
-import { baseQualityBench } from './baseQuality';
+import { baseQualityBench, parseLines } from './baseQuality';
 import { serverLatencyBench, whileTrainingBench } from './serverLatency';
 import { scaleBench, scaleChild } from './scale';
 import { torchSpeed, type ProductSpeed } from './torchSpeed';
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
       'speed-steps': { type: 'string' },
       'quality-minutes': { type: 'string' },
       'base-scale': { type: 'string' }, // --only base: every training budget times this (0.2: a quick run)
-      'base-lines': { type: 'string' }, // --only base: held-out lines per workspace (default 200)
+      'base-lines': { type: 'string' }, // --only base: held-out lines per workspace, or all (the default)
       'base-workspaces': { type: 'string' }, // --only base: rxjs, msw or both (default rxjs,msw)
       folder: { type: 'string' }, // --child scale: the workspace
       'scale-sizes': { type: 'string' }, // --only scale: workspace sizes in MB (default 1,5,20)
@@ -188,7 +188,7 @@ async function main(): Promise<void> {
     // The pre-trained base against scratch and the 4-gram, budgets in calibrated steps (baseQuality.ts).
     report.base = await baseQualityBench({
       scale: values['base-scale'] !== undefined ? Number(values['base-scale']) : undefined,
-      lines: values['base-lines'] !== undefined ? Number(values['base-lines']) : undefined,
+      lines: parseLines(values['base-lines']),
       workspaces: values['base-workspaces'] !== undefined ? (values['base-workspaces'].split(',') as ('rxjs' | 'msw')[]) : undefined,
     });
   }
