@@ -10,7 +10,7 @@
 //   node dist/bench.js --only fim [--fim-steps 400] [--fim-rates 0,0.5] [--fim-lines 200]   (an arm of ~8 minutes on 1 idle core per rate: not run by default)
 //   latency: through the built server (serverLatency.ts); latency-session: the older in-process figures (latency.ts)
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_PRESET, countParameters, loadPreset, type PresetName } from '../models/src/model/config';
@@ -26,6 +26,7 @@ import { fineTuneModesBench } from './fineTuneModes';
 import { fineTuneRateBench } from './fineTuneRate';
 import { fimRateBench } from './fimRate';
 import { evaluateFolder } from '../models/src/eval/evaluateFolder';
+import { printReport } from './report';
 
 const CORPUS = 'rxjs@7.8.2';
 
@@ -56,7 +57,7 @@ function median(xs: number[]): number {
 }
 
 /** Runs in a child process: a short training run, its throughput and its own peak RSS. */
-async function speedChild(preset: PresetName, steps: number, label: string, backend?: string): Promise<void> {
+async function speedChild(preset: PresetName, steps: number, label: string, backend?: string): Promise<SpeedResult> {
   const corpus = ensureCorpus(CORPUS);
   const outDir = path.join(CACHE_DIR, 'runs', `speed-${preset}-${backend ?? 'default'}`);
   rmSync(outDir, { recursive: true, force: true });
@@ -91,7 +92,7 @@ async function speedChild(preset: PresetName, steps: number, label: string, back
     gflopsPerSecond: +((tokensPerSecond * flopsPerToken(preset)) / 1e9).toFixed(2),
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
   };
-  process.stdout.write(JSON.stringify(result) + '\n');
+  return result;
 }
 
 function runChild(args: string[], env: Record<string, string> = {}): unknown {
@@ -99,39 +100,8 @@ function runChild(args: string[], env: Record<string, string> = {}): unknown {
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      child: { type: 'string' },
-      preset: { type: 'string' },
-      label: { type: 'string' },
-      backend: { type: 'string' },
-      only: { type: 'string' },
-      'speed-steps': { type: 'string' },
-      'quality-minutes': { type: 'string' },
-      'base-scale': { type: 'string' }, // --only base: every training budget times this (0.2: a quick run)
-      'base-lines': { type: 'string' }, // --only base: held-out lines per workspace, or all (the default)
-      'base-workspaces': { type: 'string' }, // --only base: rxjs, msw or both (default rxjs,msw)
-      folder: { type: 'string' }, // --child scale: the workspace
-      'scale-sizes': { type: 'string' }, // --only scale: workspace sizes in MB (default 1,5,20)
-      'latency-lines': { type: 'string' }, // --only latency: lines typed per file and region (default 4)
-      'latency-chars': { type: 'string' }, // --only latency: characters typed per line at most (default 32)
-      'finetune-steps': { type: 'string' }, // --only finetune: optimizer steps of each fine-tune mode (default 150)
-      'finetune-rate-steps': { type: 'string' }, // --only finetune-rate: optimizer steps of each rate's run (default 1429)
-      'finetune-rates': { type: 'string' }, // --only finetune-rate: comma-separated peak learning rates (default 0.002,0.0007,0.0003,0.00015,0.00008)
-      'fim-steps': { type: 'string' }, // --only fim: optimizer steps of continued pre-training per FIM rate (default 400)
-      'fim-rates': { type: 'string' }, // --only fim: comma-separated FIM rates, one arm each (default 0,0.5)
-      'fim-lines': { type: 'string' }, // --only fim: held-out rxjs lines (default 200)
-    },
-  });
-  if (values.child === 'scale') {
-    await scaleChild(values.folder!);
-    return;
-  }
-  if (values.child === 'speed') {
-    await speedChild(values.preset as PresetName, Number(values['speed-steps'] ?? 12), values.label ?? values.preset!, values.backend);
-    return;
-  }
+/** The whole report: the sections named by --only, in order. */
+async function benchReport(values: BenchArgs): Promise<Record<string, unknown>> {
   const only = new Set((values.only ?? 'speed,latency,whiletraining,scale,quality').split(','));
   const speedSteps = values['speed-steps'] ?? '12';
   const report: Record<string, unknown> = { corpus: CORPUS, date: new Date().toISOString(), node: process.version };
@@ -211,12 +181,38 @@ async function main(): Promise<void> {
       lines: values['fim-lines'] !== undefined ? Number(values['fim-lines']) : undefined,
     });
   }
-  const json = JSON.stringify(report, null, 2);
-  writeFileSync(path.join(CACHE_DIR, 'last-bench.json'), json);
-  process.stdout.write(json + '\n');
+  return report;
 }
 
-main().catch((err) => {
-  console.error(err instanceof Error ? err.stack : err);
-  process.exitCode = 1;
-});
+function parseBenchArgs() {
+  return parseArgs({
+    options: {
+      child: { type: 'string' },
+      preset: { type: 'string' },
+      label: { type: 'string' },
+      backend: { type: 'string' },
+      only: { type: 'string' },
+      'speed-steps': { type: 'string' },
+      'quality-minutes': { type: 'string' },
+      'base-scale': { type: 'string' }, // --only base: every training budget times this (0.2: a quick run)
+      'base-lines': { type: 'string' }, // --only base: held-out lines per workspace, or all (the default)
+      'base-workspaces': { type: 'string' }, // --only base: rxjs, msw or both (default rxjs,msw)
+      folder: { type: 'string' }, // --child scale: the workspace
+      'scale-sizes': { type: 'string' }, // --only scale: workspace sizes in MB (default 1,5,20)
+      'latency-lines': { type: 'string' }, // --only latency: lines typed per file and region (default 4)
+      'latency-chars': { type: 'string' }, // --only latency: characters typed per line at most (default 32)
+      'finetune-steps': { type: 'string' }, // --only finetune: optimizer steps of each fine-tune mode (default 150)
+      'finetune-rate-steps': { type: 'string' }, // --only finetune-rate: optimizer steps of each rate's run (default 1429)
+      'finetune-rates': { type: 'string' }, // --only finetune-rate: comma-separated peak learning rates (default 0.002,0.0007,0.0003,0.00015,0.00008)
+      'fim-steps': { type: 'string' }, // --only fim: optimizer steps of continued pre-training per FIM rate (default 400)
+      'fim-rates': { type: 'string' }, // --only fim: comma-separated FIM rates, one arm each (default 0,0.5)
+      'fim-lines': { type: 'string' }, // --only fim: held-out rxjs lines (default 200)
+    },
+  }).values;
+}
+type BenchArgs = ReturnType<typeof parseBenchArgs>;
+
+const values = parseBenchArgs();
+if (values.child === 'scale') printReport(scaleChild(values.folder!), undefined, true);
+else if (values.child === 'speed') printReport(speedChild(values.preset as PresetName, Number(values['speed-steps'] ?? 12), values.label ?? values.preset!, values.backend), undefined, true);
+else printReport(benchReport(values), path.join(CACHE_DIR, 'last-bench.json'));

@@ -68,7 +68,7 @@ async function buildWorkspace(mb: number): Promise<string> {
 }
 
 /** In a child process: the data path on one workspace, timed, with this process's peak RSS. */
-export async function scaleChild(folder: string): Promise<void> {
+export async function scaleChild(folder: string): Promise<ScaleChildResult> {
   const base = await readModelConfig(bundledBaseDir());
   const train = loadPreset(base.preset).train;
   const out = path.join(CACHE_DIR, 'scale', `out-${path.basename(folder)}`);
@@ -99,7 +99,7 @@ export async function scaleChild(folder: string): Promise<void> {
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
   };
   rmSync(out, { recursive: true, force: true });
-  process.stdout.write(JSON.stringify(result) + '\n');
+  return result;
 }
 
 /** Builds the workspaces, runs one child per size, and sets the figures against the goals. */
