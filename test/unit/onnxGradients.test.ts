@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { GPT } from '../../models/src/model/gpt';
 import { selectBackend } from '../../models/src/train/backend';
+import { onnx } from 'onnx-proto';
 import { OnnxGradients } from '../../models/src/train/onnxGradients';
+import { buildGradientGraph } from '../../models/src/train/gradientGraph';
 import type { GPTConfig } from '../../models/src/model/config';
 import type { Batch } from '../../models/src/data/dataset';
 
@@ -74,4 +76,35 @@ test('onnxruntime gradients: the loss and every parameter\'s gradient equal Tens
     await engine.close();
     model.dispose();
   }
+});
+
+test('a fine-tune of some parameters computes only their gradients, each equal to the whole backward pass\'s', async () => {
+  const model = new GPT(tiny, { seed: 9 });
+  const weights = model.getWeights();
+  const master = new Map([...weights].map(([name, w]) => [name, w.data]));
+  const all = [...weights.keys()];
+  const batch = randomBatch(tiny, 2, 8, 5);
+  const expected = await tfjsGradients(model, batch);
+  const gemms = (trained: string[]) => onnx.ModelProto.decode(buildGradientGraph(tiny, 2, 8, new Set(trained))).graph!.node!.filter((n) => n.opType === 'Gemm' || n.opType === 'MatMul').length;
+  for (const [mode, trained] of [
+    ['the last block and the final LayerNorm (freezeLayers 1)', all.filter((n) => n.startsWith('h.1.') || n.startsWith('lnf.'))],
+    ['the matrices low-rank adapters train on', all.filter((n) => /^h\.\d+\.(attn\.(wqkv|wo)|mlp\.(wfc|wproj))$/.test(n))],
+  ] as const) {
+    // Fewer matrix products than the whole model's backward: the frozen parameters' are not computed.
+    assert.ok(gemms(trained) < gemms(all), `${mode}: ${gemms(trained)} matrix products, the whole model's backward has ${gemms(all)}`);
+    const engine = OnnxGradients.start(tiny, master, trained, 1);
+    assert.ok(typeof engine !== 'string', String(engine));
+    try {
+      const into = new Map(trained.map((n) => [n, new Float32Array(master.get(n)!.length)]));
+      const loss = await engine.gradients([{ batch, weight: 1 }], into);
+      assert.ok(Math.abs(loss - expected.loss) < 1e-5, `${mode}: loss ${loss} vs ${expected.loss}`);
+      for (const name of trained) {
+        const err = relativeError(into.get(name)!, expected.grads.get(name)!);
+        assert.ok(err < 1e-4, `${mode} ${name}: relative error ${err}`);
+      }
+    } finally {
+      await engine.close();
+    }
+  }
+  model.dispose();
 });

@@ -28,6 +28,22 @@ export class GraphBuilder {
     return out;
   }
 
+  /**
+   * The nodes the named outputs depend on, in the order they were added (which is topological),
+   * and the initializers they read: the graph for those outputs without what nothing reads.
+   */
+  prunedTo(outputs: string[]): { node: onnx.INodeProto[]; initializer: onnx.ITensorProto[] } {
+    const wanted = new Set(outputs);
+    const kept: onnx.INodeProto[] = [];
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const node = this.nodes[i];
+      if (!node.output!.some((o) => wanted.has(o))) continue;
+      kept.push(node);
+      for (const input of node.input!) wanted.add(input);
+    }
+    return { node: kept.reverse(), initializer: this.initializers.filter((t) => wanted.has(t.name!)) };
+  }
+
   floatTensor(name: string, dims: number[], data: Float32Array): string {
     this.initializers.push({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytesOf(data) });
     return name;

@@ -4,10 +4,14 @@
 // are graph inputs, not initializers: the optimizer changes them every step. All matrix products
 // are 2-D over the N = B*T rows, except attention's, which are batched over (B, heads).
 //
-// Outputs: the loss; a gradient `grad.<name>` for every parameter but the embeddings; the tied
-// head's share of wte's gradient (`grad.wte.head`) and the gradient at the embeddings' sum
-// (`grad.embedded`, N x C). The embedding lookups' backward is a scatter-add of rows, done on the
-// host by onnxGradients.ts. It owns the graph only; it does not run it.
+// Outputs: the loss; a gradient `grad.<name>` for every trained parameter but the embeddings; when
+// wte is trained, the tied head's share of its gradient (`grad.wte.head`); when an embedding is
+// trained, the gradient at the embeddings' sum (`grad.embedded`, N x C). The embedding lookups'
+// backward is a scatter-add of rows, done on the host by onnxGradients.ts. A fine-tune that trains
+// some parameters only (the last blocks, or low-rank adapters on the matrices) gets a backward
+// pass without the rest: the graph keeps only the nodes its outputs read, so no frozen parameter's
+// gradient is computed, nor anything below the lowest block with a trained one. It owns the
+// graph only; it does not run it.
 import { onnx } from 'onnx-proto';
 import type { GPTConfig } from '../model/config';
 import { parameterShapes } from '../model/checkpoint';
@@ -29,10 +33,11 @@ const GELU_K = Math.sqrt(2 / Math.PI);
 const GELU_C = 0.044715;
 
 /**
- * The graph for batches of B rows of T tokens. `withGradients` false: the loss only (evaluation).
- * Shapes are fixed, so every reshape is a constant and onnxruntime can plan its memory once.
+ * The graph for batches of B rows of T tokens, with the gradients of the `trained` parameters
+ * (none: the loss only, for evaluation). Shapes are fixed, so every reshape is a constant and
+ * onnxruntime can plan its memory once.
  */
-export function buildGradientGraph(c: GPTConfig, B: number, T: number, withGradients: boolean): Uint8Array {
+export function buildGradientGraph(c: GPTConfig, B: number, T: number, trained: ReadonlySet<string>): Uint8Array {
   if (T > c.blockSize) throw new Error(`gradient graph: ${T} positions exceed blockSize ${c.blockSize}`);
   const g = new GraphBuilder();
   const C = c.nEmbd;
@@ -93,14 +98,17 @@ export function buildGradientGraph(c: GPTConfig, B: number, T: number, withGradi
   g.op('Neg', [g.op('ReduceMean', [picked], { keepdims: 0 })], {}, gradientNames.loss);
 
   const outputs = [valueInfo(gradientNames.loss, onnx.TensorProto.DataType.FLOAT, [])];
-  if (withGradients) {
+  if (trained.size > 0) {
     // ---- backward ---------------------------------------------------------------------------
     const heads4d = shape('heads', [B, T, H, hs]);
     const axis0 = axes('0', [0]);
     const axisLast = axes('last', [-1]);
     const sumRows = (x: string): string => g.op('ReduceSum', [x, axis0], { keepdims: 0 });
     const meanLast = (x: string): string => g.op('ReduceMean', [x, axisLast], { keepdims: 1 });
+    const embeddingsTrained = trained.has('wte') || trained.has('wpe');
+    /** A trained parameter's gradient as an output (a frozen one's is pruned with what only it needs). */
     const output = (param: string, value: string): void => {
+      if (!trained.has(param)) return;
       g.op('Identity', [value], {}, gradientNames.grad(param));
       const dims = parameterShapes(c).find(([name]) => name === param)![1];
       outputs.push(valueInfo(gradientNames.grad(param), onnx.TensorProto.DataType.FLOAT, dims));
@@ -155,8 +163,9 @@ export function buildGradientGraph(c: GPTConfig, B: number, T: number, withGradi
       const dqkv = g.op('Reshape', [g.op('Transpose', [stacked], { perm: [1, 3, 0, 2, 4] }), shape(`dqkv.${i}`, [N, 3 * C])]);
       dx = g.op('Add', [dx1, layerNormBackward(linearBackward(dqkv, s.ln1.y, `${p}.attn.wqkv`, `${p}.attn.bqkv`), s.x, s.ln1, `${p}.ln1`)]);
     }
+    if (trained.has('wte')) outputs.push(valueInfo(gradientNames.wteHead, onnx.TensorProto.DataType.FLOAT, [V, C]));
     g.op('Identity', [dx], {}, gradientNames.embedded);
-    outputs.push(valueInfo(gradientNames.wteHead, onnx.TensorProto.DataType.FLOAT, [V, C]), valueInfo(gradientNames.embedded, onnx.TensorProto.DataType.FLOAT, [N, C]));
+    if (embeddingsTrained) outputs.push(valueInfo(gradientNames.embedded, onnx.TensorProto.DataType.FLOAT, [N, C]));
   }
 
   const inputs = [
@@ -168,7 +177,7 @@ export function buildGradientGraph(c: GPTConfig, B: number, T: number, withGradi
     irVersion: ONNX_IR_VERSION,
     opsetImport: [{ domain: '', version: ONNX_OPSET }],
     producerName: 'workspace-lm',
-    graph: { name: withGradients ? 'workspace-lm-gpt-gradients' : 'workspace-lm-gpt-loss', node: g.nodes, initializer: g.initializers, input: inputs, output: outputs },
+    graph: { name: trained.size > 0 ? 'workspace-lm-gpt-gradients' : 'workspace-lm-gpt-loss', ...g.prunedTo(outputs.map((o) => o.name!)), input: inputs, output: outputs },
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
 }

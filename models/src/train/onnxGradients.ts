@@ -11,6 +11,7 @@ import { buildGradientGraph, gradientNames } from './gradientGraph';
 import { addScaled } from './optim';
 
 type WeightedBatch = { batch: Batch; weight: number };
+const NOTHING: ReadonlySet<string> = new Set(); // evaluation: the loss, no gradient
 
 /** onnxruntime's threads for training: one per core, or WLM_TRAIN_THREADS (which also sets tfjs's gradient workers, train.ts). */
 export function onnxTrainThreads(): number {
@@ -21,6 +22,7 @@ export function onnxTrainThreads(): number {
 export class OnnxGradients {
   private readonly sessions = new Map<string, Promise<Ort.InferenceSession>>(); // by batch shape and kind
   private readonly weightFeeds: Record<string, Ort.Tensor>;
+  private readonly trained: ReadonlySet<string>; // the graph computes these gradients only
 
   private constructor(
     private readonly ort: typeof Ort,
@@ -29,6 +31,7 @@ export class OnnxGradients {
     readonly threads: number,
     master: Map<string, Float32Array>,
   ) {
+    this.trained = new Set(trainable);
     // Views of the trainer's master weights: the optimizer updates them in place between runs.
     this.weightFeeds = Object.fromEntries(parameterShapes(config).map(([name, dims]) => [name, new ort.Tensor('float32', master.get(name)!, dims)]));
   }
@@ -93,7 +96,7 @@ export class OnnxGradients {
     const key = `${B}x${T}${withGradients ? '+grad' : ''}`;
     let session = this.sessions.get(key);
     if (!session) {
-      session = this.ort.InferenceSession.create(buildGradientGraph(this.config, B, T, withGradients), {
+      session = this.ort.InferenceSession.create(buildGradientGraph(this.config, B, T, withGradients ? this.trained : NOTHING), {
         intraOpNumThreads: this.threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
