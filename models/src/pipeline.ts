@@ -80,6 +80,7 @@ export async function trainOnFolder(opts: TrainOnFolderOptions): Promise<TrainOn
       await clearRunCache(job.outDir);
       return made;
     }
+    capFineTunePasses(job, plan, tokens);
     await writeInitialConfig(job, plan, sources, tokens, backend);
     const gpt = await startModel(plan);
     const { result, trainMs } = await runTraining(job, plan, gpt, tokens, backend);
@@ -421,6 +422,29 @@ async function startModel(plan: RunPlan): Promise<GPT> {
   const from = plan.previous ? (plan.restart ? plan.previous.parent : undefined) : plan.parentDir;
   if (from) gpt.loadWeights(await readWeights(from));
   return gpt;
+}
+
+// A fine-tune of pre-trained weights plans at most this many passes over its training tokens:
+// the schedule's cooldown then comes before the workspace is learnt by heart, and a small
+// workspace's run ends sooner. At the fine-tune rate the base's held-out loss bottomed out after
+// about 10 passes on both bench workspaces (rxjs 240k tokens: step 1,150 of a 15-minute plan,
+// 9.8 passes; msw 90k: step 500, 11.4 passes) and climbed after. On rxjs the 15-minute run so
+// planned ends at step 1,173 instead of stopping early at 1,650 at its peak rate, 0.003 bits per
+// byte lower; on all 1,752 held-out lines the editor's line-start edit similarity is 0.84 ± 0.30
+// higher and its mid-line exact match 0.9 ± 0.3 points lower, the other figures unchanged.
+const FINE_TUNE_MAX_PASSES = 10;
+
+/** A fine-tune's steps cut to FINE_TUNE_MAX_PASSES over the workspace's training tokens, once they are counted (the cooldown is planned on them). */
+function capFineTunePasses({ emit }: Job, plan: RunPlan, tokens: Tokens): void {
+  // A resumed run keeps its plan; a run scoped to some files (changed, chosen) trains on them as asked.
+  if (!plan.fineTune || plan.previous || tokens.workspace) return;
+  const { train } = plan;
+  const tokensPerStep = train.batchSize * plan.model.blockSize;
+  const cap = Math.max(1, Math.ceil((FINE_TUNE_MAX_PASSES * tokens.trainStream.length) / tokensPerStep));
+  if (cap >= train.maxSteps) return;
+  emit({ type: 'status', message: `training at most ${cap} steps (${FINE_TUNE_MAX_PASSES} passes over the ${tokens.trainStream.length.toLocaleString('en-US')} training tokens), not ${train.maxSteps}: a fine-tune learns a workspace this size by heart after that` });
+  train.maxSteps = cap;
+  train.warmupSteps = Math.min(train.warmupSteps, Math.max(1, Math.floor(cap / 10)));
 }
 
 /** 4. Train. */

@@ -137,6 +137,27 @@ test('a fine-tune of the base peaks at the preset\'s fine-tune rate; a rate aske
   assert.equal((await rates('scratch', { fromScratch: true })).peak, tiny.learningRate);
 });
 
+test('a fine-tune plans at most 10 passes over its training tokens and says so; a run from scratch keeps the steps asked for', async () => {
+  /** The steps a run planned (config.json, written before the first step), stopping it at its first step. */
+  async function planned(name: string, options: { fromScratch?: boolean }) {
+    const controller = new AbortController();
+    const events: PipelineEvent[] = [];
+    const { config } = await trainOnFolder({
+      folder: sampleProject, outDir: path.join(tmp, `passes-${name}`), preset: 'tiny', steps: 100_000, base, skipExport: true, signal: controller.signal, ...options,
+      onEvent: (e) => { events.push(e); if (e.type === 'log') controller.abort(); },
+    });
+    const tokens = config.data.tokens;
+    return { maxSteps: config.train.maxSteps, trainTokens: typeof tokens === 'number' ? tokens : tokens.train, events };
+  }
+  const tiny = loadPreset('tiny');
+  const fineTune = await planned('fine-tune', {});
+  const cap = Math.ceil((10 * fineTune.trainTokens) / (tiny.train.batchSize * tiny.model.blockSize));
+  assert.ok(cap < 100_000);
+  assert.equal(fineTune.maxSteps, cap, `${fineTune.trainTokens} training tokens`);
+  assert.ok(statuses(fineTune.events).some((m) => m.startsWith(`training at most ${cap} steps (10 passes over the `) && m.includes('not 100000')), statuses(fineTune.events).join('\n'));
+  assert.equal((await planned('scratch', { fromScratch: true })).maxSteps, 100_000);
+});
+
 test('a fine-tune whose held-out loss stops improving ends early, keeps its best weights and says so', async () => {
   // A rate too small to move the weights: every evaluation after the first is no improvement.
   const evalInterval = loadPreset('tiny').train.evalInterval;
