@@ -424,9 +424,9 @@ async function startModel(plan: RunPlan): Promise<GPT> {
   return gpt;
 }
 
-// A fine-tune of pre-trained weights plans at most this many passes over its training tokens:
-// the schedule's cooldown then comes before the workspace is learnt by heart, and a small
-// workspace's run ends sooner. At the fine-tune rate the base's held-out loss bottomed out after
+// A fine-tune of the whole model on the whole workspace plans at most this many passes over its
+// training tokens: the schedule's cooldown then comes before the workspace is learnt by heart, and
+// a small workspace's run ends sooner. At the fine-tune rate the base's held-out loss bottomed out after
 // about 10 passes on both bench workspaces (rxjs 240k tokens: step 1,150 of a 15-minute plan,
 // 9.8 passes; msw 90k: step 500, 11.4 passes) and climbed after. On rxjs the 15-minute run so
 // planned ends at step 1,173 instead of stopping early at 1,650 at its peak rate, 0.003 bits per
@@ -436,8 +436,9 @@ const FINE_TUNE_MAX_PASSES = 10;
 
 /** A fine-tune's steps cut to FINE_TUNE_MAX_PASSES over the workspace's training tokens, once they are counted (the cooldown is planned on them). */
 function capFineTunePasses({ emit }: Job, plan: RunPlan, tokens: Tokens): void {
-  // A resumed run keeps its plan; a run scoped to some files (changed, chosen) trains on them as asked.
-  if (!plan.fineTune || plan.previous || tokens.workspace) return;
+  // Measured for the whole model only: the last layers and adapters learn less per step. A resumed
+  // run keeps its plan; a run scoped to some files (changed, chosen) trains on them as asked.
+  if (plan.fineTune?.mode !== 'full' || plan.previous || tokens.workspace) return;
   const { train } = plan;
   const tokensPerStep = train.batchSize * plan.model.blockSize;
   const cap = Math.max(1, Math.ceil((FINE_TUNE_MAX_PASSES * tokens.trainStream.length) / tokensPerStep));
