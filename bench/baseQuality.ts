@@ -160,9 +160,14 @@ interface Workspace {
   split: { train: SourceFile[]; val: SourceFile[] };
   docs: EvalDocument[]; // the held-out files' text
   textBytes: number; // their UTF-8 bytes: what every arm's bits per byte divides by
+  tasks: LineTaskAt[]; // the held-out line tasks: the same lines and cursors for every arm
+  linesInFiles: number; // the held-out lines there are to complete
 }
 
-async function loadWorkspace(ws: { key: string; spec: string; subdir: string }): Promise<Workspace> {
+/** One line completion to score: a held-out line from its start or from mid-line. */
+type LineTaskAt = ReturnType<typeof lineTask> & { cursor: 'lineStart' | 'midLine'; uri: string };
+
+async function loadWorkspace(ws: { key: string; spec: string; subdir: string }, lines: number | 'all'): Promise<Workspace> {
   const folder = ensureCorpus(ws.spec, ws.subdir);
   const files = (await scanFolder(folder)).files;
   // The split every arm's pipeline makes: the default preset's, which is also the base's.
@@ -173,7 +178,12 @@ async function loadWorkspace(ws: { key: string; spec: string; subdir: string }):
     const text = await readSourceText(file);
     if (text !== null) docs.push({ relPath: file.relPath, text });
   }
-  return { key: ws.key, spec: ws.spec, folder, files, split, docs, textBytes: docs.reduce((n, d) => n + Buffer.byteLength(d.text, 'utf8'), 0) };
+  const byPath = new Map(docs.map((d) => [d.relPath, d]));
+  const { samples, candidates } = sampleLines(docs, lines === 'all' ? Number.MAX_SAFE_INTEGER : lines, train.seed);
+  const tasks = samples.flatMap((sample) =>
+    (['lineStart', 'midLine'] as const).map((cursor) => ({ cursor, uri: sample.relPath, ...lineTask(byPath.get(sample.relPath)!, sample, cursor) })),
+  );
+  return { key: ws.key, spec: ws.spec, folder, files, split, docs, textBytes: docs.reduce((n, d) => n + Buffer.byteLength(d.text, 'utf8'), 0), tasks, linesInFiles: candidates };
 }
 
 /** Scores of one row per input position: (input.length, vocab) logits or log-probabilities. */
@@ -267,15 +277,6 @@ function round(value: number | null, digits: number): number | null {
   return value === null || !Number.isFinite(value) ? null : +value.toFixed(digits);
 }
 
-/** The held-out line tasks of a workspace: the same lines and cursors for every arm. */
-function lineTasks(ws: Workspace, lines: number | 'all') {
-  const byPath = new Map(ws.docs.map((d) => [d.relPath, d]));
-  const { samples } = sampleLines(ws.docs, lines === 'all' ? Number.MAX_SAFE_INTEGER : lines, loadPreset(DEFAULT_PRESET).train.seed);
-  return samples.flatMap((sample) =>
-    (['lineStart', 'midLine'] as const).map((cursor) => ({ cursor, uri: sample.relPath, ...lineTask(byPath.get(sample.relPath)!, sample, cursor) })),
-  );
-}
-
 // ---------------------------------------------------------------------------------------------
 // The arms
 // ---------------------------------------------------------------------------------------------
@@ -333,7 +334,7 @@ async function trainArm(ws: Workspace, arm: ArmSpec, steps: number, baseDir: str
   };
 }
 
-async function evaluateGpt(ws: Workspace, modelDir: string, lines: number | 'all'): Promise<Pick<ArmReport, 'alone' | 'editor' | 'editorAtDefaults' | 'evalMs'>> {
+async function evaluateGpt(ws: Workspace, modelDir: string): Promise<Pick<ArmReport, 'alone' | 'editor' | 'editorAtDefaults' | 'evalMs'>> {
   const started = performance.now();
   const session = await CompletionSession.open(modelDir);
   try {
@@ -344,7 +345,7 @@ async function evaluateGpt(ws: Workspace, modelDir: string, lines: number | 'all
     const editor = session.mixture ? new LineTally() : null;
     const atDefaults = session.mixture ? new LineTally() : null;
     const shown = { maxTokens: DEFAULT_SETTINGS.maxTokens, minMeanLogProb: Math.log(DEFAULT_SETTINGS.minTokenProbability) }; // the session caps maxTokens as the server's does
-    for (const task of lineTasks(ws, lines)) {
+    for (const task of ws.tasks) {
       const request = { prefix: task.prefix, suffix: task.suffix, mode: 'line' as const, maxTokens, uri: task.uri };
       alone.add(task.cursor, (await session.complete({ ...request, mixture: false })).text, task.target);
       if (editor) editor.add(task.cursor, (await session.complete(request)).text, task.target);
@@ -363,13 +364,13 @@ async function evaluateGpt(ws: Workspace, modelDir: string, lines: number | 'all
 }
 
 /** The 4-gram baseline of `wlm eval`, counted on the workspace's training files with the given tokenizer. */
-async function evaluateNgram(ws: Workspace, tokenizer: CodeTokenizer, blockSize: number, lines: number | 'all'): Promise<Pick<ArmReport, 'alone' | 'editor' | 'editorAtDefaults' | 'evalMs'>> {
+async function evaluateNgram(ws: Workspace, tokenizer: CodeTokenizer, blockSize: number): Promise<Pick<ArmReport, 'alone' | 'editor' | 'editorAtDefaults' | 'evalMs'>> {
   const started = performance.now();
   const ngram = NGramModel.train(await tokenStream(ws.split.train, tokenizer), { vocabSize: tokenizer.vocabSize });
   const text = await scoreText(ngramRows(ngram), tokenizer, await tokenStream(ws.split.val, tokenizer), blockSize);
   const system = ngramSystem(ngram, tokenizer, { blockSize, maxTokens: Math.min(48, Math.floor(blockSize / 2)) });
   const tally = new LineTally();
-  for (const task of lineTasks(ws, lines)) tally.add(task.cursor, await system.complete(task.prefix, task.suffix), task.target);
+  for (const task of ws.tasks) tally.add(task.cursor, await system.complete(task.prefix, task.suffix), task.target);
   const { lineStart, midLine, lineEditSimilarity } = tally.summary();
   return { alone: { ...text, lineStart, midLine, lineEditSimilarity }, editor: null, editorAtDefaults: null, evalMs: Math.round(performance.now() - started) };
 }
@@ -377,14 +378,14 @@ async function evaluateNgram(ws: Workspace, tokenizer: CodeTokenizer, blockSize:
 async function runWorkspace(
   ws: Workspace,
   arms: ArmSpec[],
-  ctx: { baseDir: string; baseTokenizer: CodeTokenizer; blockSize: number; scale: number; lines: number | 'all'; calibration: Calibration; log: (line: string) => void },
+  ctx: { baseDir: string; baseTokenizer: CodeTokenizer; blockSize: number; scale: number; calibration: Calibration; log: (line: string) => void },
 ): Promise<ArmReport[]> {
   const reports: ArmReport[] = [];
   let workspaceTokenizer: CodeTokenizer | null = null;
   for (const arm of arms) {
     const steps = stepsFor(arm.minutes, ctx.scale, ctx.calibration);
     const { modelDir, training } = await trainArm(ws, arm, steps, ctx.baseDir, ctx.scale, ctx.log);
-    const scores = await evaluateGpt(ws, modelDir, ctx.lines);
+    const scores = await evaluateGpt(ws, modelDir);
     if (arm.start === 'scratch') workspaceTokenizer ??= await CodeTokenizer.load(path.join(modelDir, 'tokenizer.json'));
     reports.push({ arm: arm.name, system: 'gpt', tokenizer: arm.start === 'base' ? 'base' : 'workspace', ...(training ? { training } : {}), ...scores });
     ctx.log(`  ${arm.name}: ${describe(reports[reports.length - 1])}`);
@@ -396,7 +397,7 @@ async function runWorkspace(
   ];
   for (const [name, kind, tokenizer] of ngramArms) {
     if (!tokenizer) continue;
-    const scores = await evaluateNgram(ws, tokenizer, ctx.blockSize, ctx.lines);
+    const scores = await evaluateNgram(ws, tokenizer, ctx.blockSize);
     reports.unshift({ arm: name, system: 'ngram', tokenizer: kind, ...scores });
     ctx.log(`  ${name}: ${describe(reports[0])}`);
   }
@@ -624,14 +625,14 @@ export async function baseQualityBench(opts: BaseQualityOptions = {}): Promise<o
 
   const which = opts.workspaces ?? ['rxjs', 'msw'];
   if (which.length === 0 || which.some((w) => w !== 'rxjs' && w !== 'msw')) throw new Error(`--base-workspaces takes rxjs, msw or both, got ${which.join(',')}`);
-  const rxjs = await loadWorkspace(HELD_OUT);
-  const msw = await loadWorkspace(SMALL);
+  const rxjs = await loadWorkspace(HELD_OUT, lines);
+  const msw = await loadWorkspace(SMALL, lines);
   const calibration = await calibrate(rxjs.folder);
   const budgets = [5, 15].map((minutes) => ({ minutes, scaledMinutes: +(minutes * scale).toFixed(3), steps: stepsFor(minutes, scale, calibration) }));
   log(`calibration: ${calibration.preset} preset, ${calibration.tokensPerSecond} tokens/s (${calibration.secondsPerStep} s per ${calibration.tokensPerStep}-token step) on ${calibration.backend}, ${calibration.gradientWorkers} gradient worker(s)`);
   log(`budgets at scale ${scale}: ${budgets.map((b) => `${b.minutes} min → ${b.steps} steps`).join(', ')}`);
 
-  const ctx = { baseDir: base.dir, baseTokenizer, blockSize: base.config.model.blockSize, scale, lines, calibration, log };
+  const ctx = { baseDir: base.dir, baseTokenizer, blockSize: base.config.model.blockSize, scale, calibration, log };
   const workspaces: Record<string, object> = {};
   const results: Record<'rxjs' | 'msw', ArmReport[]> = { rxjs: [], msw: [] };
   for (const ws of [rxjs, msw]) {
@@ -642,7 +643,7 @@ export async function baseQualityBench(opts: BaseQualityOptions = {}): Promise<o
       corpus: `${ws.spec} ${path.basename(ws.folder)}/`,
       files: ws.files.length,
       bytes: ws.files.reduce((n, f) => n + f.bytes, 0),
-      heldOut: { files: ws.docs.length, bytes: ws.textBytes, lines: lineTasks(ws, lines).length / 2, linesInFiles: sampleLines(ws.docs, 0, 0).candidates },
+      heldOut: { files: ws.docs.length, bytes: ws.textBytes, lines: ws.tasks.length / 2, linesInFiles: ws.linesInFiles },
       arms: results[key],
     };
   }

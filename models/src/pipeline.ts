@@ -148,13 +148,12 @@ async function resolveRunConfig({ opts, outDir }: Job): Promise<RunPlan> {
   const model: GPTConfig = previous?.model ?? parent?.model ?? preset.model;
   const train: TrainConfig = { ...DEFAULT_TRAIN, ...(previous?.train ?? preset.train) }; // settings added since an old run take their defaults
   if (!previous) {
-    if (opts.steps !== undefined) train.maxSteps = opts.steps;
+    if (opts.steps !== undefined) planSteps(train, opts.steps);
     if (opts.minutes !== undefined) train.maxMinutes = opts.minutes;
     if (opts.learningRate !== undefined) setPeakRate(train, opts.learningRate);
     if (opts.summaryRate !== undefined) train.summaryRate = opts.summaryRate;
     if (opts.fimRate !== undefined) train.fimRate = opts.fimRate;
     if (opts.patience !== undefined) train.patience = opts.patience;
-    if (opts.steps !== undefined) train.warmupSteps = Math.min(train.warmupSteps, Math.max(1, Math.floor(opts.steps / 10)));
   }
   validateGPTConfig(model);
   validateTrainConfig(train);
@@ -170,6 +169,12 @@ async function resolveRunConfig({ opts, outDir }: Job): Promise<RunPlan> {
   const fineTune = previous ? previous.fineTune : parent && !opts.noTraining ? fineTuneMode(opts, model) : undefined;
   if (fineTune && !previous) fineTuneRate(train, fineTune, opts);
   return { preset, model, train, previous, restart, parentDir, parent, base, start, fineTune };
+}
+
+/** The run's steps set to `steps`, its warm-up no more than a tenth of them. */
+function planSteps(train: TrainConfig, steps: number): void {
+  train.maxSteps = steps;
+  train.warmupSteps = Math.min(train.warmupSteps, Math.max(1, Math.floor(steps / 10)));
 }
 
 /** The peak learning rate set to `peak`, its floor moved in proportion. */
@@ -444,8 +449,7 @@ function capFineTunePasses({ emit }: Job, plan: RunPlan, tokens: Tokens): void {
   const cap = Math.max(1, Math.ceil((FINE_TUNE_MAX_PASSES * tokens.trainStream.length) / tokensPerStep));
   if (cap >= train.maxSteps) return;
   emit({ type: 'status', message: `training at most ${cap} steps (${FINE_TUNE_MAX_PASSES} passes over the ${tokens.trainStream.length.toLocaleString('en-US')} training tokens), not ${train.maxSteps}: a fine-tune learns a workspace this size by heart after that` });
-  train.maxSteps = cap;
-  train.warmupSteps = Math.min(train.warmupSteps, Math.max(1, Math.floor(cap / 10)));
+  planSteps(train, cap);
 }
 
 /** 4. Train. */

@@ -10,6 +10,7 @@ import { selectBackend } from '../../models/src/train/backend';
 import { onnx } from 'onnx-proto';
 import { OnnxGradients } from '../../models/src/train/onnxGradients';
 import { buildGradientGraph } from '../../models/src/train/gradientGraph';
+import { isAdapted } from '../../models/src/train/lora';
 import type { GPTConfig } from '../../models/src/model/config';
 import type { Batch } from '../../models/src/data/dataset';
 
@@ -88,7 +89,7 @@ test('a fine-tune of some parameters computes only their gradients, each equal t
   const gemms = (trained: string[]) => onnx.ModelProto.decode(buildGradientGraph(tiny, 2, 8, new Set(trained))).graph!.node!.filter((n) => n.opType === 'Gemm' || n.opType === 'MatMul').length;
   for (const [mode, trained] of [
     ['the last block and the final LayerNorm (freezeLayers 1)', all.filter((n) => n.startsWith('h.1.') || n.startsWith('lnf.'))],
-    ['the matrices low-rank adapters train on', all.filter((n) => /^h\.\d+\.(attn\.(wqkv|wo)|mlp\.(wfc|wproj))$/.test(n))],
+    ['the matrices low-rank adapters train on', all.filter(isAdapted)],
   ] as const) {
     // Fewer matrix products than the whole model's backward: the frozen parameters' are not computed.
     assert.ok(gemms(trained) < gemms(all), `${mode}: ${gemms(trained)} matrix products, the whole model's backward has ${gemms(all)}`);
