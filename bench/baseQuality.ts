@@ -19,6 +19,11 @@
 // completions the model is unsure of, a hidden one scoring as an empty completion). The goals are
 // judged both ways.
 //
+// Each held-out line is also completed at its end, where it is done and the right completion is
+// none: `finishedLine.shown` is the fraction of those where a completion would be shown, ghost
+// text the user has to dismiss. No goal reads it; it is the cost side of any rule that makes the
+// editor show more (a rule that completes more mid-line text tends to show more at line ends).
+//
 // Lines are every line of the held-out files (rxjs 1,752, msw 911), each completed from its start
 // and from a random column: on samples of 200 or 400 of them, as before, one model's line-start
 // edit similarity differed by up to 4 points from one sample to another. Each goal scored line
@@ -161,11 +166,13 @@ interface Workspace {
   docs: EvalDocument[]; // the held-out files' text
   textBytes: number; // their UTF-8 bytes: what every arm's bits per byte divides by
   tasks: LineTaskAt[]; // the held-out line tasks: the same lines and cursors for every arm
+  lines: number; // the held-out lines the tasks are drawn from (three cursors each)
   linesInFiles: number; // the held-out lines there are to complete
 }
 
 /** One line completion to score: a held-out line from its start or from mid-line. */
-type LineTaskAt = ReturnType<typeof lineTask> & { cursor: 'lineStart' | 'midLine'; uri: string };
+type LineTaskAt = ReturnType<typeof lineTask> & { cursor: LineCursor; uri: string };
+type LineCursor = 'lineStart' | 'midLine' | 'lineEnd';
 
 async function loadWorkspace(ws: { key: string; spec: string; subdir: string }, lines: number | 'all'): Promise<Workspace> {
   const folder = ensureCorpus(ws.spec, ws.subdir);
@@ -181,9 +188,9 @@ async function loadWorkspace(ws: { key: string; spec: string; subdir: string }, 
   const byPath = new Map(docs.map((d) => [d.relPath, d]));
   const { samples, candidates } = sampleLines(docs, lines === 'all' ? Number.MAX_SAFE_INTEGER : lines, train.seed);
   const tasks = samples.flatMap((sample) =>
-    (['lineStart', 'midLine'] as const).map((cursor) => ({ cursor, uri: sample.relPath, ...lineTask(byPath.get(sample.relPath)!, sample, cursor) })),
+    (['lineStart', 'midLine', 'lineEnd'] as const).map((cursor) => ({ cursor, uri: sample.relPath, ...lineTask(byPath.get(sample.relPath)!, sample, cursor) })),
   );
-  return { key: ws.key, spec: ws.spec, folder, files, split, docs, textBytes: docs.reduce((n, d) => n + Buffer.byteLength(d.text, 'utf8'), 0), tasks, linesInFiles: candidates };
+  return { key: ws.key, spec: ws.spec, folder, files, split, docs, textBytes: docs.reduce((n, d) => n + Buffer.byteLength(d.text, 'utf8'), 0), tasks, lines: samples.length, linesInFiles: candidates };
 }
 
 /** Scores of one row per input position: (input.length, vocab) logits or log-probabilities. */
@@ -252,13 +259,25 @@ interface LineScore {
 // paired margins; kept out of the JSON report.
 const scoresOf = new WeakMap<LineFigures, LineScore[]>();
 
+/** Completions at the end of finished lines: how many, and the fraction where one is shown. */
+interface FinishedLineFigures {
+  count: number;
+  shown: number;
+}
+
 class LineTally {
   private readonly scores = { lineStart: [] as LineScore[], midLine: [] as LineScore[] };
-  add(cursor: 'lineStart' | 'midLine', prediction: string, target: string): void {
+  private finished = { count: 0, shown: 0 };
+  add(cursor: LineCursor, prediction: string, target: string): void {
     const firstLine = prediction.split('\n')[0]; // a completer that ran past the line is scored on its first line
+    if (cursor === 'lineEnd') {
+      this.finished.count++;
+      if (firstLine.trim() !== '') this.finished.shown++;
+      return;
+    }
     this.scores[cursor].push({ exactMatch: exactMatch(firstLine, target) ? 1 : 0, editSimilarity: editSimilarity(firstLine, target) });
   }
-  summary(): { lineStart: LineFigures; midLine: LineFigures; lineEditSimilarity: number } {
+  summary(): EditorFigures {
     const figures = (rows: LineScore[]): LineFigures => {
       const f = {
         count: rows.length,
@@ -269,7 +288,8 @@ class LineTally {
       return f;
     };
     const all = [...this.scores.lineStart, ...this.scores.midLine];
-    return { lineStart: figures(this.scores.lineStart), midLine: figures(this.scores.midLine), lineEditSimilarity: figures(all).editSimilarity };
+    const finishedLine = { count: this.finished.count, shown: round(this.finished.shown / Math.max(1, this.finished.count), 4)! };
+    return { lineStart: figures(this.scores.lineStart), midLine: figures(this.scores.midLine), lineEditSimilarity: figures(all).editSimilarity, finishedLine };
   }
 }
 
@@ -281,7 +301,7 @@ function round(value: number | null, digits: number): number | null {
 // The arms
 // ---------------------------------------------------------------------------------------------
 
-type EditorFigures = { lineStart: LineFigures; midLine: LineFigures; lineEditSimilarity: number };
+type EditorFigures = { lineStart: LineFigures; midLine: LineFigures; lineEditSimilarity: number; finishedLine: FinishedLineFigures };
 
 interface ArmReport {
   arm: string;
@@ -289,7 +309,7 @@ interface ArmReport {
   tokenizer: 'base' | 'workspace';
   training?: { nominalMinutes: number; scaledMinutes: number; plannedSteps: number; steps: number; trainMs: number | null; tokensPerSecond: number; bestValLoss: number | null; stopReason: string };
   // The system by itself: the GPT without n-gram or cache (for a 4-gram arm, the 4-gram).
-  alone: TextScores & { lineStart: LineFigures; midLine: LineFigures; lineEditSimilarity: number };
+  alone: TextScores & EditorFigures;
   // What the editor completes: the GPT mixed with the workspace n-gram and the document cache (null: no mixture).
   editor: EditorFigures | null;
   // What it shows at its default settings: the same, with the settings' token budget and the unsure completions hidden.
@@ -351,9 +371,8 @@ async function evaluateGpt(ws: Workspace, modelDir: string): Promise<Pick<ArmRep
       if (editor) editor.add(task.cursor, (await session.complete(request)).text, task.target);
       if (atDefaults) atDefaults.add(task.cursor, (await session.complete({ ...request, ...shown })).text, task.target);
     }
-    const { lineStart, midLine, lineEditSimilarity } = alone.summary();
     return {
-      alone: { ...text, lineStart, midLine, lineEditSimilarity },
+      alone: { ...text, ...alone.summary() },
       editor: editor?.summary() ?? null,
       editorAtDefaults: atDefaults?.summary() ?? null,
       evalMs: Math.round(performance.now() - started),
@@ -371,8 +390,7 @@ async function evaluateNgram(ws: Workspace, tokenizer: CodeTokenizer, blockSize:
   const system = ngramSystem(ngram, tokenizer, { blockSize, maxTokens: Math.min(48, Math.floor(blockSize / 2)) });
   const tally = new LineTally();
   for (const task of ws.tasks) tally.add(task.cursor, await system.complete(task.prefix, task.suffix), task.target);
-  const { lineStart, midLine, lineEditSimilarity } = tally.summary();
-  return { alone: { ...text, lineStart, midLine, lineEditSimilarity }, editor: null, editorAtDefaults: null, evalMs: Math.round(performance.now() - started) };
+  return { alone: { ...text, ...tally.summary() }, editor: null, editorAtDefaults: null, evalMs: Math.round(performance.now() - started) };
 }
 
 async function runWorkspace(
@@ -409,9 +427,9 @@ async function runWorkspace(
 }
 
 function describe(r: ArmReport): string {
-  const figures = (e: EditorFigures) => `EM ${e.lineStart.exactMatch}/${e.midLine.exactMatch} ES ${e.lineStart.editSimilarity}/${e.midLine.editSimilarity}`;
+  const figures = (e: EditorFigures) => `EM ${e.lineStart.exactMatch}/${e.midLine.exactMatch} ES ${e.lineStart.editSimilarity}/${e.midLine.editSimilarity} shown at line ends ${e.finishedLine.shown}`;
   const editor = r.editor && r.editorAtDefaults ? `, editor ${figures(r.editor)}, at default settings ${figures(r.editorAtDefaults)}` : '';
-  return `${r.alone.bitsPerByte} bits/byte, alone line ES ${r.alone.lineEditSimilarity}${editor} (${Math.round(r.evalMs / 1000)} s)`;
+  return `${r.alone.bitsPerByte} bits/byte, alone line ES ${r.alone.lineEditSimilarity} (shown at line ends ${r.alone.finishedLine.shown})${editor} (${Math.round(r.evalMs / 1000)} s)`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -643,7 +661,7 @@ export async function baseQualityBench(opts: BaseQualityOptions = {}): Promise<o
       corpus: `${ws.spec} ${path.basename(ws.folder)}/`,
       files: ws.files.length,
       bytes: ws.files.reduce((n, f) => n + f.bytes, 0),
-      heldOut: { files: ws.docs.length, bytes: ws.textBytes, lines: ws.tasks.length / 2, linesInFiles: ws.linesInFiles },
+      heldOut: { files: ws.docs.length, bytes: ws.textBytes, lines: ws.lines, linesInFiles: ws.linesInFiles },
       arms: results[key],
     };
   }

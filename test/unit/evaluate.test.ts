@@ -58,6 +58,10 @@ test('line sampling is deterministic, order-independent, and picks non-blank lin
     const mid = lineTask(doc, s, 'midLine');
     assert.equal(mid.prefix + mid.target + mid.suffix, doc.text);
     assert.ok(mid.target.length > 0 && mid.target.length < start.target.length);
+    const end = lineTask(doc, s, 'lineEnd');
+    assert.equal(end.target, '');
+    assert.equal(end.prefix, start.prefix + start.target);
+    assert.equal(end.prefix + end.suffix, doc.text);
   }
   // Asking for more lines than exist returns them all.
   const all = sampleLines(valDocs, 10_000, 1);
