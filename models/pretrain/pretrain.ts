@@ -26,7 +26,7 @@ export const RECIPE = {
   // Wall-clock budget on 2 CPU cores (the schedule's cosine cooldown is planned on it), the 90
   // minutes the base is sized for. What it buys depends on the cores: on onnxruntime this preset
   // ran at 8,957 tokens/s on one 2-core machine (45.9M tokens, held-out 2.144 nats/token) and at
-  // 14,396 on another (77.7M tokens, six and a half passes over the corpus, held-out 2.079: the
+  // 15,435 on another (77.7M tokens, six and a half passes over the corpus, held-out 2.079: the
   // shipped base). The steps per minute differ, the path per step does not: both runs had the same
   // held-out loss at the same step until the earlier one's cooldown began.
   minutes: 90,
@@ -146,7 +146,7 @@ function modelCard(config: ModelFolderConfig, metrics: StepMetrics[], corpus: Co
     '',
     `- Architecture: the \`${config.preset}\` preset's GPT — vocabulary ${config.model.vocabSize}, context ${config.model.blockSize}, ${config.model.nLayer} layers, ${config.model.nHead} heads, width ${config.model.nEmbd}; ${countParameters(config.model).toLocaleString('en')} parameters, float32 weights.`,
     `- Tokenizer: byte-level BPE trained on the corpus's training files (${config.model.vocabSize} tokens, special tokens included).`,
-    `- Trained on: ${config.backend.name} (${config.backend.device}), ${os.cpus().length} cores; ${config.timings.gradientWorkers ?? 1} thread(s) computing gradients.`,
+    `- Trained on: ${config.backend.name} (${config.backend.device}), ${os.cpus().length} cores; ${config.timings.gradientWorkers ?? 1} thread(s) computing gradients${config.timings.tokensPerSecond ? `, ${Math.round(config.timings.tokensPerSecond).toLocaleString('en')} tokens/s (the recipe's budget is minutes, so faster cores see more tokens)` : ''}.`,
     `- Steps: ${config.step}; training tokens seen: ${last ? last.tokens.toLocaleString('en') : 'n/a'}; training time ${last ? (last.elapsedMs / 60_000).toFixed(1) : 'n/a'} minutes; stop: ${config.stopReason ?? 'n/a'}.`,
     `- Best held-out loss (files of the corpus held out by the trainer's split): ${config.bestValLoss?.toFixed(4) ?? 'n/a'} nats/token.`,
     `- Recipe: ${JSON.stringify(RECIPE)}; schedule: peak learning rate ${config.train.learningRate}, cosine cooldown over the last ${config.train.cooldownFraction * 100}% of the time budget to ${config.train.minLearningRate}.`,
