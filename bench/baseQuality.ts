@@ -48,7 +48,7 @@ import { splitFiles, tokenizeFiles, openTokenStream } from '../models/src/data/d
 import { CodeTokenizer } from '../models/src/data/tokenizer';
 import { CompletionSession } from '../models/src/infer/session';
 import { NGramModel } from '../models/src/infer/ngram';
-import { ngramSystem, sampleLines, lineTask, type EvalDocument } from '../models/src/eval/evaluate';
+import { ngramSystem, sampleLines, lineTask, type EvalDocument, type LineCursor } from '../models/src/eval/evaluate';
 import { editSimilarity, exactMatch, NextTokenTally } from '../models/src/eval/metrics';
 import { ensureCorpus, CACHE_DIR } from './corpus';
 import { DEFAULT_SETTINGS } from '../server/src/settings';
@@ -170,9 +170,8 @@ interface Workspace {
   linesInFiles: number; // the held-out lines there are to complete
 }
 
-/** One line completion to score: a held-out line from its start or from mid-line. */
+/** One line completion to score: a held-out line from its start, from mid-line, or at its end. */
 type LineTaskAt = ReturnType<typeof lineTask> & { cursor: LineCursor; uri: string };
-type LineCursor = 'lineStart' | 'midLine' | 'lineEnd';
 
 async function loadWorkspace(ws: { key: string; spec: string; subdir: string }, lines: number | 'all'): Promise<Workspace> {
   const folder = ensureCorpus(ws.spec, ws.subdir);
@@ -267,7 +266,7 @@ interface FinishedLineFigures {
 
 class LineTally {
   private readonly scores = { lineStart: [] as LineScore[], midLine: [] as LineScore[] };
-  private finished = { count: 0, shown: 0 };
+  private readonly finished = { count: 0, shown: 0 };
   add(cursor: LineCursor, prediction: string, target: string): void {
     const firstLine = prediction.split('\n')[0]; // a completer that ran past the line is scored on its first line
     if (cursor === 'lineEnd') {

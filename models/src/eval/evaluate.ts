@@ -100,12 +100,15 @@ export function sampleLines(docs: EvalDocument[], count: number, seed: number): 
   return { samples, candidates: candidates.length };
 }
 
+/** Where on a sampled line a completion is asked for. */
+export type LineCursor = 'lineStart' | 'midLine' | 'lineEnd';
+
 /**
  * The completion task at one of the sample's cursors: text before, text after, the expected text.
  * `lineEnd` is the cursor after the line's last character: the line is done, and the expected
  * text is nothing (a completion shown there is one the user has to dismiss).
  */
-export function lineTask(doc: EvalDocument, sample: SampledLine, cursor: 'lineStart' | 'midLine' | 'lineEnd'): { prefix: string; suffix: string; target: string } {
+export function lineTask(doc: EvalDocument, sample: SampledLine, cursor: LineCursor): { prefix: string; suffix: string; target: string } {
   if (cursor === 'lineEnd') {
     const at = sample.lineOffset + sample.end;
     return { prefix: doc.text.slice(0, at), suffix: doc.text.slice(at), target: '' };
