@@ -334,3 +334,27 @@ test('a line with text that the model ends shows nothing: no detour there, nor i
   const blankFirst = branching({ '': { '\n': 0.999, 'return': 0.0009 } });
   assert.equal((await generate({ ...opts, next: blankFirst, linePrefix: '  ', suffix: '', temperature: 0.5, seed: 1 })).text, '');
 });
+
+test('in the middle of a line, a beam shows the most probable line where greedy decoding committed too soon', async () => {
+  // Greedy takes 'a' (0.5 against 0.45), then 'a1': 0.5 x 0.3 x 0.9. The line 'b;' is 0.45 x 0.9 x 0.9.
+  const table = { '': { 'a': 0.5, 'b': 0.45 }, 'a': { '1': 0.3, '2': 0.3, '3': 0.3 }, 'a1': { '\n': 0.9 }, 'a2': { '\n': 0.9 }, 'a3': { '\n': 0.9 }, 'b': { ';': 0.9 }, 'b;': { '\n': 0.9 } };
+  const opts = { tokenizer: tok, prompt: plainPrompt, maxTokens: 8, blockSize: 256, mode: 'line' as const, suffix: '\nbar();', next: branching(table) };
+  const beamed = await generate({ ...opts, linePrefix: '  foo(' });
+  assert.equal(beamed.text, 'b;');
+  assert.ok(Math.abs(beamed.meanLogProb - Math.log((0.45 / 0.96) * (0.9 / 0.91) ** 2) / 3) < 1e-3, `the confidence is the shown path's: ${beamed.meanLogProb}`);
+  assert.equal((await generate({ ...opts, linePrefix: '  foo(', beamWidth: 1 })).text, 'a1', 'a beam of 1 is greedy decoding');
+  // From a line's start, and when sampling, decoding stays as it was.
+  assert.equal((await generate({ ...opts, linePrefix: '  ' })).text, 'a1');
+  assert.equal((await generate({ ...opts, linePrefix: '  foo(', mode: 'block' })).text, 'a1');
+});
+
+test('the beam pools the paths that show the same line, and never cuts short the greedy line it starts', async () => {
+  // 'b' ends the line two ways (0.25 and 0.22): together, per token, more probable than 'a1' (0.28 in three tokens).
+  const pooled = branching({ '': { 'a': 0.5, 'b': 0.46 }, 'a': { '1': 0.5, '2': 0.2, '3': 0.2 }, 'a1': { '\n': 0.9 }, 'b': { '\n': 0.5, '\n  ': 0.45 } });
+  const opts = { tokenizer: tok, prompt: plainPrompt, maxTokens: 8, blockSize: 256, mode: 'line' as const, suffix: '\nbar();', linePrefix: '  foo(' };
+  assert.equal((await generate({ ...opts, next: pooled })).text, 'b');
+  assert.equal((await generate({ ...opts, next: pooled, beamWidth: 1 })).text, 'a1');
+  // The beam's best line is 'x' (0.9 x 0.45); greedy goes on to 'x; x', which starts with it and is shown.
+  const longer = branching({ '': { 'x': 0.9 }, 'x': { ';': 0.5, '\n': 0.45 }, 'x;': { ' x': 0.2, ' =': 0.19, ' return': 0.18, '\n': 0.15 }, 'x; x': { '\n': 0.9 } });
+  assert.equal((await generate({ ...opts, next: longer })).text, 'x; x');
+});

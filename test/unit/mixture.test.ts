@@ -198,7 +198,8 @@ test('session: a line repeated from an open file completes from the cache; witho
 
 test('drafting: the n-gram and cache run ahead with each position; the same completion from fewer model runs', async () => {
   session.observeDocument('file:///open.ts', 'function main() {\n  const total = sumOfSquares(values, 17);\n  return total;\n}\n');
-  const request = { prefix: 'export function other() {\n  const total = sumOf', suffix: '\n}\n', mode: 'line' as const, maxTokens: 24, uri: 'file:///other.ts' };
+  // Greedy, so that the positions run are counted one per token (a mid-line beam runs its paths too).
+  const request = { prefix: 'export function other() {\n  const total = sumOf', suffix: '\n}\n', mode: 'line' as const, maxTokens: 24, uri: 'file:///other.ts', beamWidth: 1 };
   session.resetCache();
   const drafted = await session.complete(request);
   session.resetCache();
@@ -295,7 +296,8 @@ test('session: a saved file goes into the workspace n-gram at once, replacing it
   const contexts = [[], ...trainCode.map((t) => tokenizer.encode(t).slice(0, 5))];
   const original = { tokens: ngram.trainedTokens, dists: contexts.map((c) => ngram.distribution(c).slice()) };
   const prefix = 'export function other() {\n  const scaled = quokkaSc';
-  const complete = async () => (await session.complete({ prefix, suffix: '\n}\n', mode: 'line', maxTokens: 24, uri: 'file:///other.ts' })).text;
+  // Greedy: the counts under test, not the beam's pick among the test model's near-even guesses.
+  const complete = async () => (await session.complete({ prefix, suffix: '\n}\n', mode: 'line', maxTokens: 24, uri: 'file:///other.ts', beamWidth: 1 })).text;
   const saved = 'const scaled = quokkaScale(values, 3);\nconsole.log(scaled);\n'.repeat(4);
   assert.notEqual(await complete(), 'ale(values, 3);', 'nothing like it was counted');
 

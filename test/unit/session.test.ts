@@ -96,10 +96,11 @@ test('going back to a shorter prefix reuses the cache and still gives that posit
 test('prefix reuse: typing a character gives the cold-run completion and recomputes only a few positions', async () => {
   const prefix = 'export function greet(name) {\n  console.log("hello " + name);\n}\nfunction add(a, b) {\n  return a';
   session.resetCache();
-  const first = await session.complete({ prefix, mode: 'line', maxTokens: 8 });
-  const warm = await session.complete({ prefix: prefix + ' ', mode: 'line', maxTokens: 8 });
+  // Greedy decoding, so that the positions run are the prompt's and one per token (the beam's are below).
+  const first = await session.complete({ prefix, mode: 'line', maxTokens: 8, beamWidth: 1 });
+  const warm = await session.complete({ prefix: prefix + ' ', mode: 'line', maxTokens: 8, beamWidth: 1 });
   session.resetCache();
-  const cold = await session.complete({ prefix: prefix + ' ', mode: 'line', maxTokens: 8 });
+  const cold = await session.complete({ prefix: prefix + ' ', mode: 'line', maxTokens: 8, beamWidth: 1 });
   assert.equal(warm.text, cold.text);
   assert.equal(warm.tokens, cold.tokens);
   assert.equal(cold.computedTokens, cold.promptTokens + Math.max(0, cold.tokens - 1));
@@ -108,13 +109,27 @@ test('prefix reuse: typing a character gives the cold-run completion and recompu
 });
 
 test('the same request again runs no position: the logits of each position run are kept with the cache', async () => {
-  const request = { prefix: 'export function greet(name) {\n  console.log("hello " + na', mode: 'line' as const, maxTokens: 8 };
+  const request = { prefix: 'export function greet(name) {\n  console.log("hello " + na', mode: 'line' as const, maxTokens: 8, beamWidth: 1 };
   session.resetCache();
   const first = await session.complete(request);
   const again = await session.complete(request);
   assert.deepEqual([again.text, again.tokens], [first.text, first.tokens]);
   assert.ok(first.tokens > 1 && first.computedTokens > first.promptTokens, `${first.tokens} tokens, ${first.computedTokens} positions`);
   assert.equal(again.computedTokens, 0);
+});
+
+test('a mid-line beam keeps its paths side by side in the KV cache, and what the cache held never changes the text', async () => {
+  const prefix = 'export function greet(name) {\n  console.log("hello " + na';
+  session.resetCache();
+  const cold = await session.complete({ prefix, mode: 'line', maxTokens: 8 });
+  // Each path the beam grows runs its one new position: the prompt once, the greedy line, and at
+  // most 3 paths x 8 steps (a cache of one path ran each path's tokens again at every turn).
+  assert.ok(cold.computedTokens <= cold.promptTokens + 8 + 3 * 8, `${cold.computedTokens} positions for a prompt of ${cold.promptTokens}`);
+  // Warm: after a request in another document and the keystroke before this one.
+  await session.complete({ prefix: 'function add(a, b) {\n  return a', mode: 'line', maxTokens: 8 });
+  await session.complete({ prefix: prefix.slice(0, -1), mode: 'line', maxTokens: 8 });
+  const warm = await session.complete({ prefix, mode: 'line', maxTokens: 8 });
+  assert.deepEqual([warm.text, warm.tokens, warm.meanLogProb.toFixed(4)], [cold.text, cold.tokens, cold.meanLogProb.toFixed(4)]);
 });
 
 test('typing a line deep in a long document: each keystroke prefills only its new positions; the counters add up', async () => {
@@ -126,7 +141,7 @@ test('typing a line deep in a long document: each keystroke prefills only its ne
   assert.equal(cold.prefillPositions, cold.promptTokens, 'a cold run prefills the whole window');
   const results = [cold];
   for (let k = 1; k <= line.length; k++) {
-    const r = await session.complete({ prefix: prefix + line.slice(0, k), mode: 'line', maxTokens: 32 });
+    const r = await session.complete({ prefix: prefix + line.slice(0, k), mode: 'line', maxTokens: 32, beamWidth: 1 });
     // The healed end of the previous prompt (at most 4 tokens), the new ones, and one fed again.
     assert.ok(r.prefillPositions <= 6, `"${line.slice(0, k)}": prefilled ${r.prefillPositions} of ${r.promptTokens} positions`);
     assert.equal(r.prefillPositions + r.reusedPositions, r.promptTokens);

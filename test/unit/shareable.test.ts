@@ -48,7 +48,11 @@ function verbatimLines(dir: string, files: SourceFile[], except: string[] = []):
   return found;
 }
 
-/** Of the long lines of `files`, how many the n-gram completes verbatim for 20+ characters from a third of the way in. */
+/**
+ * Of the long lines of `files`, how many the n-gram completes verbatim for 20+ characters from a
+ * third of the way in, decoding greedily: what it holds, followed token by token (a beam stops
+ * sooner, where some line of the training files ended).
+ */
 async function ngramRecall(ngram: NGramModel, tokenizer: CodeTokenizer, files: SourceFile[]): Promise<{ lines: number; recalled: number }> {
   let lines = 0;
   let recalled = 0;
@@ -60,7 +64,7 @@ async function ngramRecall(ngram: NGramModel, tokenizer: CodeTokenizer, files: S
       if (trimmed.length >= 40) {
         const cut = offset + line.length - trimmed.length + Math.floor(trimmed.length / 3);
         const want = text.slice(cut, offset + line.length);
-        const { text: got } = await ngram.complete(tokenizer, text.slice(0, cut), text.slice(offset + line.length), { blockSize: 128, maxTokens: 64 });
+        const { text: got } = await ngram.complete(tokenizer, text.slice(0, cut), text.slice(offset + line.length), { blockSize: 128, maxTokens: 64, beamWidth: 1 });
         let same = 0;
         while (same < want.length && got[same] === want[same]) same++;
         lines++;

@@ -1,6 +1,6 @@
 // A token n-gram language model with interpolated modified Kneser-Ney smoothing: the baseline every
-// figure of the GPT is set against. Owns counting, smoothing, next-token distributions and greedy
-// line completion over token ids. It does not tokenize or read files, and it has no decoding rules
+// figure of the GPT is set against. Owns counting, smoothing, next-token distributions and line
+// completion over token ids. It does not tokenize or read files, and it has no decoding rules
 // of its own: completions go through generate.ts, the same prompt, healing, stop rules and clean-up
 // (postprocess.ts) as the GPT.
 //
@@ -33,6 +33,7 @@ export interface NGramCompletionOptions {
   blockSize?: number; // prompt window in tokens, as the GPT's (only the last order-1 tokens matter). Default 256
   maxTokens?: number; // generated tokens at most. Default 48
   heal?: boolean; // token healing at the cursor, as generate.ts does it. Default true
+  beamWidth?: number; // the beam in the middle of a line, as generate.ts's (default its MID_LINE_BEAM_WIDTH); 1: greedy only
   signal?: AbortSignal;
 }
 
@@ -429,9 +430,10 @@ export class NGramModel {
   }
 
   /**
-   * Greedy completion of the line at the cursor between prefix and suffix, through generate.ts: the
-   * same prompt window, token healing and stop rules as the GPT's line completions. The suffix
-   * shapes only the stop rules and clean-up; an n-gram cannot read it.
+   * Completion of the line at the cursor between prefix and suffix, through generate.ts: the same
+   * prompt window, token healing, decoding (greedy, with the beam in the middle of a line) and stop
+   * rules as the GPT's line completions. The suffix shapes only the stop rules and clean-up; an
+   * n-gram cannot read it.
    */
   async complete(tokenizer: DecodingTokenizer, prefix: string, suffix: string, opts: NGramCompletionOptions = {}): Promise<GenerateResult> {
     if (tokenizer.vocabSize !== this.vocabSize) {
@@ -448,6 +450,7 @@ export class NGramModel {
       blockSize,
       ...cursorContext(prefix, suffix, 'line'),
       signal: opts.signal,
+      beamWidth: opts.beamWidth,
     });
   }
 

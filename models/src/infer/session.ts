@@ -45,6 +45,7 @@ export interface CompletionRequest {
   mixture?: boolean; // mix with the n-gram and the cache (default: when the folder has a mixture)
   draft?: boolean; // run the n-gram's and the cache's likely next tokens ahead with each position (default: with the mixture; the text is the same either way)
   minMeanLogProb?: number; // show nothing when the mean log-probability of the picked tokens is lower
+  beamWidth?: number; // the beam in the middle of a line (default generate.ts's MID_LINE_BEAM_WIDTH); 1: greedy only
 }
 
 export interface CompletionResult {
@@ -95,6 +96,15 @@ export class InvalidModelError extends Error {}
 
 const EMPTY = new Float32Array(0);
 
+/** A path the KV cache holds (see CompletionSession's paths). */
+interface KvPath {
+  tokens: number[];
+  past: Map<string, ort.Tensor>; // keys/values per layer, keyed by present_* names
+  scores: (PositionScores | undefined)[]; // the scores after each token, where a run kept them
+  draftedFrom: number; // tokens from this index on were drafted, not asked for
+  used: number; // CompletionSession.pathClock when last used
+}
+
 /** A position's next-token logits and their softmax (the graph computes both), rows of vocab. */
 interface PositionScores {
   logits: Float32Array;
@@ -139,6 +149,8 @@ const LINE_MEMO_SIZE = 32768; // lines whose ids are kept: the open files' (abou
 // Drafted tokens run ahead per model run at most (Mixture.draft): each costs about a tenth of a
 // run of its own, and a line rarely goes further before decoding parts from the draft.
 const DRAFT_TOKENS = 6;
+// KV cache paths held at once: a mid-line beam's (generate.ts's MID_LINE_BEAM_WIDTH) and the greedy line's.
+const KV_PATHS = 4;
 // warmUp()'s document: ordinary code, so the tokenizer, the mixture and decoding take their usual paths.
 const WARM_UP_TEXT = 'export function sum(values) {\n  let total = 0;\n  for (const v of values) {\n    total += v;\n  }\n  return total;\n}\n\n';
 
@@ -184,17 +196,15 @@ export class CompletionSession {
   private readonly session: ort.InferenceSession;
   private readonly headSize: number;
 
-  // KV cache: the tokens it holds, their keys/values per layer (1, nHead, tokens, headSize), and
-  // the scores after each of them that came out of a run (a run keeps its last position's, and
-  // those of the drafted tokens it ran ahead). Asked for again, they cost nothing: a keystroke's
-  // prompt is often the previous one's (the word at the cursor is healed away), and its first
-  // picks too.
-  private cachedTokens: number[] = [];
-  private past = new Map<string, ort.Tensor>();
-  private cachedScores: (PositionScores | undefined)[] = [];
+  // KV cache: a few paths, each the tokens it holds, their keys/values per layer (1, nHead,
+  // tokens, headSize), and the scores after each of them that came out of a run (a run keeps its
+  // last position's, and those of the drafted tokens it ran ahead). Asked for again, they cost
+  // nothing: a keystroke's prompt is often the previous one's (the word at the cursor is healed
+  // away), and its first picks too. A beam's paths take turns (generate.ts): each keeps its own.
+  private paths: KvPath[] = [];
+  private pathClock = 0; // when each path was last used: the least recent goes first
   private computedTokens = 0; // positions run, drafted ones left out
   private draftedPositions = 0; // positions run ahead with a drafted token
-  private draftedFrom = Infinity; // cachedTokens from this index on were drafted, not asked for
   private queue: Promise<unknown> = Promise.resolve();
   private totals: CompletionStats = noStats();
   private tokenizeMs = 0;
@@ -480,10 +490,7 @@ export class CompletionSession {
 
   /** Forgets the KV cache (the next call is a cold run). */
   resetCache(): void {
-    this.cachedTokens = [];
-    this.past = new Map();
-    this.cachedScores = [];
-    this.draftedFrom = Infinity;
+    this.paths = [];
   }
 
   /** Waits for the call in flight, then frees the onnxruntime session. */
@@ -572,6 +579,7 @@ export class CompletionSession {
       temperature: req.temperature,
       topP: req.topP,
       seed: req.seed,
+      beamWidth: req.beamWidth,
     });
     const filtered = req.minMeanLogProb !== undefined && result.text !== '' && result.meanLogProb < req.minMeanLogProb;
     const phaseMs: CompletionPhaseMs = { window: windowMs, tokenize: tokenizeMs, ...result.phaseMs };
@@ -660,40 +668,52 @@ export class CompletionSession {
     if (tokens.length > this.config.blockSize) {
       throw new Error(`${tokens.length} tokens exceed the model's context of ${this.config.blockSize}`);
     }
+    // The held path that shares the longest start with `tokens`, the most recent on a tie.
+    let path: KvPath | undefined;
     let common = 0;
-    const limit = Math.min(tokens.length, this.cachedTokens.length);
-    while (common < limit && tokens[common] === this.cachedTokens[common]) common++;
-    const held = common === tokens.length ? this.cachedScores[common - 1] : undefined;
-    if (held) {
-      if (tokens.length - 1 >= this.draftedFrom) this.totals.draftHits++;
+    for (const p of this.paths) {
+      let n = 0;
+      const limit = Math.min(tokens.length, p.tokens.length);
+      while (n < limit && tokens[n] === p.tokens[n]) n++;
+      if (!path || n > common || (n === common && p.used > path.used)) [path, common] = [p, n];
+    }
+    const held = path && common === tokens.length ? path.scores[common - 1] : undefined;
+    if (path && held) {
+      path.used = ++this.pathClock;
+      if (tokens.length - 1 >= path.draftedFrom) this.totals.draftHits++;
       return held;
     }
     // At least the last token is fed, so that its logits come out.
     const keep = Math.min(common, tokens.length - 1);
-    const past = keep === this.cachedTokens.length ? this.past : this.truncatedPast(keep);
+    const past = !path ? new Map<string, ort.Tensor>() : keep === path.tokens.length ? path.past : this.truncatedPast(path, keep);
     const ahead = draft ? draft(tokens, this.config.blockSize - tokens.length) : [];
     const fed = tokens.slice(keep);
     const { logits, probs, present } = await this.run(ahead.length ? [...fed, ...ahead] : fed, past, ahead.length + 1);
     this.computedTokens += fed.length;
     this.draftedPositions += ahead.length;
-    this.cachedTokens = [...tokens, ...ahead];
-    this.draftedFrom = ahead.length ? tokens.length : Infinity;
-    this.past = present;
-    this.cachedScores.length = keep;
-    while (this.cachedScores.length < tokens.length - 1) this.cachedScores.push(undefined);
+    const scores: (PositionScores | undefined)[] = path ? path.scores.slice(0, keep) : [];
+    while (scores.length < tokens.length - 1) scores.push(undefined);
     const V = this.config.vocabSize;
-    for (let j = 0; j <= ahead.length; j++) this.cachedScores.push({ logits: logits.subarray(j * V, (j + 1) * V), probs: probs.subarray(j * V, (j + 1) * V) });
-    return this.cachedScores[tokens.length - 1]!;
+    for (let j = 0; j <= ahead.length; j++) scores.push({ logits: logits.subarray(j * V, (j + 1) * V), probs: probs.subarray(j * V, (j + 1) * V) });
+    const next: KvPath = { tokens: [...tokens, ...ahead], past: present, scores, draftedFrom: ahead.length ? tokens.length : Infinity, used: ++this.pathClock };
+    // A path that goes on from one held, or leaves it only in its drafted tokens, takes its place;
+    // one that branches off earlier is kept beside it, and the least recent path goes past KV_PATHS.
+    if (path && keep >= Math.min(path.tokens.length, path.draftedFrom)) this.paths[this.paths.indexOf(path)] = next;
+    else {
+      this.paths.push(next);
+      if (this.paths.length > KV_PATHS) this.paths.splice(this.paths.indexOf(this.paths.reduce((a, b) => (b.used < a.used ? b : a))), 1);
+    }
+    return scores[tokens.length - 1]!;
   }
 
-  /** The cache's first `keep` positions: (1, nHead, keep, headSize) per layer. */
-  private truncatedPast(keep: number): Map<string, ort.Tensor> {
+  /** A path's first `keep` positions: (1, nHead, keep, headSize) per layer. */
+  private truncatedPast(path: KvPath, keep: number): Map<string, ort.Tensor> {
     const truncated = new Map<string, ort.Tensor>();
     if (keep === 0) return truncated;
     const { nHead } = this.config;
     const hs = this.headSize;
-    const held = this.cachedTokens.length;
-    for (const [name, tensor] of this.past) {
+    const held = path.tokens.length;
+    for (const [name, tensor] of path.past) {
       const src = tensor.data as Float32Array;
       const dst = new Float32Array(nHead * keep * hs);
       for (let h = 0; h < nHead; h++) dst.set(src.subarray(h * held * hs, h * held * hs + keep * hs), h * keep * hs);
