@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LockHeldError, STORE_LOCK_FILE, TRAINING_LOCK_FILE, acquireTrainingLock, trainingLockOwner, withStoreLock, type LockOwner } from '../../models/src/model/storeLock';
@@ -99,6 +99,18 @@ test('the store lock gives up after its timeout with a clear error naming the ho
   const dir = folder('store-timeout');
   const child = await holder(dir, 'store');
   await assert.rejects(withStoreLock(dir, 'me', async () => 1, { timeoutMs: 100 }), new RegExp(`locked for more than 0 s by a test process \\(pid ${child.pid}.*delete .*${STORE_LOCK_FILE.replace('.', '\\.')}`));
+  await killHard(child);
+});
+
+test('a lock caught between its create and its write names its owner once written, not "a process that is still writing"', async () => {
+  const dir = folder('mid-write');
+  const file = path.join(dir, TRAINING_LOCK_FILE);
+  closeSync(openSync(file, 'wx')); // the owner's O_EXCL create; its write comes from the child, 50 ms later
+  const script = `console.log('ready'); setTimeout(() => { require('node:fs').writeFileSync(${JSON.stringify(file)}, JSON.stringify({ pid: process.pid, hostname: require('node:os').hostname(), processStartedAt: Date.now(), acquiredAt: Date.now(), holder: 'a test process', model: 'theirs', nonce: 'n1' })); }, 50); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  await new Promise<void>((resolve) => child.stdout!.setEncoding('utf8').on('data', (chunk: string) => chunk.includes('ready') && resolve()));
+  assert.throws(() => acquireTrainingLock(dir, { holder: 'me', model: 'm' }), new RegExp(`a test process \\(pid ${child.pid}, since [0-9:]+\\), training "theirs"`));
   await killHard(child);
 });
 

@@ -20,6 +20,8 @@ const STORE_WAIT_MS = 10_000; // a store section takes milliseconds; this long m
 const POLL_MS = 25;
 const MAX_ATTEMPTS = 6;
 const HALF_WRITTEN_MS = 5_000; // an unreadable lock this old was left by a kill between its create and its write
+const WRITER_GRACE_MS = 500; // an unreadable young lock is re-read this long: its owner is between its create and its write
+const WRITER_POLL_MS = 5;
 const START_SLACK_MS = 60_000; // a live pid that started this much later than the owner is another process (pid reuse)
 
 /** What a lock file holds: who owns it, and what for. */
@@ -118,7 +120,7 @@ export function tryLock(file: string, what: { holder: string; model?: string }):
       fd = openSync(file, 'wx');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const current = readOwner(file);
+      const current = awaitWriter(file);
       if (current === null) continue; // released meanwhile: try again
       if (current !== 'unreadable' && !isStale(current)) return current;
       if (current === 'unreadable' && !halfWrittenLongAgo(file)) return unknownOwner(file);
@@ -162,6 +164,20 @@ function readOwner(file: string): LockOwner | 'unreadable' | null {
     return Number.isInteger(owner?.pid) && typeof owner.hostname === 'string' && typeof owner.nonce === 'string' ? owner : 'unreadable';
   } catch {
     return 'unreadable';
+  }
+}
+
+/**
+ * The lock file's owner, read again while it is young and unreadable: a lock caught between its
+ * O_EXCL create and its write is named once its owner has written it, not reported as "still
+ * writing". Blocks for at most WRITER_GRACE_MS, and only in that instant.
+ */
+function awaitWriter(file: string): LockOwner | 'unreadable' | null {
+  const deadline = Date.now() + WRITER_GRACE_MS;
+  for (;;) {
+    const owner = readOwner(file);
+    if (owner !== 'unreadable' || halfWrittenLongAgo(file) || Date.now() >= deadline) return owner;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, WRITER_POLL_MS); // a synchronous sleep: tryLock is synchronous
   }
 }
 
