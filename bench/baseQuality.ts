@@ -13,6 +13,11 @@
 // by the same factor for a quick run. Every arm is scored from the source files (its own
 // tokenizer over the same held-out text), never from token files in a model folder.
 //
+// The held-out files are scored and nothing else: the arms train on a copy of the other files
+// (corpus.ts benchSplit), which their pipeline splits again for the held-out loss it stops on and
+// keeps the best checkpoint by, and for the completion mixture's weights. The 4-gram baseline
+// counts the copy's training side, the files the arms' workspace n-gram counts.
+//
 // The editor's figures are taken twice: the mixture's completion of every line (`editor`, what
 // the goals have always been judged on), and what the editor shows at its default settings
 // (`editorAtDefaults`: workspaceLm.maxTokens, and workspaceLm.minTokenProbability hiding the
@@ -44,13 +49,13 @@ import { trainOnFolder, type PipelineEvent } from '../models/src/pipeline';
 import { DEFAULT_PRESET, loadPreset } from '../models/src/model/config';
 import { baseModelDir, findBaseModel } from '../models/src/model/base';
 import { scanFolder, readSourceText, type SourceFile } from '../models/src/data/files';
-import { splitFiles, tokenizeFiles, openTokenStream } from '../models/src/data/dataset';
+import { tokenizeFiles, openTokenStream } from '../models/src/data/dataset';
 import { CodeTokenizer } from '../models/src/data/tokenizer';
 import { CompletionSession } from '../models/src/infer/session';
 import { NGramModel } from '../models/src/infer/ngram';
 import { ngramSystem, sampleLines, lineTask, type EvalDocument, type LineCursor } from '../models/src/eval/evaluate';
 import { editSimilarity, exactMatch, NextTokenTally } from '../models/src/eval/metrics';
-import { ensureCorpus, CACHE_DIR } from './corpus';
+import { benchSplit, ensureCorpus, CACHE_DIR } from './corpus';
 import { DEFAULT_SETTINGS } from '../server/src/settings';
 
 // The workspaces, pinned. None is in the pre-training corpus (models/pretrain/manifest.json) but
@@ -162,7 +167,10 @@ interface Workspace {
   spec: string;
   folder: string;
   files: SourceFile[];
-  split: { train: SourceFile[]; val: SourceFile[] };
+  heldOut: SourceFile[]; // scored, never trained on, stopped on or fitted on
+  trainingFolder: string; // what the arms train on: a copy of the other files
+  trainingFiles: number;
+  ngramFiles: SourceFile[]; // what the arms' workspace n-gram and the 4-gram baseline count
   docs: EvalDocument[]; // the held-out files' text
   textBytes: number; // their UTF-8 bytes: what every arm's bits per byte divides by
   tasks: LineTaskAt[]; // the held-out line tasks: the same lines and cursors for every arm
@@ -174,13 +182,10 @@ interface Workspace {
 type LineTaskAt = ReturnType<typeof lineTask> & { cursor: LineCursor; uri: string };
 
 async function loadWorkspace(ws: { key: string; spec: string; subdir: string }, lines: number | 'all'): Promise<Workspace> {
-  const folder = ensureCorpus(ws.spec, ws.subdir);
-  const files = (await scanFolder(folder)).files;
-  // The split every arm's pipeline makes: the default preset's, which is also the base's.
+  const split = await benchSplit(ws.spec, ws.subdir);
   const train = loadPreset(DEFAULT_PRESET).train;
-  const split = splitFiles(files, train.valFraction, train.seed);
   const docs: EvalDocument[] = [];
-  for (const file of split.val) {
+  for (const file of split.heldOut) {
     const text = await readSourceText(file);
     if (text !== null) docs.push({ relPath: file.relPath, text });
   }
@@ -189,7 +194,11 @@ async function loadWorkspace(ws: { key: string; spec: string; subdir: string }, 
   const tasks = samples.flatMap((sample) =>
     (['lineStart', 'midLine', 'lineEnd'] as const).map((cursor) => ({ cursor, uri: sample.relPath, ...lineTask(byPath.get(sample.relPath)!, sample, cursor) })),
   );
-  return { key: ws.key, spec: ws.spec, folder, files, split, docs, textBytes: docs.reduce((n, d) => n + Buffer.byteLength(d.text, 'utf8'), 0), tasks, lines: samples.length, linesInFiles: candidates };
+  return {
+    key: ws.key, spec: ws.spec, folder: split.folder, files: split.files, heldOut: split.heldOut,
+    trainingFolder: split.trainingFolder, trainingFiles: split.trainingFiles.length, ngramFiles: split.ngramFiles,
+    docs, textBytes: docs.reduce((n, d) => n + Buffer.byteLength(d.text, 'utf8'), 0), tasks, lines: samples.length, linesInFiles: candidates,
+  };
 }
 
 /** Scores of one row per input position: (input.length, vocab) logits or log-probabilities. */
@@ -325,7 +334,7 @@ async function trainArm(ws: Workspace, arm: ArmSpec, steps: number, baseDir: str
     if (e.type === 'log' && e.metrics.valLoss !== undefined) log(`  step ${e.metrics.step}/${steps}: held-out loss ${e.metrics.valLoss.toFixed(3)}`);
   };
   const { modelDir, config, result } = await trainOnFolder({
-    folder: ws.folder,
+    folder: ws.trainingFolder,
     outDir,
     onEvent,
     ...(arm.start === 'scratch' ? { fromScratch: true, base: null } : { base: baseDir }),
@@ -336,6 +345,10 @@ async function trainArm(ws: Workspace, arm: ArmSpec, steps: number, baseDir: str
   const train = loadPreset(DEFAULT_PRESET).train;
   if (config.train.valFraction !== train.valFraction || config.train.seed !== train.seed) {
     throw new Error(`${ws.key} ${arm.name}: held-out split differs (valFraction ${config.train.valFraction}, seed ${config.train.seed}); the arms must share one`);
+  }
+  const counted = typeof config.data.files === 'number' ? config.data.files : config.data.files.train;
+  if (counted !== ws.ngramFiles.length) {
+    throw new Error(`${ws.key} ${arm.name}: the pipeline counted ${counted} training files, the 4-gram baseline ${ws.ngramFiles.length}; they must count the same`);
   }
   if (noTraining) return { modelDir };
   return {
@@ -358,7 +371,7 @@ async function evaluateGpt(ws: Workspace, modelDir: string): Promise<Pick<ArmRep
   const session = await CompletionSession.open(modelDir);
   try {
     const { blockSize } = session.config;
-    const text = await scoreText((input) => session.logitsUncached(input), session.tokenizer, await tokenStream(ws.split.val, session.tokenizer), blockSize);
+    const text = await scoreText((input) => session.logitsUncached(input), session.tokenizer, await tokenStream(ws.heldOut, session.tokenizer), blockSize);
     const maxTokens = Math.min(48, Math.floor(blockSize / 2));
     const alone = new LineTally();
     const editor = session.mixture ? new LineTally() : null;
@@ -381,11 +394,11 @@ async function evaluateGpt(ws: Workspace, modelDir: string): Promise<Pick<ArmRep
   }
 }
 
-/** The 4-gram baseline of `wlm eval`, counted on the workspace's training files with the given tokenizer. */
+/** The 4-gram baseline of `wlm eval`, counted on the files the arms' n-gram counts, with the given tokenizer. */
 async function evaluateNgram(ws: Workspace, tokenizer: CodeTokenizer, blockSize: number): Promise<Pick<ArmReport, 'alone' | 'editor' | 'editorAtDefaults' | 'evalMs'>> {
   const started = performance.now();
-  const ngram = NGramModel.train(await tokenStream(ws.split.train, tokenizer), { vocabSize: tokenizer.vocabSize });
-  const text = await scoreText(ngramRows(ngram), tokenizer, await tokenStream(ws.split.val, tokenizer), blockSize);
+  const ngram = NGramModel.train(await tokenStream(ws.ngramFiles, tokenizer), { vocabSize: tokenizer.vocabSize });
+  const text = await scoreText(ngramRows(ngram), tokenizer, await tokenStream(ws.heldOut, tokenizer), blockSize);
   const system = ngramSystem(ngram, tokenizer, { blockSize, maxTokens: Math.min(48, Math.floor(blockSize / 2)) });
   const tally = new LineTally();
   for (const task of ws.tasks) tally.add(task.cursor, await system.complete(task.prefix, task.suffix), task.target);
@@ -644,7 +657,7 @@ export async function baseQualityBench(opts: BaseQualityOptions = {}): Promise<o
   if (which.length === 0 || which.some((w) => w !== 'rxjs' && w !== 'msw')) throw new Error(`--base-workspaces takes rxjs, msw or both, got ${which.join(',')}`);
   const rxjs = await loadWorkspace(HELD_OUT, lines);
   const msw = await loadWorkspace(SMALL, lines);
-  const calibration = await calibrate(rxjs.folder);
+  const calibration = await calibrate(rxjs.trainingFolder);
   const budgets = [5, 15].map((minutes) => ({ minutes, scaledMinutes: +(minutes * scale).toFixed(3), steps: stepsFor(minutes, scale, calibration) }));
   log(`calibration: ${calibration.preset} preset, ${calibration.tokensPerSecond} tokens/s (${calibration.secondsPerStep} s per ${calibration.tokensPerStep}-token step) on ${calibration.backend}, ${calibration.gradientWorkers} gradient worker(s)`);
   log(`budgets at scale ${scale}: ${budgets.map((b) => `${b.minutes} min → ${b.steps} steps`).join(', ')}`);
@@ -661,6 +674,7 @@ export async function baseQualityBench(opts: BaseQualityOptions = {}): Promise<o
       files: ws.files.length,
       bytes: ws.files.reduce((n, f) => n + f.bytes, 0),
       heldOut: { files: ws.docs.length, bytes: ws.textBytes, lines: ws.lines, linesInFiles: ws.linesInFiles },
+      trainedOn: { files: ws.trainingFiles, ngramFiles: ws.ngramFiles.length }, // the copy the arms train on; the n-gram's share of it
       arms: results[key],
     };
   }

@@ -5,8 +5,8 @@
 // the adapters twice: at the preset's learning rate, and at 5 times it, as LoRA recipes usually
 // take a higher rate than whole-model fine-tuning (so a gap is not merely the rate's).
 // The budget is in steps, not minutes: the machine is shared and its speed drifts. Each model is
-// scored as it serves (model.onnx) on every held-out token of the files the runs held out, next to
-// the base as it is; all share the base's tokenizer, so loss per token compares as well as bits per
+// scored as it serves (model.onnx) on every token of rxjs's held-out files, which the runs never
+// see (they train on a copy of the other files, corpus.ts benchSplit), next to the base as it is; all share the base's tokenizer, so loss per token compares as well as bits per
 // byte. It owns no model logic: training is pipeline.ts, the session session.ts, the figures metrics.ts.
 //
 //   node --import tsx bench/fineTuneModes.ts [--steps 150]
@@ -18,10 +18,8 @@ import { printReport } from './report';
 import { trainOnFolder, type TrainOnFolderOptions } from '../models/src/pipeline';
 import { DEFAULT_LORA_RANK, loadPreset } from '../models/src/model/config';
 import { baseModelDir, findBaseModel } from '../models/src/model/base';
-import { scanFolder } from '../models/src/data/files';
-import { splitFiles } from '../models/src/data/dataset';
 import { CompletionSession } from '../models/src/infer/session';
-import { ensureCorpus, CACHE_DIR } from './corpus';
+import { benchSplit, CACHE_DIR } from './corpus';
 import { scoreHeldOutText, type HeldOutText } from './heldOutText';
 
 const CORPUS = 'rxjs@7.8.2';
@@ -46,7 +44,7 @@ export async function fineTuneModesBench(opts: FineTuneModesOptions): Promise<ob
   const loadBefore = os.loadavg();
   const base = await findBaseModel(baseModelDir());
   if (!base) throw new Error(`no base model at ${baseModelDir()} (hint: npm run pretrain, or point WLM_BASE_MODEL at one)`);
-  const corpus = ensureCorpus(CORPUS);
+  const split = await benchSplit(CORPUS);
   const runsDir = path.join(CACHE_DIR, 'runs');
   mkdirSync(runsDir, { recursive: true });
   const nLayer = base.config.model.nLayer;
@@ -63,7 +61,7 @@ export async function fineTuneModesBench(opts: FineTuneModesOptions): Promise<ob
   rmSync(baseCopy, { recursive: true, force: true });
   mkdirSync(baseCopy);
   for (const file of ['config.json', 'tokenizer.json', 'model.json', 'weights.bin']) copyFileSync(path.join(base.dir, file), path.join(baseCopy, file));
-  const heldOutFiles = splitFiles((await scanFolder(corpus)).files, base.config.train.valFraction, base.config.train.seed).val;
+  const heldOutFiles = split.heldOut;
   const baseScores = await scoreHeldOut(baseCopy, heldOutFiles);
 
   const rows: ModeReport[] = [];
@@ -72,10 +70,10 @@ export async function fineTuneModesBench(opts: FineTuneModesOptions): Promise<ob
     rmSync(outDir, { recursive: true, force: true });
     process.stderr.write(`fine-tune modes: ${mode}, ${opts.steps} steps\n`);
     const started = Date.now();
-    const { config, result } = await trainOnFolder({ folder: corpus, outDir, base: base.dir, steps: opts.steps, minutes: 0, skipExport: true, ...options });
+    const { config, result } = await trainOnFolder({ folder: split.trainingFolder, outDir, base: base.dir, steps: opts.steps, minutes: 0, skipExport: true, ...options });
     const trainSeconds = (Date.now() - started) / 1000;
     if (config.start?.from !== 'base') throw new Error(`the ${mode} run did not start from the base: ${config.start?.reason}`);
-    // The runs hold out the files the base's split would: the same seed and share, the same corpus.
+    // The same batches for every mode: the same seed and share as the split that made the copy.
     if (config.train.seed !== base.config.train.seed || config.train.valFraction !== base.config.train.valFraction) throw new Error('the runs split the corpus unlike the scorer');
     rows.push({
       mode, learningRate: config.train.learningRate, steps: result.step, tokensPerSecond: Math.round(result.tokensPerSecond), trainSeconds: Math.round(trainSeconds),

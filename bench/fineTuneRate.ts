@@ -4,13 +4,13 @@
 // own held-out loss is recorded as it goes.
 //
 // The rate is chosen without looking at the files the other benches score: the runs see only the
-// rxjs files that the default preset's split trains on (copied under a folder of their own, so the
-// split by path falls afresh and holds out about a tenth of them). The default budget, 1,429 steps,
+// rxjs files that the default preset's split trains on (corpus.ts benchSplit's copy, which the
+// split by path holds out about a tenth of afresh). The default budget, 1,429 steps,
 // is the 5 minutes of `--only base` at the 9,754 tokens/s that section once calibrated.
 // It owns no model logic: training is pipeline.ts.
 //
 //   node --import tsx bench/fineTuneRate.ts [--steps 1429] [--rates 0.002,0.0003,0.00015]
-import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,9 +18,7 @@ import { printReport } from './report';
 import { trainOnFolder } from '../models/src/pipeline';
 import { DEFAULT_PRESET, loadPreset } from '../models/src/model/config';
 import { baseModelDir, findBaseModel } from '../models/src/model/base';
-import { scanFolder } from '../models/src/data/files';
-import { splitFiles } from '../models/src/data/dataset';
-import { ensureCorpus, CACHE_DIR } from './corpus';
+import { benchSplit, CACHE_DIR } from './corpus';
 
 const CORPUS = 'rxjs@7.8.2';
 export const DEFAULT_RATE_STEPS = 1429;
@@ -41,28 +39,14 @@ interface RateReport {
   trainSeconds: number;
 }
 
-/** rxjs's training files (the default preset's split) in a folder of their own, under a prefix that makes the split fall afresh. */
-async function tuningFolder(): Promise<{ folder: string; files: number }> {
-  const corpus = ensureCorpus(CORPUS);
-  const train = loadPreset(DEFAULT_PRESET).train;
-  const { train: files } = splitFiles((await scanFolder(corpus)).files, train.valFraction, train.seed);
-  const folder = path.join(CACHE_DIR, 'rxjs-training-files');
-  rmSync(folder, { recursive: true, force: true });
-  for (const file of files) {
-    const to = path.join(folder, 'tune', file.relPath); // `tune/`: new paths, so a new split by path
-    mkdirSync(path.dirname(to), { recursive: true });
-    cpSync(path.join(corpus, file.relPath), to);
-  }
-  return { folder, files: files.length };
-}
-
 export async function fineTuneRateBench(opts: FineTuneRateOptions = {}): Promise<object> {
   const steps = opts.steps ?? DEFAULT_RATE_STEPS;
   const rates = opts.rates ?? DEFAULT_RATES;
   const loadBefore = os.loadavg();
   const base = await findBaseModel(baseModelDir());
   if (!base) throw new Error(`no base model at ${baseModelDir()} (hint: npm run pretrain, or point WLM_BASE_MODEL at one)`);
-  const { folder, files } = await tuningFolder();
+  const { trainingFolder: folder, trainingFiles } = await benchSplit(CORPUS);
+  const files = trainingFiles.length;
   const rows: RateReport[] = [];
   let data: unknown = null;
   for (const learningRate of rates) {
