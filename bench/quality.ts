@@ -1,7 +1,10 @@
-// Completion quality on real code (rxjs@7.8.2's src/): trains the model on the corpus with its own
-// held-out tenth, builds the mixture (ngram.bin + mixture.json), then scores three systems on the
-// same held-out data — the model alone, the workspace 4-gram alone, and what the editor shows (the
-// mixture with the cache, token healing, and a confidence filter) — and returns one JSON object.
+// Completion quality on real code (rxjs@7.8.2's src/): trains the model on a copy of the files the
+// default split does not hold out (corpus.ts benchSplit: the run's own held-out files, for early
+// stopping and the mixture's weights, are a part of that copy), builds the mixture (ngram.bin +
+// mixture.json), then scores three systems on the held-out files no training choice has read —
+// the model alone, the workspace 4-gram alone, and what the editor shows (the mixture with the
+// cache, token healing, and a confidence filter) — and returns one JSON object. A model given
+// with --model is scored on its own run's held-out files instead.
 // It owns no model logic: training is pipeline.ts, mixing is mixture.ts, decoding is session.ts.
 //
 //   node --import tsx bench/quality.ts [--minutes M] [--preset NAME] [--lines N] [--model DIR]
@@ -14,7 +17,7 @@ import { trainOnFolder } from '../models/src/pipeline';
 import { readModelConfig } from '../models/src/model/checkpoint';
 import { DEFAULT_PRESET } from '../models/src/model/config';
 import { scanFolder, readSourceText } from '../models/src/data/files';
-import { splitFiles, openTokenStream } from '../models/src/data/dataset';
+import { splitFiles, openTokenStream, tokenizeFiles } from '../models/src/data/dataset';
 import { CompletionSession } from '../models/src/infer/session';
 import { CodeTokenizer } from '../models/src/data/tokenizer';
 import { modelTokenFiles } from '../models/src/eval/evaluateFolder';
@@ -22,7 +25,7 @@ import { CACHE_ORDER, type MixtureFile } from '../models/src/infer/mixture';
 import { ngramSystem, sampleLines, lineTask, windowStarts, type EvalDocument } from '../models/src/eval/evaluate';
 import { editSimilarity, exactMatch, NextTokenTally, summarizeLatency } from '../models/src/eval/metrics';
 import { NGramModel } from '../models/src/infer/ngram';
-import { ensureCorpus, CACHE_DIR } from './corpus';
+import { benchSplit, CACHE_DIR } from './corpus';
 
 const CORPUS = 'rxjs@7.8.2';
 
@@ -76,12 +79,12 @@ function filterCurve(records: LineRecord[], thresholds: number[]) {
 export async function qualityBench(opts: QualityOptions): Promise<object> {
   const started = Date.now();
   const loadBefore = os.loadavg();
-  const corpus = ensureCorpus(CORPUS);
+  const split = opts.modelDir ? null : await benchSplit(CORPUS);
   let modelDir = opts.modelDir ? path.resolve(opts.modelDir) : path.join(CACHE_DIR, 'runs', `quality-${opts.preset}`);
   let training: object | undefined;
   if (!opts.modelDir) {
     rmSync(modelDir, { recursive: true, force: true });
-    const trained = await trainOnFolder({ folder: corpus, outDir: modelDir, preset: opts.preset as never, minutes: opts.minutes });
+    const trained = await trainOnFolder({ folder: split!.trainingFolder, outDir: modelDir, preset: opts.preset as never, minutes: opts.minutes });
     modelDir = trained.modelDir;
     training = { minutes: opts.minutes, steps: trained.result.step, bestValLoss: trained.result.bestValLoss, tokensPerSecond: trained.result.tokensPerSecond, stopReason: trained.result.stopReason };
   }
@@ -101,8 +104,13 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
   const tokenizer = session.tokenizer;
   const eot = tokenizer.special.endOfText;
 
-  // 2. Next-token prediction on the model's held-out tokens, the same windows for every system.
-  const val = openTokenStream(tokens.val);
+  // The files scored: the bench's held-out files, or a given model's own run's.
+  const scored = split ? split.heldOut : splitFiles((await scanFolder(config.data.root)).files, config.train.valFraction, config.train.seed).val;
+
+  // 2. Next-token prediction on the scored files' tokens, the same windows for every system.
+  const scoredTokens = path.join(scratch, 'scored.bin');
+  await tokenizeFiles(scored, tokenizer, scoredTokens, { seed: config.train.seed });
+  const val = openTokenStream(scoredTokens);
   const all = val.read(0, val.length);
   const names: SystemName[] = ['model', 'ngram', 'ngramMixed', 'cache', 'editor'];
   const tallies = Object.fromEntries(names.map((n) => [n, new NextTokenTally()])) as Record<SystemName, NextTokenTally>;
@@ -139,9 +147,8 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
   }
 
   // 3. Line completion from the line start and mid-line on held-out files.
-  const scan = await scanFolder(config.data.root);
   const docs: EvalDocument[] = [];
-  for (const file of splitFiles(scan.files, config.train.valFraction, config.train.seed).val) {
+  for (const file of scored) {
     const text = await readSourceText(file);
     if (text !== null) docs.push({ relPath: file.relPath, text });
   }
@@ -216,7 +223,7 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
     preset: config.preset,
     modelDir,
     training,
-    data: { trainTokens: config.data.tokens, valFiles: docs.length, sampledLines: samples.length },
+    data: { trainTokens: config.data.tokens, heldOutFiles: docs.length, sampledLines: samples.length },
     mixture: { weights: mixtureFile.weights, fit: mixtureFile.fit, buildMs: Math.round(mixtureMs) },
     nextToken,
     lines,
