@@ -6,8 +6,9 @@
 // take a higher rate than whole-model fine-tuning (so a gap is not merely the rate's).
 // The budget is in steps, not minutes: the machine is shared and its speed drifts. Each model is
 // scored as it serves (model.onnx) on every token of rxjs's held-out files, which the runs never
-// see (they train on a copy of the other files, corpus.ts benchSplit), next to the base as it is; all share the base's tokenizer, so loss per token compares as well as bits per
-// byte. It owns no model logic: training is pipeline.ts, the session session.ts, the figures metrics.ts.
+// see (they train on a copy of the other files, corpus.ts benchSplit), next to the base as it is;
+// all share the base's tokenizer, so loss per token compares as well as bits per byte. It owns no
+// model logic: training is pipeline.ts, the session session.ts, the figures metrics.ts.
 //
 //   node --import tsx bench/fineTuneModes.ts [--steps 150]
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';

@@ -107,9 +107,10 @@ export async function qualityBench(opts: QualityOptions): Promise<object> {
   // The files scored: the bench's held-out files, or a given model's own run's.
   const scored = split ? split.heldOut : splitFiles((await scanFolder(config.data.root)).files, config.train.valFraction, config.train.seed).val;
 
-  // 2. Next-token prediction on the scored files' tokens, the same windows for every system.
-  const scoredTokens = path.join(scratch, 'scored.bin');
-  await tokenizeFiles(scored, tokenizer, scoredTokens, { seed: config.train.seed });
+  // 2. Next-token prediction on the scored files' tokens, the same windows for every system (a
+  // given model's are the held-out tokens modelTokenFiles made).
+  let scoredTokens = tokens.val;
+  if (split) await tokenizeFiles(scored, tokenizer, (scoredTokens = path.join(scratch, 'scored.bin')), { seed: config.train.seed });
   const val = openTokenStream(scoredTokens);
   const all = val.read(0, val.length);
   const names: SystemName[] = ['model', 'ngram', 'ngramMixed', 'cache', 'editor'];

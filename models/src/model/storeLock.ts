@@ -22,6 +22,7 @@ const MAX_ATTEMPTS = 6;
 const HALF_WRITTEN_MS = 5_000; // an unreadable lock this old was left by a kill between its create and its write
 const WRITER_GRACE_MS = 500; // an unreadable young lock is re-read this long: its owner is between its create and its write
 const WRITER_POLL_MS = 5;
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4)); // Atomics.wait on it: a synchronous sleep
 const START_SLACK_MS = 60_000; // a live pid that started this much later than the owner is another process (pid reuse)
 
 /** What a lock file holds: who owns it, and what for. */
@@ -177,7 +178,7 @@ function awaitWriter(file: string): LockOwner | 'unreadable' | null {
   for (;;) {
     const owner = readOwner(file);
     if (owner !== 'unreadable' || halfWrittenLongAgo(file) || Date.now() >= deadline) return owner;
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, WRITER_POLL_MS); // a synchronous sleep: tryLock is synchronous
+    Atomics.wait(SLEEPER, 0, 0, WRITER_POLL_MS); // tryLock is synchronous
   }
 }
 
