@@ -351,10 +351,38 @@ test('in the middle of a line, a beam shows the most probable line where greedy 
 test('the beam pools the paths that show the same line, and never cuts short the greedy line it starts', async () => {
   // 'b' ends the line two ways (0.25 and 0.22): together, per token, more probable than 'a1' (0.28 in three tokens).
   const pooled = branching({ '': { 'a': 0.5, 'b': 0.46 }, 'a': { '1': 0.5, '2': 0.2, '3': 0.2 }, 'a1': { '\n': 0.9 }, 'b': { '\n': 0.5, '\n  ': 0.45 } });
-  const opts = { tokenizer: tok, prompt: plainPrompt, maxTokens: 8, blockSize: 256, mode: 'line' as const, suffix: '\nbar();', linePrefix: '  foo(' };
+  // A beam of 3 holds both of 'b''s paths.
+  const opts = { tokenizer: tok, prompt: plainPrompt, maxTokens: 8, blockSize: 256, mode: 'line' as const, suffix: '\nbar();', linePrefix: '  foo(', beamWidth: 3 };
   assert.equal((await generate({ ...opts, next: pooled })).text, 'b');
   assert.equal((await generate({ ...opts, next: pooled, beamWidth: 1 })).text, 'a1');
   // The beam's best line is 'x' (0.9 x 0.45); greedy goes on to 'x; x', which starts with it and is shown.
   const longer = branching({ '': { 'x': 0.9 }, 'x': { ';': 0.5, '\n': 0.45 }, 'x;': { ' x': 0.2, ' =': 0.19, ' return': 0.18, '\n': 0.15 }, 'x; x': { '\n': 0.9 } });
   assert.equal((await generate({ ...opts, next: longer })).text, 'x; x');
+});
+
+test('the beam grows only paths more probable than the whole greedy line, and asks the model only for the paths that leave it, a step\'s together', async () => {
+  const opts = { tokenizer: tok, prompt: plainPrompt, maxTokens: 8, blockSize: 256, mode: 'line' as const, suffix: '\nbar();', linePrefix: '  foo(' };
+  const recorded = (table: Record<string, Record<string, number>>) => {
+    const model = branching(table);
+    const asked: string[] = [];
+    const batches: string[][] = [];
+    const next: NextTokenLogits = (tokens) => {
+      asked.push(tok.decode([...tokens.slice(1)]));
+      return model(tokens);
+    };
+    const prefetch = async (sequences: readonly (readonly number[])[]) => {
+      batches.push(sequences.map((t) => tok.decode([...t.slice(1)])));
+    };
+    return { next, prefetch, asked, batches };
+  };
+  // Greedy's line 'x;' is 0.7 x 0.9 x 0.9; 'y' alone (0.25) is less probable than all of it: no path starts with it.
+  const confident = recorded({ '': { 'x': 0.7, 'y': 0.25 }, 'x': { ';': 0.9, ',': 0.05 }, 'x;': { '\n': 0.9 }, 'y': { ';': 0.9 }, 'y;': { '\n': 0.9 } });
+  assert.equal((await generate({ ...opts, next: confident.next, prefetch: confident.prefetch })).text, 'x;');
+  assert.deepEqual(confident.asked, ['', 'x', 'x;'], 'greedy decoding\'s steps, each once; the beam reads them from it');
+  assert.deepEqual(confident.batches, []);
+  // Greedy's 'x1' is 0.5 x 0.3 x 0.9; 'y;' and 'y,' are both more probable, and leave greedy's path at the same step.
+  const unsure = recorded({ '': { 'x': 0.5, 'y': 0.45 }, 'x': { '1': 0.3, '2': 0.3, '3': 0.3 }, 'x1': { '\n': 0.9 }, 'y': { ';': 0.5, ',': 0.45 }, 'y;': { '\n': 0.9 }, 'y,': { '\n': 0.9 } });
+  assert.equal((await generate({ ...opts, next: unsure.next, prefetch: unsure.prefetch })).text, 'y;');
+  assert.deepEqual(unsure.asked, ['', 'x', 'x1', 'y', 'y;', 'y,']);
+  assert.deepEqual(unsure.batches, [['y;', 'y,']], 'a step with two paths to run offers them together first; one alone is just asked for');
 });

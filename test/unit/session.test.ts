@@ -13,6 +13,8 @@ import { onnx } from 'onnx-proto';
 import { buildOnnxModel, exportOnnx, onnxNames } from '../../models/src/model/onnx';
 import { randomWeights } from './testWeights';
 import { CompletionSession, InvalidModelError } from '../../models/src/infer/session';
+import { buildPrompt, generate, MID_LINE_BEAM_WIDTH } from '../../models/src/infer/generate';
+import { cursorContext } from '../../models/src/infer/postprocess';
 
 const corpus = [
   'function add(a, b) {\n  return a + b;\n}\n',
@@ -123,13 +125,32 @@ test('a mid-line beam keeps its paths side by side in the KV cache, and what the
   session.resetCache();
   const cold = await session.complete({ prefix, mode: 'line', maxTokens: 8 });
   // Each path the beam grows runs its one new position: the prompt once, the greedy line, and at
-  // most 3 paths x 8 steps (a cache of one path ran each path's tokens again at every turn).
-  assert.ok(cold.computedTokens <= cold.promptTokens + 8 + 3 * 8, `${cold.computedTokens} positions for a prompt of ${cold.promptTokens}`);
+  // most a beam's paths x 8 steps (a cache of one path ran each path's tokens again at every turn).
+  assert.ok(cold.computedTokens <= cold.promptTokens + 8 + MID_LINE_BEAM_WIDTH * 8, `${cold.computedTokens} positions for a prompt of ${cold.promptTokens}`);
   // Warm: after a request in another document and the keystroke before this one.
   await session.complete({ prefix: 'function add(a, b) {\n  return a', mode: 'line', maxTokens: 8 });
   await session.complete({ prefix: prefix.slice(0, -1), mode: 'line', maxTokens: 8 });
   const warm = await session.complete({ prefix, mode: 'line', maxTokens: 8 });
   assert.deepEqual([warm.text, warm.tokens, warm.meanLogProb.toFixed(4)], [cold.text, cold.tokens, cold.meanLogProb.toFixed(4)]);
+});
+
+test('a beam step runs its paths as one batch: the same line as every path recomputed alone', async () => {
+  const V = config.vocabSize;
+  let batchedPositions = 0;
+  for (const prefix of ['const values = [1, 2, 3].map((x) => x * 2);\nfor (const v of val', 'function add(a, b) {\n  return a +', 'export function greet(name) {\n  console.log("hel']) {
+    session.resetCache();
+    const before = session.stats();
+    const batched = await session.complete({ prefix, mode: 'line', maxTokens: 8, beamWidth: 3 });
+    batchedPositions += session.stats().batchedPositions - before.batchedPositions;
+    // The same decoding on logits recomputed from scratch for each sequence, one at a time.
+    const prompt = buildPrompt(session.tokenizer, prefix, '', { blockSize: config.blockSize, maxTokens: 8, fim: false });
+    const alone = await generate({
+      next: async (tokens) => (await session.logitsUncached(tokens)).slice((tokens.length - 1) * V),
+      tokenizer: session.tokenizer, prompt, maxTokens: 8, blockSize: config.blockSize, beamWidth: 3, ...cursorContext(prefix, '', 'line'),
+    });
+    assert.deepEqual([batched.text, batched.tokens, batched.meanLogProb.toFixed(3)], [alone.text, alone.tokens, alone.meanLogProb.toFixed(3)], prefix);
+  }
+  assert.ok(batchedPositions >= 2, `${batchedPositions} positions ran in batches`);
 });
 
 test('typing a line deep in a long document: each keystroke prefills only its new positions; the counters add up', async () => {

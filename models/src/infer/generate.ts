@@ -24,6 +24,13 @@ export type NextTokenLogits = (tokens: readonly number[]) => Promise<Float32Arra
 export type NextTokenScores = Float32Array | { probs: Float64Array };
 export type NextToken = (tokens: readonly number[]) => Promise<NextTokenScores> | NextTokenScores;
 
+/**
+ * The token sequences whose next-token scores a beam step is about to ask next() for, one each,
+ * all of the same length: a model that can run them together (session.ts, as one batch) does so
+ * here, and next() then finds them computed.
+ */
+export type PrefetchNext = (sequences: readonly (readonly number[])[]) => Promise<void>;
+
 export interface PromptOptions {
   blockSize: number; // the model's context; prompt + generated tokens must fit
   maxTokens: number; // generation budget, reserved out of the context
@@ -256,6 +263,7 @@ export interface GenerateOptions extends SamplingOptions, CursorContext {
   blockSize: number;
   signal?: AbortSignal;
   beamWidth?: number; // the beam in the middle of a line (default MID_LINE_BEAM_WIDTH); 1: greedy only
+  prefetch?: PrefetchNext; // runs a beam step's paths together before next() asks for each
 }
 
 export interface GenerateResult {
@@ -323,6 +331,20 @@ interface Pick {
   logProb: number; // among the allowed tokens, as GenerateResult's confidence reads it
   runnerUp: number; // -1: none, or not to be tried (sampling; a pick that already is a runner-up)
   runnerUpLogProb: number;
+  choices?: readonly Choice[]; // where a beam will follow the path: the step's best tokens, best first
+}
+
+/** A token a step may take, with its log-probability among the allowed tokens. */
+interface Choice {
+  id: number;
+  logProb: number;
+}
+
+/** The `width` most probable tokens in `probs` (summing to `sum`), best first, none ruled out. */
+function bestChoices(probs: Float64Array, sum: number, width: number): Choice[] {
+  return topK(probs, width)
+    .filter((id) => probs[id] > 0)
+    .map((id) => ({ id, logProb: Math.log(probs[id] / sum) }));
 }
 
 // A greedy completion that would show nothing where the user expects a line (see wantsDetour)
@@ -348,15 +370,22 @@ function wantsDetour(ctx: CursorContext, raw: string): boolean {
 // the line than greedy decoding's, which commits to each token before it sees the rest. Its line is
 // shown unless the greedy line starts with it (the beam stopped sooner on the same path: prose may
 // end a line at almost any word, and the longer line costs nothing to accept a word at a time).
+// The greedy line bounds the search: a path less probable than that whole line is dropped, as a
+// finished path's would be. The beam reads greedy's own steps from decoding (Pick.choices) and
+// asks the model only for the paths that leave it, a step's together (GenerateOptions.prefetch).
 // On rxjs's 1,752 held-out mid-line cursors (the editor's mixture, every line completed), greedy
-// -> beam: the base fine-tuned 1,173 steps, exact match 33.56 -> 36.47% (+2.91 ± 0.59), edit
-// similarity 63.41 -> 63.98 (+0.57 ± 0.49); the base alone 29.79 -> 31.51% (+1.71 ± 0.59), 58.30
-// -> 58.57 (+0.27 ± 0.51); the 4-gram (base tokenizer) 18.55 -> 20.49%, 45.74 -> 47.09. A beam
-// of 2: +2.2 and +1.1 on the fine-tuned model; 4 and 6: no more exact match, less similarity.
-// Showing the beam's line even where greedy's extends it: similarity +0.16 and -0.81. Lines from
-// their start stay greedy: there the most probable line is a blank one or a bare ' *' in a doc
-// comment (beam of 4, 300 lines: edit similarity -17).
-export const MID_LINE_BEAM_WIDTH = 3;
+// -> a beam of 2: the base fine-tuned 1,096 steps, exact match 32.48 -> 35.33% (+2.85 ± 0.49), edit
+// similarity 62.62 -> 64.14 (+1.53 ± 0.42); the base alone 28.20 -> 31.05% (+2.85 ± 0.59), 57.34
+// -> 58.78 (+1.43 ± 0.51). A beam of 3 did no better (exact match -0.46 ± 0.31 and +0.34 ± 0.34
+// against 2, edit similarity +0.36 ± 0.26 and +0.55 ± 0.31 to 2's advantage) and took twice the
+// time: typing through the language server (--only latency), requests that reach the model, p50
+// 3.6-4.1 ms greedy, 5.5-6.5 with 2, 7.3-10.8 with 3 (interleaved runs on one 2-core machine; the
+// beam of 3 before it was bounded by greedy's line and batched: 8.2-9.4 ms against greedy's 4.5).
+// Beams of 4 and 6 once gave no more exact match and less similarity; showing the beam's line even
+// where greedy's extends it, similarity +0.16 and -0.81. Lines from their start stay greedy: there
+// the most probable line is a blank one or a bare ' *' in a doc comment (beam of 4, 300 lines:
+// edit similarity -17).
+export const MID_LINE_BEAM_WIDTH = 2;
 
 /** Whether the beam runs: greedy line completions with text before the cursor on its line. */
 function wantsBeam(ctx: CursorContext, temperature: number, width: number): boolean {
@@ -421,6 +450,8 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
     return sum;
   };
 
+  const beamWidth = opts.beamWidth ?? MID_LINE_BEAM_WIDTH;
+  const beamFollows = wantsBeam(opts, temperature, beamWidth);
   /** Decodes on from a path already taken (`picks`) until a stop rule fires. */
   const decode = async (picks: Pick[]): Promise<DecodedPath> => {
     for (let ended = endOf(picks); ; ended = endOf(picks)) {
@@ -429,7 +460,10 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
       const { best, second } = bestTwo(probs);
       const id = temperature > 0 ? pickToken(probs, temperature, topP, random) : best;
       const runnerUp = temperature > 0 ? -1 : second;
-      picks.push({ id, logProb: Math.log(probs[id] / sum), runnerUp, runnerUpLogProb: runnerUp < 0 ? -Infinity : Math.log(probs[runnerUp] / sum) });
+      picks.push({
+        id, logProb: Math.log(probs[id] / sum), runnerUp, runnerUpLogProb: runnerUp < 0 ? -Infinity : Math.log(probs[runnerUp] / sum),
+        choices: beamFollows ? bestChoices(probs, sum, beamWidth) : undefined,
+      });
     }
   };
   const finish = (path: DecodedPath) => {
@@ -441,28 +475,35 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
 
   /**
    * The `width` most probable paths, grown a token at a time until no unfinished one is more
-   * probable than the best finished. Paths that show the same text pool their probability; texts
-   * rank by that log-probability over the token count of their likeliest path.
+   * probable than the best finished or than `floor` (the greedy line's log-probability). Paths
+   * that show the same text pool their probability; texts rank by that log-probability over the
+   * token count of their likeliest path. Null when no path finished above the floor.
    */
-  const beamSearch = async (width: number): Promise<{ path: DecodedPath; done: ReturnType<typeof finish> }> => {
-    let live: { picks: Pick[]; logProb: number }[] = [{ picks: [], logProb: 0 }];
+  const beamSearch = async (width: number, greedy: readonly Pick[]): Promise<{ path: DecodedPath; done: ReturnType<typeof finish> } | null> => {
+    const floor = greedy.reduce((sum, p) => sum + p.logProb, 0);
+    // onGreedy: the path is greedy's so far, whose next choices decoding kept (Pick.choices).
+    type Beam = { picks: Pick[]; logProb: number; onGreedy: boolean };
+    let live: Beam[] = [{ picks: [], logProb: 0, onGreedy: true }];
     const ended: { path: DecodedPath; logProb: number }[] = [];
+    const known = (beam: Beam) => (beam.onGreedy ? greedy[beam.picks.length]?.choices : undefined);
     while (live.length > 0) {
-      const grown: { picks: Pick[]; logProb: number; path: DecodedPath | null }[] = [];
+      const grown: (Beam & { path: DecodedPath | null })[] = [];
+      const toRun = live.filter((beam) => !known(beam));
+      if (opts.prefetch && toRun.length > 1) await opts.prefetch(toRun.map((beam) => [...opts.prompt.ids, ...beam.picks.map((p) => p.id)]));
       for (const beam of live) {
-        const sum = await scoreNext(beam.picks);
-        for (const id of topK(probs, width)) {
-          if (!(probs[id] > 0)) break;
-          const logProb = Math.log(probs[id] / sum);
+        const choices = known(beam) ?? bestChoices(probs, await scoreNext(beam.picks), width);
+        for (const { id, logProb } of choices) {
           const picks = [...beam.picks, { id, logProb, runnerUp: -1, runnerUpLogProb: -Infinity }];
-          grown.push({ picks, logProb: beam.logProb + logProb, path: endOf(picks) });
+          const onGreedy = beam.onGreedy && greedy[beam.picks.length]?.id === id;
+          grown.push({ picks, logProb: beam.logProb + logProb, onGreedy, path: endOf(picks) });
         }
       }
       const kept = grown.sort((a, b) => b.logProb - a.logProb).slice(0, width);
       for (const k of kept) if (k.path) ended.push({ path: k.path, logProb: k.logProb });
-      const bestEnded = Math.max(...ended.map((e) => e.logProb));
+      const bestEnded = Math.max(floor, ...ended.map((e) => e.logProb));
       live = kept.filter((k) => !k.path && k.logProb > bestEnded);
     }
+    if (ended.length === 0) return null;
     const byText = new Map<string, { logProb: number; path: DecodedPath; pathLogProb: number; done: ReturnType<typeof finish> }>();
     for (const { path, logProb } of ended) {
       const done = finish(path);
@@ -495,10 +536,9 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
       }
     }
   }
-  const beamWidth = opts.beamWidth ?? MID_LINE_BEAM_WIDTH;
-  if (wantsBeam(opts, temperature, beamWidth)) {
-    const beamed = await beamSearch(beamWidth);
-    if (!done.text.startsWith(beamed.done.text)) ({ path, done } = beamed);
+  if (beamFollows) {
+    const beamed = await beamSearch(beamWidth, path.picks);
+    if (beamed && !done.text.startsWith(beamed.done.text)) ({ path, done } = beamed);
   }
   const logProbs = path.picks.map((p) => p.logProb);
   const generated = path.picks.length - (path.ended === 'endOfText' ? 1 : 0);
