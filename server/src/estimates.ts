@@ -163,6 +163,14 @@ export function estimatePresets(presets: Preset[], runs: TrainedRun[], backend: 
   });
 }
 
+// A machine's speed on one preset says how it runs another only for models of a like size: the
+// tokens/s of a tiny model are set by each step's fixed costs, not its arithmetic. On one 2-core
+// machine, tiny (137K parameters) trained at 32-83K tokens/s against its recorded 14,929 while
+// small (1.3M) ran at 1.65x its record; base's record scaled by tiny's 5.6x said base would finish
+// 5,000 steps in its 30 minutes there. So the reference is the trained preset closest in size, and
+// none more than this many times larger or smaller.
+const MAX_SCALING_SIZE_RATIO = 30;
+
 function speedHere(preset: Preset, presets: Preset[], runs: TrainedRun[], backend: BackendGuess): PresetEstimate['speed'] {
   const tokensPerSecond = (n: number) => Math.round(n);
   const own = runs.find((r) => r.preset === preset.name);
@@ -170,9 +178,17 @@ function speedHere(preset: Preset, presets: Preset[], runs: TrainedRun[], backen
   const measured = preset.measured;
   if (!measured || backend.device === 'gpu' || GPU_BACKENDS.has(measured.backend)) return null;
   const where = `measured on ${measured.measuredOn} (${measured.backend})`;
-  // Another preset measured on the same engine and also trained here says how this machine compares.
-  for (const run of runs) {
-    const reference = presets.find((p) => p.name === run.preset)?.measured;
+  // Another preset of a like size, measured on the same engine and also trained here, says how this machine compares.
+  const sizeRatio = (other: Preset) => {
+    const [a, b] = [countParameters(preset.model), countParameters(other.model)];
+    return Math.max(a, b) / Math.min(a, b);
+  };
+  const references = runs
+    .map((run) => ({ run, preset: presets.find((p) => p.name === run.preset) }))
+    .filter((r): r is { run: TrainedRun; preset: Preset } => r.preset !== undefined && sizeRatio(r.preset) <= MAX_SCALING_SIZE_RATIO)
+    .sort((a, b) => sizeRatio(a.preset) - sizeRatio(b.preset));
+  for (const { run, preset: other } of references) {
+    const reference = other.measured;
     if (!reference || reference.backend !== measured.backend || run.backend !== measured.backend) continue;
     const factor = run.tokensPerSecond / reference.tokensPerSecond;
     return {

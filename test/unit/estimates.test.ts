@@ -83,6 +83,22 @@ test('a model trained here gives its preset speed, and scales the measurements o
   assert.equal(byName(estimates, 'tiny').speed?.source, 'scaled');
 });
 
+test('only a preset of a like size scales another\'s measurement: a fast tiny run says nothing of base', () => {
+  const tiny = byName(presets, 'tiny').measured!;
+  // As on a 2-core machine where tiny's fixed costs shrank: 5.6x its recorded speed.
+  const runs: TrainedRun[] = [{ name: 'tiny-new', preset: 'tiny', createdAt: '2026-12-04T00:00:00Z', backend: tiny.backend, tokensPerSecond: tiny.tokensPerSecond * 5.6, fineTuned: false }];
+  const estimates = estimatePresets(presets, runs, guessBackend('auto', runs, false));
+  assert.equal(byName(estimates, 'small').speed?.source, 'scaled', 'small is 10x tiny');
+  const base = byName(estimates, 'base');
+  assert.deepEqual([base.speed?.source, base.speed?.tokensPerSecond], ['measured', byName(presets, 'base').measured!.tokensPerSecond], 'base is 100x tiny');
+  assert.equal(base.endsBy, 'maxMinutes');
+  // With small trained here too, base scales from small, the closer in size.
+  const small = byName(presets, 'small').measured!;
+  const both = [...runs, { name: 'small-new', preset: 'small', createdAt: '2026-12-04T01:00:00Z', backend: small.backend, tokensPerSecond: small.tokensPerSecond * 1.5, fineTuned: false }];
+  const scaled = byName(estimatePresets(presets, both, guessBackend('auto', both, false)), 'base');
+  assert.equal(scaled.speed?.tokensPerSecond, Math.round(byName(presets, 'base').measured!.tokensPerSecond * 1.5));
+});
+
 test('on a GPU a CPU recording says nothing; the backend setting decides the engine', () => {
   const gpu = guessBackend('webgpu', [], true);
   assert.equal(gpu.device, 'gpu');
