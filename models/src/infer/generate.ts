@@ -457,13 +457,12 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
     for (let ended = endOf(picks); ; ended = endOf(picks)) {
       if (ended) return ended;
       const sum = await scoreNext(picks);
-      const { best, second } = bestTwo(probs);
+      // A beam that will follow keeps the step's best tokens; they hold the best two already.
+      const choices = beamFollows ? bestChoices(probs, sum, beamWidth) : undefined;
+      const { best, second } = choices?.length ? { best: choices[0].id, second: choices[1]?.id ?? -1 } : bestTwo(probs);
       const id = temperature > 0 ? pickToken(probs, temperature, topP, random) : best;
       const runnerUp = temperature > 0 ? -1 : second;
-      picks.push({
-        id, logProb: Math.log(probs[id] / sum), runnerUp, runnerUpLogProb: runnerUp < 0 ? -Infinity : Math.log(probs[runnerUp] / sum),
-        choices: beamFollows ? bestChoices(probs, sum, beamWidth) : undefined,
-      });
+      picks.push({ id, logProb: Math.log(probs[id] / sum), runnerUp, runnerUpLogProb: runnerUp < 0 ? -Infinity : Math.log(probs[runnerUp] / sum), choices });
     }
   };
   const finish = (path: DecodedPath) => {

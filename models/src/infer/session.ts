@@ -84,13 +84,12 @@ export interface CompletionStats {
   decodedTokens: number; // positions run for generated tokens
   draftedPositions: number; // positions run ahead with a drafted token
   draftHits: number; // generated tokens whose logits came from a drafted position
-  modelRuns: number; // onnxruntime runs: a beam step's paths run as one batch count once
   batchedPositions: number; // of decodedTokens, those run in a beam step's batch
   ms: CompletionPhaseMs; // summed over the completions that finished
 }
 
 function noStats(): CompletionStats {
-  return { requests: 0, promptPositions: 0, prefillPositions: 0, reusedPositions: 0, decodedTokens: 0, draftedPositions: 0, draftHits: 0, modelRuns: 0, batchedPositions: 0, ms: { window: 0, tokenize: 0, prefill: 0, decode: 0, postprocess: 0 } };
+  return { requests: 0, promptPositions: 0, prefillPositions: 0, reusedPositions: 0, decodedTokens: 0, draftedPositions: 0, draftHits: 0, batchedPositions: 0, ms: { window: 0, tokenize: 0, prefill: 0, decode: 0, postprocess: 0 } };
 }
 
 /** Thrown for a model.onnx that onnxruntime cannot load or that is not a Workspace LM graph. */
@@ -687,7 +686,7 @@ export class CompletionSession {
     }
     // At least the last token is fed, so that its logits come out.
     const keep = Math.min(common, tokens.length - 1);
-    const past = !path ? new Map<string, ort.Tensor>() : keep === path.tokens.length ? path.past : this.truncatedPast(path, keep);
+    const past = path ? this.pastOf(path, keep) : new Map<string, ort.Tensor>();
     const ahead = draft ? draft(tokens, this.config.blockSize - tokens.length) : [];
     const fed = tokens.slice(keep);
     const { logits, probs, present } = await this.run(ahead.length ? [...fed, ...ahead] : fed, past, ahead.length + 1);
@@ -739,7 +738,7 @@ export class CompletionSession {
     const batch: { tokens: readonly number[]; from: KvPath }[] = [];
     for (const tokens of sequences) {
       const { path, common } = this.longestHeld(tokens);
-      if (!path || common < tokens.length - 1 || (common === tokens.length && path.scores[common - 1])) continue;
+      if (!path || tokens.length < 2 || common < tokens.length - 1 || (common === tokens.length && path.scores[common - 1])) continue;
       if (batch.length > 0 && tokens.length !== batch[0].tokens.length) continue;
       batch.push({ tokens, from: path });
     }
@@ -753,31 +752,27 @@ export class CompletionSession {
       [onnxNames.inputIds]: new ort.Tensor('int64', BigInt64Array.from(batch, (b) => BigInt(b.tokens[past])), [B, 1]),
       [onnxNames.logitPositions]: new ort.Tensor('int64', BigInt64Array.of(0n), [1]),
     };
+    // (B, nHead, past, headSize): each path's first `past` positions, one after the other.
+    const pasts = batch.map(({ from }) => this.pastOf(from, past));
+    const rows = nHead * past * hs;
     for (let l = 0; l < nLayer; l++) {
       for (const [pastName, presentName] of [[onnxNames.pastKey(l), onnxNames.presentKey(l)], [onnxNames.pastValue(l), onnxNames.presentValue(l)]]) {
-        // (B, nHead, past, headSize): each path's first `past` positions, head by head.
-        const data = new Float32Array(B * nHead * past * hs);
-        batch.forEach(({ from }, b) => {
-          if (past === 0) return;
-          const src = from.past.get(presentName)!.data as Float32Array;
-          const held = from.tokens.length;
-          for (let h = 0; h < nHead; h++) data.set(src.subarray(h * held * hs, h * held * hs + past * hs), (b * nHead + h) * past * hs);
-        });
+        const data = new Float32Array(B * rows);
+        pasts.forEach((held, b) => data.set(held.get(presentName)!.data as Float32Array, b * rows));
         feeds[pastName] = new ort.Tensor('float32', data, [B, nHead, past, hs]);
       }
     }
     const out = await this.session.run(feeds);
-    this.totals.modelRuns++;
     this.totals.batchedPositions += B;
     this.computedTokens += B;
     const logits = out[onnxNames.logits].data as Float32Array;
     const probs = out[onnxNames.probs].data as Float32Array;
-    const rows = nHead * (past + 1) * hs;
+    const presentRows = nHead * (past + 1) * hs;
     batch.forEach(({ tokens, from }, b) => {
       const present = new Map<string, ort.Tensor>();
       for (let l = 0; l < nLayer; l++) {
         for (const name of [onnxNames.presentKey(l), onnxNames.presentValue(l)]) {
-          present.set(name, new ort.Tensor('float32', (out[name].data as Float32Array).subarray(b * rows, (b + 1) * rows), [1, nHead, past + 1, hs]));
+          present.set(name, new ort.Tensor('float32', (out[name].data as Float32Array).subarray(b * presentRows, (b + 1) * presentRows), [1, nHead, past + 1, hs]));
         }
       }
       const scores: (PositionScores | undefined)[] = from.scores.slice(0, past);
@@ -787,8 +782,9 @@ export class CompletionSession {
     return B;
   }
 
-  /** A path's first `keep` positions: (1, nHead, keep, headSize) per layer. */
-  private truncatedPast(path: KvPath, keep: number): Map<string, ort.Tensor> {
+  /** A path's first `keep` positions: (1, nHead, keep, headSize) per layer; its own tensors when it holds no more. */
+  private pastOf(path: KvPath, keep: number): Map<string, ort.Tensor> {
+    if (keep === path.tokens.length) return path.past;
     const truncated = new Map<string, ort.Tensor>();
     if (keep === 0) return truncated;
     const { nHead } = this.config;
@@ -821,7 +817,6 @@ export class CompletionSession {
       }
     }
     const out = await this.session.run(feeds);
-    this.totals.modelRuns++;
     const present = new Map<string, ort.Tensor>();
     for (let l = 0; l < nLayer; l++) {
       present.set(onnxNames.presentKey(l), out[onnxNames.presentKey(l)]);
